@@ -1,0 +1,77 @@
+"""Generalized zero-shot metrics computed from a distance matrix.
+
+Every method in this project, deep or classical, ends in a (N clips x C classes)
+distance matrix (smaller = closer). Classification, calibrated stacking and
+retrieval are all read from it, so every system is scored by the same code.
+Values are fractions in [0, 1]; tables multiply by 100.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+BETA_GRID = np.linspace(0.0, 3.0, 16)  # AVCA-GZSL's calibration grid
+
+
+def harmonic_mean(seen: float, unseen: float) -> float:
+    return 0.0 if seen + unseen == 0 else 2.0 * seen * unseen / (seen + unseen)
+
+
+def mean_class_accuracy(pred: np.ndarray, labels: np.ndarray, classes: np.ndarray | None = None) -> float:
+    """Accuracy per class, averaged over `classes` that occur in `labels` (all occurring by default)."""
+    pred, labels = np.asarray(pred), np.asarray(labels)
+    present = np.unique(labels)
+    if classes is not None:
+        present = np.intersect1d(present, np.asarray(classes))
+    if present.size == 0:
+        return float("nan")
+    return float(np.mean([(pred[labels == c] == c).mean() for c in present]))
+
+
+def calibrated_predictions(distances: np.ndarray, seen: np.ndarray, beta: float = 0.0) -> np.ndarray:
+    """argmin over classes after adding beta to seen-class distances (calibrated stacking)."""
+    return np.argmin(distances + beta * np.asarray(seen, dtype=distances.dtype)[None, :], axis=1)
+
+
+def gzsl_classification(distances: np.ndarray, labels: np.ndarray, seen: np.ndarray, *, beta: float = 0.0) -> dict:
+    """S, U, HM (generalized: all classes are candidates) and ZSL (unseen candidates only)."""
+    distances, labels, seen = np.asarray(distances), np.asarray(labels), np.asarray(seen, bool)
+    pred = calibrated_predictions(distances, seen, beta)
+    seen_ids, unseen_ids = np.flatnonzero(seen), np.flatnonzero(~seen)
+    s = mean_class_accuracy(pred, labels, seen_ids)
+    u = mean_class_accuracy(pred, labels, unseen_ids)
+    unseen_rows = ~seen[labels]
+    if unseen_rows.any() and unseen_ids.size:
+        zsl_pred = unseen_ids[np.argmin(distances[np.ix_(unseen_rows, unseen_ids)], axis=1)]
+        zsl = mean_class_accuracy(zsl_pred, labels[unseen_rows])
+    else:
+        zsl = float("nan")
+    return {"S": s, "U": u, "HM": harmonic_mean(np.nan_to_num(s), np.nan_to_num(u)), "ZSL": zsl, "beta": float(beta)}
+
+
+def choose_beta(distances: np.ndarray, labels: np.ndarray, seen: np.ndarray, grid=BETA_GRID) -> float:
+    """The calibration that maximises HM (meant for validation data); ties go to the smaller beta."""
+    scores = [gzsl_classification(distances, labels, seen, beta=b)["HM"] for b in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
+def retrieval_map(distances: np.ndarray, labels: np.ndarray, seen: np.ndarray) -> dict:
+    """Class text as query, all clips ranked by distance; mAP over seen and over unseen classes."""
+    distances, labels, seen = np.asarray(distances), np.asarray(labels), np.asarray(seen, bool)
+    ap = np.full(distances.shape[1], np.nan)
+    for c in np.unique(labels):
+        ap[c] = average_precision_score(labels == c, -distances[:, c])
+    s = float(np.nanmean(ap[seen])) if np.isfinite(ap[seen]).any() else float("nan")
+    u = float(np.nanmean(ap[~seen])) if np.isfinite(ap[~seen]).any() else float("nan")
+    return {"S": s, "U": u, "HM": harmonic_mean(np.nan_to_num(s), np.nan_to_num(u)), "per_class_ap": ap.tolist()}
+
+
+def per_class_accuracy(distances: np.ndarray, labels: np.ndarray, n_classes: int, *, seen=None, beta=0.0) -> np.ndarray:
+    """Accuracy of each class (NaN for classes with no test clip); the blocks of the Friedman test."""
+    seen = np.zeros(n_classes, bool) if seen is None else np.asarray(seen, bool)
+    pred = calibrated_predictions(np.asarray(distances), seen, beta)
+    acc = np.full(n_classes, np.nan)
+    for c in np.unique(labels):
+        acc[c] = (pred[labels == c] == c).mean()
+    return acc
