@@ -132,6 +132,20 @@ class FeatureSplit:
             classes=self.classes,
         )
 
+    def concat(self, other: "FeatureSplit") -> "FeatureSplit":
+        if other.classes.names != self.classes.names:
+            raise ValueError("cannot concatenate splits with different class tables")
+        return FeatureSplit(
+            clip_ids=self.clip_ids + other.clip_ids,
+            audio=torch.cat([self.audio, other.audio]),
+            video=torch.cat([self.video, other.video]),
+            has_audio=torch.cat([self.has_audio, other.has_audio]),
+            has_video=torch.cat([self.has_video, other.has_video]),
+            labels=torch.cat([self.labels, other.labels]),
+            text=self.text,
+            classes=self.classes,
+        )
+
     def seen_only(self) -> "FeatureSplit":
         return self.subset(self.seen[self.labels])
 

@@ -1,0 +1,244 @@
+"""AVGZSLNet and the deep baselines of Table 1, all as joint audio / video / text embeddings.
+
+Every model maps features to a shared embedding space and classifies by the
+nearest class-text embedding. They differ in which projection nets exist and in
+the training loss:
+
+    AVGZSLNet      F_A, F_V, F_T, F_DEC; cross-modal decoder loss + composite triplet loss
+    CJME           F_A, F_V, F_T; text-anchored triplets weighted per modality + audio-video pair loss
+    audio_only     F_A, F_T; text-anchored triplet on audio
+    video_only     F_V, F_T; text-anchored triplet on video
+    av_concat      F_AV on [audio, video], F_T; text-anchored triplet (needs both modalities)
+
+AVGZSLNet and CJME optionally learn CJME's attention, a per-clip weight w that mixes
+the audio and video distances at test time as (1 - w) d_a + w d_v.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from avgzsl.config import ModelConfig, LossConfig
+from avgzsl.losses import (
+    attention_target,
+    composite_triplet_loss,
+    cross_modal_decoder_loss,
+    pairwise_distance,
+    triplet,
+)
+
+
+def create_projection(*, in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
+    """F_A / F_V of the released code: Linear -> Dropout -> ReLU -> Linear (no BatchNorm)."""
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden_dim), nn.Dropout(dropout), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
+    )
+
+
+def create_text_projection(*, in_dim: int, out_dim: int) -> nn.Linear:
+    """F_T is a single linear layer."""
+    return nn.Linear(in_dim, out_dim)
+
+
+class CrossModalDecoder(nn.Module):
+    """F_DEC: reconstructs the class text feature from any embedding (audio, video or text)."""
+
+    def __init__(self, *, embed_dim: int, hidden_dim: int, text_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(embed_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, text_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, embed) -> (B, text_dim)
+        return self.net(z)
+
+
+class ModalityAttention(nn.Module):
+    """CJME's attention: w = sigmoid(Linear(BatchNorm([x_a, x_v]))), the weight of the video distance."""
+
+    def __init__(self, *, audio_dim: int, video_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.BatchNorm1d(audio_dim + video_dim), nn.Linear(audio_dim + video_dim, 1))
+
+    def forward(self, x_a: torch.Tensor, x_v: torch.Tensor) -> torch.Tensor:  # (B, Da), (B, Dv) -> (B,)
+        return torch.sigmoid(self.net(torch.cat([x_a, x_v], dim=1))).squeeze(1)
+
+
+def embedding_distances(z: torch.Tensor, t: torch.Tensor, kind: str) -> torch.Tensor:
+    """(N, E) clip embeddings x (C, E) class embeddings -> (N, C) distances under the training distance."""
+    if kind == "euclidean":
+        return torch.cdist(z, t)
+    return torch.cdist(z, t) ** 2 / z.shape[1]  # mse
+
+
+class JointEmbedding(nn.Module):
+    """Shared plumbing: input normalisation, text projection, test-time distances."""
+
+    uses_audio = True
+    uses_video = True
+
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
+        super().__init__()
+        self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
+        m = model_cfg
+        self.text_proj = create_text_projection(in_dim=m.text_dim, out_dim=m.embed_dim)
+        if self.uses_audio and not getattr(self, "concat", False):
+            self.audio_proj = create_projection(
+                in_dim=m.audio_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
+            )
+        if self.uses_video and not getattr(self, "concat", False):
+            self.video_proj = create_projection(
+                in_dim=m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
+            )
+        self.attention = ModalityAttention(audio_dim=m.audio_dim, video_dim=m.video_dim) if m.attention else None
+
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) if self.model_cfg.normalize_inputs else x
+
+    def embed_text(self, x_t):
+        return self.text_proj(self.prep(x_t))
+
+    def embed_audio(self, x_a):
+        return self.audio_proj(self.prep(x_a))
+
+    def embed_video(self, x_v):
+        return self.video_proj(self.prep(x_v))
+
+    def attention_loss(self, batch: dict, a_p, v_p, class_emb) -> dict[str, torch.Tensor]:
+        if self.attention is None:
+            return {}
+        kind = self.loss_cfg.distance
+        with torch.no_grad():  # the target only judges the embeddings; it must not move them
+            target = attention_target(
+                embedding_distances(a_p, class_emb, kind), embedding_distances(v_p, class_emb, kind)
+            )
+        w = self.attention(self.prep(batch["xa_p"]), self.prep(batch["xv_p"]))
+        return {"attention": F.mse_loss(w, target)}
+
+    @torch.no_grad()
+    def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
+        """(N, C) distances per test modality; a clip missing a modality is scored on the one it has."""
+        kind = self.loss_cfg.distance
+        t = self.embed_text(x_text)  # (C, E)
+        d_a = embedding_distances(self.embed_audio(x_a), t, kind)
+        d_v = embedding_distances(self.embed_video(x_v), t, kind)
+        if fusion == "attention":
+            if self.attention is None:
+                raise ValueError(f"fusion='attention' needs a model trained with attention ({self.model_cfg.kind})")
+            w = self.attention(self.prep(x_a), self.prep(x_v))[:, None]  # (N, 1)
+        elif fusion == "equal":
+            w = torch.full((x_a.shape[0], 1), 0.5, device=x_a.device)
+        else:
+            raise ValueError(f"unknown fusion {fusion!r}; use 'equal' or 'attention'")
+        both = (1 - w) * d_a + w * d_v
+        has_a, has_v = has_a[:, None], has_v[:, None]
+        both = torch.where(has_a & has_v, both, torch.where(has_a, d_a, d_v))
+        audio = torch.where(has_a, d_a, d_v)
+        video = torch.where(has_v, d_v, d_a)
+        return {"audio": audio, "video": video, "both": both, "attention": w.squeeze(1)}
+
+
+class AVGZSLNet(JointEmbedding):
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
+        super().__init__(model_cfg, loss_cfg)
+        m = model_cfg
+        self.decoder = CrossModalDecoder(embed_dim=m.embed_dim, hidden_dim=m.decoder_hidden_dim, text_dim=m.text_dim)
+
+    def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
+        a_p, v_p, t_p = self.embed_audio(batch["xa_p"]), self.embed_video(batch["xv_p"]), self.embed_text(batch["xt_p"])
+        a_q, v_q, t_q = self.embed_audio(batch["xa_q"]), self.embed_video(batch["xv_q"]), self.embed_text(batch["xt_q"])
+        x_t_p = self.prep(batch["xt_p"])  # reconstruction target: the (normalised) class word vector
+        terms = cross_modal_decoder_loss(self.decoder, a_p, v_p, t_p, a_q, v_q, x_t_p, self.loss_cfg)
+        terms.update(composite_triplet_loss(a_p, v_p, t_p, a_q, v_q, t_q, self.loss_cfg))
+        terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
+        return terms
+
+
+class CJME(JointEmbedding):
+    """Coordinated joint multimodal embeddings (Parida et al. 2020) as re-implemented by AVCA-GZSL."""
+
+    def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
+        c = self.loss_cfg
+        a_p, v_p, t_p = self.embed_audio(batch["xa_p"]), self.embed_video(batch["xv_p"]), self.embed_text(batch["xt_p"])
+        a_q, v_q = self.embed_audio(batch["xa_q"]), self.embed_video(batch["xv_q"])
+        if self.attention is not None:
+            w = self.attention(self.prep(batch["xa_p"]), self.prep(batch["xv_p"])).detach()
+        else:
+            w = torch.full((a_p.shape[0],), 0.5, device=a_p.device)
+        gap_a = pairwise_distance(t_p, a_p, c.distance) - pairwise_distance(t_p, a_q, c.distance)
+        gap_v = pairwise_distance(t_p, v_p, c.distance) - pairwise_distance(t_p, v_q, c.distance)
+        terms = {
+            "ta": ((1 - w) * F.relu(gap_a + c.margin)).mean(),
+            "tv": (w * F.relu(gap_v + c.margin)).mean(),
+            "pair": F.mse_loss(a_p, v_p),
+        }
+        terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
+        return terms
+
+
+class SingleModalityNet(JointEmbedding):
+    """The audio-only or video-only model of Table 1: one projection net, trained on one modality."""
+
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig, modality: str):
+        self.modality = modality
+        self.uses_audio, self.uses_video = modality == "audio", modality == "video"
+        super().__init__(model_cfg, loss_cfg)
+
+    def _embed(self, x_a, x_v):
+        return self.embed_audio(x_a) if self.modality == "audio" else self.embed_video(x_v)
+
+    def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
+        z_p, z_q = self._embed(batch["xa_p"], batch["xv_p"]), self._embed(batch["xa_q"], batch["xv_q"])
+        t_p = self.embed_text(batch["xt_p"])
+        c = self.loss_cfg
+        return {"t" + self.modality[0]: triplet(t_p, z_p, z_q, margin=c.margin, kind=c.distance)}
+
+    @torch.no_grad()
+    def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal"):
+        d = embedding_distances(self._embed(x_a, x_v), self.embed_text(x_text), self.loss_cfg.distance)
+        return {self.modality: d, "attention": None}
+
+
+class ConcatNet(JointEmbedding):
+    """The audio-video concatenation model: one projection of [x_a, x_v]; both modalities needed."""
+
+    concat = True
+
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
+        super().__init__(model_cfg, loss_cfg)
+        m = model_cfg
+        self.av_proj = create_projection(
+            in_dim=m.audio_dim + m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
+        )
+
+    def embed_av(self, x_a, x_v):  # (B, Da), (B, Dv) -> (B, E)
+        return self.av_proj(torch.cat([self.prep(x_a), self.prep(x_v)], dim=1))
+
+    def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
+        c = self.loss_cfg
+        z_p, z_q = self.embed_av(batch["xa_p"], batch["xv_p"]), self.embed_av(batch["xa_q"], batch["xv_q"])
+        return {"tav": triplet(self.embed_text(batch["xt_p"]), z_p, z_q, margin=c.margin, kind=c.distance)}
+
+    @torch.no_grad()
+    def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal"):
+        # a missing modality stays a zero block (zero rows survive L2 normalisation as zeros)
+        d = embedding_distances(self.embed_av(x_a, x_v), self.embed_text(x_text), self.loss_cfg.distance)
+        return {"both": d, "attention": None}
+
+
+def create_model(model_cfg: ModelConfig, loss_cfg: LossConfig) -> JointEmbedding:
+    kind = model_cfg.kind
+    if kind == "avgzslnet":
+        return AVGZSLNet(model_cfg, loss_cfg)
+    if kind == "cjme":
+        return CJME(model_cfg, loss_cfg)
+    if kind in ("audio_only", "video_only"):
+        return SingleModalityNet(model_cfg, loss_cfg, kind.split("_")[0])
+    if kind == "av_concat":
+        return ConcatNet(model_cfg, loss_cfg)
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
+def required_modalities(kind: str) -> tuple[str, ...]:
+    """Modalities a training clip must have for this model."""
+    return {"audio_only": ("audio",), "video_only": ("video",)}.get(kind, ("audio", "video"))

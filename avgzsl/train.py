@@ -1,0 +1,208 @@
+"""Training: in-memory class-pair sampling, SGD with MultiStepLR, epoch selection on validation HM.
+
+The whole training split lives in device tensors; a batch is a pair of index
+vectors (positive and negative class clips) gathered in one call, so there is no
+per-sample Python and no file I/O inside the loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from avgzsl.config import ExperimentConfig
+from avgzsl.dataset import FeatureSplit
+from avgzsl.metrics import choose_beta, gzsl_classification
+from avgzsl.model import JointEmbedding, create_model, required_modalities
+
+
+def seed_everything(seed: int) -> None:
+    """The one place seeds are set."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class ClassPairSampler:
+    """Draws (positive class, negative class) pairs uniformly, then one clip from each class."""
+
+    def __init__(self, labels: torch.Tensor, *, generator: torch.Generator, device: torch.device):
+        classes, counts = torch.unique(labels, return_counts=True)
+        if len(classes) < 2:
+            raise ValueError(f"class-pair sampling needs at least 2 training classes, got {len(classes)}")
+        order = torch.argsort(labels, stable=True)
+        self.order = order.to(device)  # clip indices grouped by class
+        self.offsets = (torch.cumsum(counts, 0) - counts).to(device)
+        self.counts = counts.to(device)
+        self.classes = classes.to(device)
+        self.generator, self.device = generator, device
+
+    def _draw(self, class_slot: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(class_slot.shape, generator=self.generator, device=self.device)
+        within = (u * self.counts[class_slot]).long().clamp_max(self.counts[class_slot] - 1)
+        return self.order[self.offsets[class_slot] + within]
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = len(self.classes)
+        p = torch.randint(0, k, (batch_size,), generator=self.generator, device=self.device)
+        q = (p + torch.randint(1, k, (batch_size,), generator=self.generator, device=self.device)) % k
+        return self._draw(p), self._draw(q)
+
+
+def training_clips(split: FeatureSplit, kind: str) -> FeatureSplit:
+    """Seen-class clips that carry every modality the model trains on."""
+    keep = split.seen[split.labels]
+    if "audio" in required_modalities(kind):
+        keep = keep & split.has_audio
+    if "video" in required_modalities(kind):
+        keep = keep & split.has_video
+    return split.subset(keep)
+
+
+def test_modalities(model: JointEmbedding) -> list[str]:
+    kind = model.model_cfg.kind
+    return {"audio_only": ["audio"], "video_only": ["video"], "av_concat": ["both"]}.get(kind, ["audio", "video", "both"])
+
+
+def model_distances(model: JointEmbedding, split: FeatureSplit, device: torch.device, *, fusion="equal"):
+    model.eval()
+    out = model.distances(
+        split.audio.to(device), split.video.to(device), split.has_audio.to(device), split.has_video.to(device),
+        split.text.to(device), fusion=fusion,
+    )
+    return {k: (v.cpu().numpy() if v is not None else None) for k, v in out.items()}
+
+
+@dataclass
+class TrainResult:
+    model: JointEmbedding
+    history: list[dict] = field(default_factory=list)
+    selected_epoch: int = 0
+    device: torch.device = torch.device("cpu")
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def train_model(
+    cfg: ExperimentConfig,
+    train: FeatureSplit,
+    val: FeatureSplit | None = None,
+    *,
+    epochs: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = lambda msg: None,
+) -> TrainResult:
+    """Train on the seen-class clips of `train`; keep the epoch with the best validation HM."""
+    t = cfg.train
+    epochs = t.epochs if epochs is None else epochs
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    device = resolve_device(t.device)
+    seed_everything(t.seed)
+    generator = torch.Generator(device=device).manual_seed(t.seed)
+
+    data = training_clips(train, cfg.model.kind)
+    if len(data) == 0:
+        raise ValueError("no seen-class training clip has the modalities this model needs")
+    if not bool(data.seen[data.labels].all()):  # a guard on the one rule zero-shot learning rests on
+        raise AssertionError("an unseen-class clip reached training")
+    xa, xv = data.audio.to(device), data.video.to(device)  # (N, Da), (N, Dv)
+    labels = data.labels.to(device)
+    text = data.text.to(device)  # (C, Dt)
+    seen_text = text[data.seen.to(device)]  # (C_seen, Dt): the classes training may compare against
+    sampler = ClassPairSampler(labels, generator=generator, device=device)
+    batches_per_epoch = max(1, math.ceil(len(data) / t.batch_size))
+
+    model = create_model(cfg.model, cfg.loss).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(t.milestones), gamma=t.gamma)
+    select = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
+    use_val = val is not None and t.select_epoch and epochs > 0
+    best_hm, best_state, best_epoch, history = -1.0, None, epochs, []
+
+    bar = tqdm(range(1, epochs + 1), desc=f"train {cfg.name}", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        sums: dict[str, float] = {}
+        for _ in range(batches_per_epoch):
+            p, q = sampler.sample(t.batch_size)
+            batch = {
+                "xa_p": xa[p], "xv_p": xv[p], "xt_p": text[labels[p]],
+                "xa_q": xa[q], "xv_q": xv[q], "xt_q": text[labels[q]],
+                "class_text": seen_text,
+            }
+            terms = model.training_terms(batch)
+            loss = torch.stack(list(terms.values())).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        scheduler.step()
+        row = {"epoch": epoch, **{k: v / batches_per_epoch for k, v in sums.items()}}
+        if use_val:
+            d = model_distances(model, val, device)[select]
+            hm0 = gzsl_classification(d, val.labels.numpy(), val.classes.seen)["HM"]
+            beta = choose_beta(d, val.labels.numpy(), val.classes.seen)
+            hm_cal = gzsl_classification(d, val.labels.numpy(), val.classes.seen, beta=beta)["HM"]
+            row.update({"val_hm": hm0, "val_hm_calibrated": hm_cal, "val_beta": beta})
+            score = hm_cal if t.protocol == "avca" else hm0
+            if score > best_hm:  # strict: the earliest of equal epochs wins
+                best_hm, best_epoch = score, epoch
+                best_state = copy.deepcopy(model.state_dict())
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", **({"val_hm": f"{row['val_hm']:.3f}"} if use_val else {}))
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if checkpoint is not None:
+            _atomic_save({"config": cfg.to_dict(), "epoch": epoch, "model": model.state_dict()}, Path(checkpoint))
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = epochs
+    model.eval()
+    if checkpoint is not None:
+        _atomic_save(
+            {"config": cfg.to_dict(), "epoch": best_epoch, "model": model.state_dict(), "selected": True},
+            Path(checkpoint),
+        )
+    return TrainResult(model=model, history=history, selected_epoch=best_epoch, device=device)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "auto") -> tuple[JointEmbedding, ExperimentConfig, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state = torch.load(path, map_location=resolve_device(device), weights_only=False)
+    cfg = ExperimentConfig.from_dict(state["config"])
+    model = create_model(cfg.model, cfg.loss).to(resolve_device(device))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, cfg, state

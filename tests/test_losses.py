@@ -1,0 +1,69 @@
+"""Each loss term against a hand-computed case (1-d embeddings, margin 1)."""
+
+import pytest
+import torch
+
+from avgzsl.config import LossConfig, preset
+from avgzsl.losses import attention_target, composite_triplet_loss, cross_modal_decoder_loss, triplet
+
+
+def t(x):
+    return torch.tensor([[float(x)]])
+
+
+# a_p=2, t_p=0, a_q=1, t_q=1, v_p=0.5, v_q=3
+CASE = dict(a_p=t(2), v_p=t(0.5), t_p=t(0), a_q=t(1), v_q=t(3), t_q=t(1))
+
+
+def composite(cfg):
+    c = CASE
+    out = composite_triplet_loss(c["a_p"], c["v_p"], c["t_p"], c["a_q"], c["v_q"], c["t_q"], cfg)
+    return {k: round(float(v), 6) for k, v in out.items()}
+
+
+def test_triplet_euclidean_and_mse_by_hand():
+    a, p, n = torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]]), torch.tensor([[0.0, 1.0]])
+    assert float(triplet(a, p, n, margin=1.0, kind="euclidean")) == pytest.approx(5 - 1 + 1)
+    assert float(triplet(a, p, n, margin=1.0, kind="mse")) == pytest.approx((9 + 16) / 2 - 0.5 + 1)
+    assert float(triplet(a, n, p, margin=1.0, kind="euclidean")) == 0.0  # hinge clips at zero
+
+
+def test_composite_official_has_eight_terms_by_hand():
+    assert composite(preset("official").loss) == {
+        "ta": 2.0, "at": 2.0, "tv": 0.0, "vt": 1.0,
+        "ta_mirror": 0.0, "at_mirror": 0.0, "tv_mirror": 2.5, "vt_mirror": 0.0,
+    }
+
+
+def test_composite_paper_has_four_mse_terms_by_hand():
+    # MSE in 1-d is the squared difference
+    assert composite(preset("paper").loss) == {"ta": 4.0, "at": 4.0, "tv": 0.0, "vt": 1.0}
+
+
+@pytest.mark.parametrize("off", ["ta", "at", "tv", "vt"])
+def test_composite_terms_switch_off(off):
+    cfg = LossConfig(**{off: False})
+    terms = composite(cfg)
+    assert off not in terms and off + "_mirror" not in terms
+    assert len(terms) == 6
+
+
+def test_cross_modal_decoder_by_hand():
+    c = CASE
+    decoder = lambda z: 2 * z  # noqa: E731 - a fixed decoder makes the arithmetic checkable
+    x_t = t(1)
+    terms = cross_modal_decoder_loss(decoder, c["a_p"], c["v_p"], c["t_p"], c["a_q"], c["v_q"], x_t, LossConfig())
+    # rec: (0-1)^2 + (4-1)^2 + (1-1)^2 ; cta: anchor 0, pos 4, neg 2 ; ctv: anchor 0, pos 1, neg 6
+    assert {k: float(v) for k, v in terms.items()} == {"rec": 10.0, "cta": 3.0, "ctv": 0.0}
+    terms = cross_modal_decoder_loss(
+        decoder, c["a_p"], c["v_p"], c["t_p"], c["a_q"], c["v_q"], x_t, LossConfig(distance="mse", rec=False)
+    )
+    assert {k: float(v) for k, v in terms.items()} == {"cta": 16 - 4 + 1, "ctv": 0.0}
+
+
+def test_attention_target_picks_confident_modality():
+    confident = torch.tensor([[0.0, 10.0, 10.0]])
+    flat = torch.tensor([[1.0, 1.0, 1.0]])
+    assert attention_target(confident, flat).item() == 0.0  # audio is sure -> weight on video 0
+    assert attention_target(flat, confident).item() == 1.0
+    assert attention_target(flat, flat).item() == 0.5
