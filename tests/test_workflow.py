@@ -1,0 +1,145 @@
+"""The Snakemake workflow, run for real on the tiny config: outputs, re-runs, faults, config errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import SHARED, SNAKEMAKE, copy_repo, job_counts, snakemake
+
+TINY = "tests/configs/tiny.yaml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("wf") / "repo")
+    snakemake(repo, "--configfile", TINY, timeout=1500)
+    return repo
+
+
+def test_tiny_run_writes_every_table_and_figure(tiny_run):
+    out = tiny_run / "results" / "demo"
+    for name in ("table1_classification", "table2_retrieval", "table3_cmd_ablation", "table4_ct_ablation",
+                 "coverage"):
+        assert (out / "tables" / f"{name}.csv").is_file() and (out / "tables" / f"{name}.md").is_file()
+    for fig in ("training_curves", "tsne", "critical_difference"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    t1 = pd.read_csv(out / "tables" / "table1_classification.csv", dtype=str, keep_default_na=False)
+    ours = t1[(t1["experiment"] == "avgzslnet") & (t1["Test"] == "both")].iloc[0]
+    assert 0.0 <= float(ours["HM"]) <= 100.0 and ours["HM (paper)"] == "38.98"
+    assert t1[t1["experiment"] == "conse"]["S"].iloc[0] == ""  # not configured in the tiny run: paper only
+    eszsl = t1[(t1["experiment"] == "eszsl")].iloc[0]
+    assert eszsl["S"] != ""
+    cov = pd.read_csv(out / "tables" / "coverage.csv")
+    assert set(cov["split"]) == {"trn", "val", "tst"}
+    assert (cov[cov["class"] == "(all)"]["listed"].sum()) == 33 * 4
+    # every rule logs and benchmarks
+    assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
+
+
+def _touch_later(path: Path) -> tuple[float, float]:
+    st = path.stat()
+    os.utime(path, (st.st_atime, time.time() + 5))
+    return st.st_atime, st.st_mtime
+
+
+def test_editing_video_extractor_reruns_video_branch_only(tiny_run):
+    source = tiny_run / "extractors" / "i3d.py"
+    old = _touch_later(source)
+    try:
+        counts = job_counts(snakemake(tiny_run, "--configfile", TINY, "-n").stdout)
+    finally:
+        os.utime(source, old)
+    n_shards = len(list((tiny_run / "results/demo/features/video").glob("shard_*.h5")))
+    assert counts.get("extract_video_shard") == n_shards
+    assert counts.get("train_experiment", 0) >= 1 and counts.get("tables") == 1
+    for job in ("extract_audio_shard", "train_audio_cnn", "text_features", "render_demo_shard", "manifest"):
+        assert job not in counts, counts
+    assert job_counts(snakemake(tiny_run, "--configfile", TINY, "-n").stdout) == {}  # mtime restored: nothing to do
+
+
+def test_changing_a_training_setting_schedules_no_extraction(tiny_run, tmp_path):
+    cfg = yaml.safe_load((tiny_run / TINY).read_text())
+    cfg["training"]["train"]["epochs"] = 3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake(tiny_run, "--configfile", str(changed), "-n").stdout)
+    assert counts.get("train_experiment") == 3  # the three deep experiments
+    assert not {"extract_video_shard", "extract_audio_shard", "train_audio_cnn", "text_features"} & set(counts)
+    assert "run_baseline" not in counts
+
+
+def test_killed_run_resumes_with_only_what_is_missing(tiny_run):
+    out = tiny_run / "results" / "demo"
+    victim = out / "features" / "video" / "shard_00001.h5"
+    kept = out / "features" / "video" / "shard_00000.h5"
+    kept_mtime = kept.stat().st_mtime
+    victim.unlink()
+    (out / "features" / "video" / "shard_00001.status.tsv").unlink()
+    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", "--configfile", TINY], cwd=tiny_run,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = out / "logs" / "extract_video" / "shard_00001.log"
+    started = log.stat().st_mtime if log.exists() else 0
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and log.stat().st_mtime > started):
+        time.sleep(0.2)
+    time.sleep(1.0)  # mid-job
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not victim.exists()  # a killed job leaves nothing that counts as done
+    snakemake(tiny_run, "--unlock", "--configfile", TINY)
+    counts = job_counts(snakemake(tiny_run, "--configfile", TINY, "-n", "--rerun-incomplete").stdout)
+    assert counts.get("extract_video_shard") == 1 and "extract_audio_shard" not in counts
+    snakemake(tiny_run, "--configfile", TINY, "--rerun-incomplete", timeout=900)
+    assert victim.is_file() and kept.stat().st_mtime == kept_mtime
+
+
+@pytest.mark.parametrize(
+    "patch,message",
+    [
+        ({"shard_szie": 3}, "shard_szie"),
+        ({"device": "gpu0"}, "gpu0"),
+        ({"experiments": {"broken": {"loss": {"rek": False}}}}, "experiments.broken"),
+        ({"demo": {"seconds": -1}}, "seconds"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, patch, message):
+    repo = copy_repo(tmp_path / "repo")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(patch))
+    proc = snakemake(repo, "--configfile", TINY, str(bad), "-n", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (repo / "results").exists()
+
+
+def test_audiosetzsl_dry_run_is_bounded_by_shards(tmp_path):
+    split_lists = SHARED / "datasets" / "audiosetzsl"
+    if not split_lists.is_dir():
+        pytest.skip(f"AudioSetZSL split lists not found at {split_lists}")
+    repo = copy_repo(tmp_path / "repo")
+    cfg = tmp_path / "asz.yaml"
+    cfg.write_text(yaml.safe_dump({"dataset": "audiosetzsl", "shard_size": 500,
+                                   "audiosetzsl": {"split_lists": str(split_lists)}}))
+    counts = job_counts(snakemake(repo, "--configfile", str(cfg), "-n", "--quiet", "rules").stdout)
+    n_shards = -(-156_416 // 500)
+    assert counts["download_shard"] == counts["extract_video_shard"] == counts["extract_audio_shard"] == n_shards
+    assert sum(counts.values()) < 4 * n_shards  # shards, not clips: 156,416 clips become ~1,000 jobs
+
+
+def test_lint_and_format():
+    from workflow_helpers import REPO
+
+    lint = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([str(Path(SNAKEMAKE).parent / "snakefmt"), "--check", "Snakefile", "workflow/rules"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

@@ -1,0 +1,111 @@
+# Datasets: the manifest, then each shard's clips (rendered, downloaded or the user's own).
+
+
+if DATASET != "features":
+
+    rule manifest:
+        output:
+            manifest=f"{R}/manifest.csv",
+            classes=f"{R}/classes.tsv",
+        params:
+            dataset=DATASET,
+            settings=lambda wc: config[DATASET],
+            shard_size=config["shard_size"],
+            resources=config["resources"],
+        log:
+            f"{R}/logs/manifest.log",
+        benchmark:
+            f"{R}/benchmarks/manifest.tsv"
+        localrule: True
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/write_manifest.py"
+
+
+if DATASET == "demo":
+
+    rule render_demo_shard:
+        input:
+            manifest=f"{R}/manifest.csv",
+            code=sources("avgzsl/datasets/demo.py", "extractors/text.py"),
+        output:
+            media=f"{R}/media/shard_{{shard}}.tsv",
+        params:
+            settings=demo_settings(),
+            media_root=MEDIA_ROOT,
+        log:
+            f"{R}/logs/render/shard_{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/render/shard_{{shard}}.tsv"
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/render_demo_shard.py"
+
+
+if DATASET == "audiosetzsl":
+
+    rule download_shard:
+        input:
+            manifest=f"{R}/manifest.csv",
+        output:
+            media=f"{R}/media/shard_{{shard}}.tsv",
+        params:
+            settings=config["audiosetzsl"],
+            media_root=MEDIA_ROOT,
+        log:
+            f"{R}/logs/download/shard_{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/download/shard_{{shard}}.tsv"
+        # downloads need the network, which cluster compute nodes often lack
+        localrule: True
+        retries: 1
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/download_shard.py"
+
+
+if DATASET == "custom":
+
+    rule custom_media_shard:
+        input:
+            manifest=f"{R}/manifest.csv",
+        output:
+            media=f"{R}/media/shard_{{shard}}.tsv",
+        params:
+            media_root=config["custom"]["media_root"],
+        log:
+            f"{R}/logs/media/shard_{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/media/shard_{{shard}}.tsv"
+        localrule: True
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/custom_media_shard.py"
+
+
+if DATASET == "features" and config["features"]["released_root"]:
+
+    rule import_released:
+        input:
+            root=config["features"]["released_root"],
+        output:
+            manifest=f"{R}/manifest.csv",
+            classes=f"{R}/classes.tsv",
+            text=f"{R}/features/text.h5",
+            shards=expand(
+                f"{R}/features/{{modality}}/{{split}}.h5",
+                modality=["audio", "video"],
+                split=["trn", "val", "tst"],
+            ),
+        log:
+            f"{R}/logs/import_released.log",
+        benchmark:
+            f"{R}/benchmarks/import_released.tsv"
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/import_released.py"

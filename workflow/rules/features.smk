@@ -1,0 +1,94 @@
+# Feature extraction: word vectors per class, the audio CNN (trained here on seen-class
+# train clips), then one job per shard and modality.
+
+
+if DATASET != "features":
+
+    rule text_features:
+        input:
+            classes=f"{R}/classes.tsv",
+            code=TEXT_SOURCES,
+        output:
+            f"{R}/features/text.h5",
+        params:
+            text=config["extract"]["text"],
+        log:
+            f"{R}/logs/text_features.log",
+        benchmark:
+            f"{R}/benchmarks/text_features.tsv"
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/text_features.py"
+
+    rule train_audio_cnn:
+        input:
+            manifest=f"{R}/manifest.csv",
+            classes=f"{R}/classes.tsv",
+            media=expand(f"{R}/media/shard_{{shard}}.tsv", shard=SHARDS),
+            code=AUDIO_SOURCES,
+        output:
+            f"{R}/models/audio_cnn.pt",
+        params:
+            decode=config["extract"]["decode"],
+            logmel=config["extract"]["logmel"],
+            model=config["extract"]["audio_cnn"],
+            train=config["extract"]["audio_train"],
+            device=config["device"],
+        log:
+            f"{R}/logs/train_audio_cnn.log",
+        benchmark:
+            f"{R}/benchmarks/train_audio_cnn.tsv"
+        threads: workflow.cores
+        resources:
+            gpu=GPU,
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/train_audio_cnn.py"
+
+    rule extract_audio_shard:
+        input:
+            media=f"{R}/media/shard_{{shard}}.tsv",
+            model=f"{R}/models/audio_cnn.pt",
+            code=AUDIO_SOURCES,
+        output:
+            features=f"{R}/features/audio/shard_{{shard}}.h5",
+            status=f"{R}/features/audio/shard_{{shard}}.status.tsv",
+        params:
+            decode=config["extract"]["decode"],
+            logmel=config["extract"]["logmel"],
+            frames=config["extract"]["audio_train"]["frames"],
+            device=config["device"],
+        log:
+            f"{R}/logs/extract_audio/shard_{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/extract_audio/shard_{{shard}}.tsv"
+        resources:
+            gpu=GPU,
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/extract_audio_shard.py"
+
+    rule extract_video_shard:
+        input:
+            media=f"{R}/media/shard_{{shard}}.tsv",
+            code=VIDEO_SOURCES,
+        output:
+            features=f"{R}/features/video/shard_{{shard}}.h5",
+            status=f"{R}/features/video/shard_{{shard}}.status.tsv",
+        params:
+            decode=config["extract"]["decode"],
+            video=config["extract"]["video"],
+            device=config["device"],
+        log:
+            f"{R}/logs/extract_video/shard_{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/extract_video/shard_{{shard}}.tsv"
+        resources:
+            gpu=GPU,
+        conda:
+            "../envs/avgzsl.yaml"
+        script:
+            "../scripts/extract_video_shard.py"

@@ -1,0 +1,12 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.steps import custom_media_shard
+
+    custom_media_shard(
+        snakemake.input.manifest,
+        snakemake.wildcards.shard,
+        snakemake.config["shard_size"],
+        media_root=snakemake.params.media_root,
+        out=snakemake.output.media,
+    )

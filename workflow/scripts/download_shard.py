@@ -1,0 +1,13 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.steps import download_media_shard
+
+    download_media_shard(
+        snakemake.input.manifest,
+        snakemake.wildcards.shard,
+        snakemake.config["shard_size"],
+        settings=dict(snakemake.params.settings),
+        media_root=snakemake.params.media_root,
+        out=snakemake.output.media,
+    )

@@ -1,0 +1,15 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from extractors.steps import extract_audio_step
+
+    extract_audio_step(
+        media=snakemake.input.media,
+        model=snakemake.input.model,
+        decode=dict(snakemake.params.decode),
+        logmel=dict(snakemake.params.logmel),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        out_features=snakemake.output.features,
+        out_status=snakemake.output.status,
+    )

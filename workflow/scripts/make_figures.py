@@ -1,0 +1,19 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.figures import make_figures
+
+    make_figures(
+        experiments=dict(snakemake.params.experiments),
+        runs=snakemake.params.runs,
+        features=dict(
+            manifest=snakemake.input.manifest,
+            classes=snakemake.input.classes,
+            text=snakemake.input.text,
+            audio=list(snakemake.input.audio),
+            video=list(snakemake.input.video),
+        ),
+        curves_out=snakemake.output.curves,
+        tsne_out=snakemake.output.tsne,
+        cd_out=snakemake.output.cd,
+    )

@@ -1,0 +1,12 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.tables import write_all_tables
+
+    write_all_tables(
+        summaries=list(snakemake.input.summaries),
+        manifest=snakemake.input.manifest,
+        status={"audio": list(snakemake.input.audio_status), "video": list(snakemake.input.video_status)},
+        out_dir=snakemake.output[0].rsplit("/", 1)[0],
+        dataset=snakemake.params.dataset,
+    )

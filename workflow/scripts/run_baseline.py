@@ -1,0 +1,14 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.experiments import run_baseline_experiment
+
+    run_baseline_experiment(
+        dict(snakemake.params.experiment),
+        manifest=snakemake.input.manifest,
+        classes=snakemake.input.classes,
+        text=snakemake.input.text,
+        audio=list(snakemake.input.audio),
+        video=list(snakemake.input.video),
+        summary_out=snakemake.output.summary,
+    )

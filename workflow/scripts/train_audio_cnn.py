@@ -1,0 +1,16 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from extractors.steps import train_audio_cnn_step
+
+    train_audio_cnn_step(
+        media_tables=list(snakemake.input.media),
+        classes=snakemake.input.classes,
+        decode=dict(snakemake.params.decode),
+        logmel=dict(snakemake.params.logmel),
+        model=dict(snakemake.params.model),
+        train=dict(snakemake.params.train),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        out=snakemake.output[0],
+    )

@@ -1,0 +1,15 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.experiments import run_deep_experiment
+
+    run_deep_experiment(
+        dict(snakemake.params.experiment),
+        manifest=snakemake.input.manifest,
+        classes=snakemake.input.classes,
+        text=snakemake.input.text,
+        audio=list(snakemake.input.audio),
+        video=list(snakemake.input.video),
+        threads=snakemake.threads,
+        summary_out=snakemake.output.summary,
+    )

@@ -1,0 +1,12 @@
+from avgzsl.workflow_utils import rule_log
+
+with rule_log(snakemake.log[0]):
+    from avgzsl.steps import write_manifest
+
+    write_manifest(
+        snakemake.params.dataset,
+        dict(snakemake.params.settings),
+        resources=snakemake.params.resources,
+        manifest_out=snakemake.output.manifest,
+        classes_out=snakemake.output.classes,
+    )
