@@ -78,6 +78,7 @@ def run_baseline_experiment(spec: dict, *, manifest, classes, text, audio, video
     from avgzsl.baselines import create_baseline
 
     name, options = spec["baseline"], dict(spec.get("options", {}))
+    torch.set_num_threads(1)  # DEVISE / ALE fit small problems; more threads only add overhead
     splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)
     modalities = BASELINE_MODALITIES[name]
     needs = tuple(m for m in modalities if m != "both")

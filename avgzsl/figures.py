@@ -108,9 +108,9 @@ def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> 
             continue
         columns[f"{row.label} [{row.modality}]"] = per_class_accuracy(z[key], z["labels"], len(z["class_names"]))
     table = pd.DataFrame(columns)
-    if table.shape[1] < 3:
+    if table.shape[1] < 2:
         fig, ax = plt.subplots(figsize=(6, 2))
-        ax.text(0.5, 0.5, f"need >= 3 systems for a Friedman test, have {table.shape[1]}", ha="center")
+        ax.text(0.5, 0.5, f"need >= 2 systems for a Friedman test, have {table.shape[1]}", ha="center")
         ax.axis("off")
         fig.savefig(out, dpi=120)
         plt.close(fig)

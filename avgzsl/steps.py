@@ -27,13 +27,20 @@ def dataset_manifest(dataset: str, settings: dict, *, resources: str) -> tuple[p
 
         return demo_manifest(DemoConfig(**settings)), demo_classes()
     if dataset == "audiosetzsl":
-        from avgzsl.datasets.audiosetzsl import load_split_lists
+        from avgzsl.datasets.audiosetzsl import AudioSetZSLConfig, load_audiosetzsl
 
-        return load_split_lists(settings["split_lists"], cache_dir=resources)
+        pinned = settings["split_lists"] == "pinned"
+        return load_audiosetzsl(AudioSetZSLConfig(
+            split_dir=None if pinned else settings["split_lists"], cache_dir=f"{resources}/audiosetzsl_split_lists",
+        ))
     if dataset == "custom":
-        from avgzsl.datasets.custom import load_custom
+        from avgzsl.datasets.custom import CustomConfig, load_custom
 
-        return load_custom(settings["manifest"], settings["classes"])
+        # missing files become recorded skips in the media step, not a refusal of the whole run
+        return load_custom(CustomConfig(
+            manifest=settings["manifest"], classes=settings["classes"], unseen=settings["unseen"] or None,
+            base_dir=settings["media_root"] or None, check_files=False,
+        ))
     raise ValueError(f"dataset {dataset!r} has no manifest to build")
 
 
@@ -60,32 +67,50 @@ def render_demo_shard(manifest: str, shard: str, shard_size: int, *, settings: d
     write_media_table(out, table)
 
 
-def custom_media_shard(manifest: str, shard: str, shard_size: int, *, media_root: str, out: str):
-    """The user's files as they are: a missing file is recorded as failed, never fatal for the shard."""
+def custom_media_shard(manifest: str, shard: str, shard_size: int, *, download: dict, media_root: str, out: str):
+    """The user's files as they are (a missing one is recorded as failed); rows with only a YouTube id are downloaded."""
     rows = shard_rows(_read_manifest(manifest), shard, shard_size)
+    if "path" not in rows:
+        rows = rows.assign(path="")
+    rows = rows.assign(path=rows["path"].fillna(""))
     paths, status, reason = [], [], []
-    for p in rows["path"].fillna(""):
-        full = Path(media_root) / p if media_root and not Path(p).is_absolute() else Path(p)
-        paths.append(str(full))
+    for p in rows["path"]:
+        full = Path(p)
         ok = bool(p) and full.is_file()
+        paths.append(p)
         status.append("ok" if ok else "failed")
-        reason.append("" if ok else f"file not found: {full}")
-    write_media_table(out, rows.assign(path=paths, status=status, reason=reason))
+        reason.append("" if ok else f"file not found: {full}" if p else "no path")
+    table = rows.assign(path=paths, status=status, reason=reason)
+    if "youtube_id" in rows:
+        wanted = (table["path"] == "") & (rows["youtube_id"].fillna("") != "")
+        if wanted.any():
+            fetched = _download(rows[wanted], download, Path(media_root or "custom_clips"))
+            table.loc[wanted, ["path", "status", "reason", "start", "end"]] = fetched[
+                ["path", "status", "reason", "start", "end"]].to_numpy()
+    write_media_table(out, table)
+
+
+def _download(rows: pd.DataFrame, settings: dict, out_dir: Path) -> pd.DataFrame:
+    """Download rows; the files hold just the window, so the window to decode becomes [0, end - start)."""
+    from avgzsl.datasets.download import DownloadConfig, download_shard
+
+    cfg = DownloadConfig(command=settings["download_command"], attempts=settings["retries"] + 1,
+                         timeout_s=settings["timeout"])
+    avail = download_shard(rows, out_dir, cfg).set_index("clip_id").reindex(rows["clip_id"])
+    length = rows["end"].astype(float).to_numpy() - rows["start"].astype(float).to_numpy()
+    return pd.DataFrame({
+        "clip_id": rows["clip_id"].to_numpy(),
+        "path": avail["path"].fillna("").astype(str).to_numpy(),
+        "status": avail["status"].to_numpy(),
+        "reason": avail["reason"].fillna("").astype(str).to_numpy(),
+        "start": 0.0,
+        "end": length,
+    })
 
 
 def download_media_shard(manifest: str, shard: str, shard_size: int, *, settings: dict, media_root: str, out: str):
-    from avgzsl.datasets.download import DownloadConfig, download_shard
-
     rows = shard_rows(_read_manifest(manifest), shard, shard_size)
-    cfg = DownloadConfig(command=settings["download_command"], retries=settings["retries"],
-                         timeout=settings["timeout"])
-    availability = download_shard(rows, Path(media_root) / "clips", cfg).set_index("clip_id")
-    avail = availability.reindex(rows["clip_id"])
-    table = rows.assign(
-        path=[str(p) for p in avail["path"]],
-        status=avail["status"].to_numpy(),
-        reason=avail["reason"].fillna("").to_numpy(),
-    )
-    counts = table["status"].value_counts().to_dict()
-    log.info("shard %s: %s", shard, counts)
+    fetched = _download(rows, settings, Path(media_root) / "clips")
+    table = rows.assign(**{c: fetched[c].to_numpy() for c in ("path", "status", "reason", "start", "end")})
+    log.info("shard %s: %s", shard, table["status"].value_counts().to_dict())
     write_media_table(out, table)

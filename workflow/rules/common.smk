@@ -1,7 +1,6 @@
 # Config validation, the parse-time manifest (fixed shard fan-out) and input functions.
 
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,14 +9,9 @@ from snakemake.utils import validate
 
 from avgzsl.config import build_experiment
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
-# jobs (local, cluster or in the rules' conda env) import the avgzsl and extractors packages from here
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
-)
 DATASET = config["dataset"]
 R = f"{config['results']}/{DATASET}"  # every output of this run lives under here
 MEDIA_ROOT = f"{config['resources']}/{DATASET}"
@@ -29,7 +23,9 @@ def sources(*relative):
     return [str(REPO / r) for r in relative]
 
 
-DECODE_SOURCES = sources("extractors/decode.py", "extractors/extract.py", "avgzsl/features.py")
+DECODE_SOURCES = sources(
+    "extractors/decode.py", "extractors/extract.py", "avgzsl/features.py"
+)
 AUDIO_SOURCES = DECODE_SOURCES + sources(
     "extractors/logmel.py", "extractors/audio_cnn.py", "extractors/audio_train.py"
 )
@@ -41,20 +37,11 @@ TEXT_SOURCES = sources("extractors/text.py", "avgzsl/features.py")
 
 def _dataset_manifest():
     """The clip list, known before any job runs, so the shard fan-out is fixed at parse time."""
-    if DATASET == "demo":
-        from avgzsl.datasets.demo import DemoConfig, demo_manifest
+    if DATASET == "features":
+        return None  # nothing to extract
+    from avgzsl.steps import dataset_manifest
 
-        return demo_manifest(DemoConfig(**demo_settings()))
-    if DATASET == "audiosetzsl":
-        from avgzsl.datasets.audiosetzsl import load_split_lists
-
-        return load_split_lists(config["audiosetzsl"]["split_lists"], cache_dir=config["resources"])[0]
-    if DATASET == "custom":
-        from avgzsl.datasets.custom import load_custom
-
-        c = config["custom"]
-        return load_custom(c["manifest"], c["classes"])[0]
-    return None  # features: nothing to extract
+    return dataset_manifest(DATASET, config[DATASET], resources=config["resources"])[0]
 
 
 def demo_settings():
@@ -78,7 +65,11 @@ def _resolve_experiments():
     defaults = config["training"]
     for name, spec in config["experiments"].items():
         if "baseline" in spec:
-            out[name] = {"name": name, "baseline": spec["baseline"], "options": spec.get("options", {})}
+            out[name] = {
+                "name": name,
+                "baseline": spec["baseline"],
+                "options": spec.get("options", {}),
+            }
             continue
         sections = {}
         for section in ("model", "loss", "train"):
@@ -153,9 +144,17 @@ def feature_inputs():
 def final_targets():
     tables = expand(
         f"{R}/tables/{{table}}.{{ext}}",
-        table=["table1_classification", "table2_retrieval", "table3_cmd_ablation",
-               "table4_ct_ablation", "coverage"],
+        table=[
+            "table1_classification",
+            "table2_retrieval",
+            "table3_cmd_ablation",
+            "table4_ct_ablation",
+            "coverage",
+        ],
         ext=["csv", "md"],
     )
-    return tables + [f"{R}/figures/training_curves.png", f"{R}/figures/tsne.png",
-                     f"{R}/figures/critical_difference.png"]
+    return tables + [
+        f"{R}/figures/training_curves.png",
+        f"{R}/figures/tsne.png",
+        f"{R}/figures/critical_difference.png",
+    ]

@@ -7,11 +7,6 @@ if DATASET != "features":
         output:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
-        params:
-            dataset=DATASET,
-            settings=lambda wc: config[DATASET],
-            shard_size=config["shard_size"],
-            resources=config["resources"],
         log:
             f"{R}/logs/manifest.log",
         benchmark:
@@ -19,6 +14,11 @@ if DATASET != "features":
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        params:
+            dataset=DATASET,
+            settings=lambda wc: config[DATASET],
+            shard_size=config["shard_size"],
+            resources=config["resources"],
         script:
             "../scripts/write_manifest.py"
 
@@ -31,15 +31,15 @@ if DATASET == "demo":
             code=sources("avgzsl/datasets/demo.py", "extractors/text.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
-        params:
-            settings=demo_settings(),
-            media_root=MEDIA_ROOT,
         log:
             f"{R}/logs/render/shard_{{shard}}.log",
         benchmark:
             f"{R}/benchmarks/render/shard_{{shard}}.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        params:
+            settings=demo_settings(),
+            media_root=MEDIA_ROOT,
         script:
             "../scripts/render_demo_shard.py"
 
@@ -51,18 +51,18 @@ if DATASET == "audiosetzsl":
             manifest=f"{R}/manifest.csv",
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
-        params:
-            settings=config["audiosetzsl"],
-            media_root=MEDIA_ROOT,
         log:
             f"{R}/logs/download/shard_{{shard}}.log",
         benchmark:
             f"{R}/benchmarks/download/shard_{{shard}}.tsv"
+        retries: 1
         # downloads need the network, which cluster compute nodes often lack
         localrule: True
-        retries: 1
         conda:
             "../envs/avgzsl.yaml"
+        params:
+            settings=config["audiosetzsl"],
+            media_root=MEDIA_ROOT,
         script:
             "../scripts/download_shard.py"
 
@@ -74,8 +74,6 @@ if DATASET == "custom":
             manifest=f"{R}/manifest.csv",
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
-        params:
-            media_root=config["custom"]["media_root"],
         log:
             f"{R}/logs/media/shard_{{shard}}.log",
         benchmark:
@@ -83,6 +81,9 @@ if DATASET == "custom":
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        params:
+            media_root=config["custom"]["media_root"] or MEDIA_ROOT,
+            download=config["audiosetzsl"],
         script:
             "../scripts/custom_media_shard.py"
 

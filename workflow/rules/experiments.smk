@@ -12,19 +12,19 @@ if DEEP:
             **feature_inputs(),
         output:
             summary=f"{R}/runs/{{experiment}}/summary.json",
-        params:
-            experiment=lambda wc: EXPERIMENTS[wc.experiment],
         log:
             f"{R}/logs/train/{{experiment}}.log",
         benchmark:
             f"{R}/benchmarks/train/{{experiment}}.tsv"
         wildcard_constraints:
             experiment="|".join(DEEP),
+        conda:
+            "../envs/avgzsl.yaml"
         threads: 1
         resources:
             gpu=GPU,
-        conda:
-            "../envs/avgzsl.yaml"
+        params:
+            experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
             "../scripts/train_experiment.py"
 
@@ -36,16 +36,16 @@ if BASELINES:
             **feature_inputs(),
         output:
             summary=f"{R}/runs/{{experiment}}/summary.json",
-        params:
-            experiment=lambda wc: EXPERIMENTS[wc.experiment],
         log:
             f"{R}/logs/baseline/{{experiment}}.log",
         benchmark:
             f"{R}/benchmarks/baseline/{{experiment}}.tsv"
         wildcard_constraints:
             experiment="|".join(BASELINES),
-        threads: 1
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
+        params:
+            experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
             "../scripts/run_baseline.py"

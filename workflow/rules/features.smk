@@ -10,14 +10,14 @@ if DATASET != "features":
             code=TEXT_SOURCES,
         output:
             f"{R}/features/text.h5",
-        params:
-            text=config["extract"]["text"],
         log:
             f"{R}/logs/text_features.log",
         benchmark:
             f"{R}/benchmarks/text_features.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        params:
+            text=config["extract"]["text"],
         script:
             "../scripts/text_features.py"
 
@@ -29,21 +29,21 @@ if DATASET != "features":
             code=AUDIO_SOURCES,
         output:
             f"{R}/models/audio_cnn.pt",
+        log:
+            f"{R}/logs/train_audio_cnn.log",
+        benchmark:
+            f"{R}/benchmarks/train_audio_cnn.tsv"
+        conda:
+            "../envs/avgzsl.yaml"
+        threads: 2
+        resources:
+            gpu=GPU,
         params:
             decode=config["extract"]["decode"],
             logmel=config["extract"]["logmel"],
             model=config["extract"]["audio_cnn"],
             train=config["extract"]["audio_train"],
             device=config["device"],
-        log:
-            f"{R}/logs/train_audio_cnn.log",
-        benchmark:
-            f"{R}/benchmarks/train_audio_cnn.tsv"
-        threads: workflow.cores
-        resources:
-            gpu=GPU,
-        conda:
-            "../envs/avgzsl.yaml"
         script:
             "../scripts/train_audio_cnn.py"
 
@@ -55,19 +55,19 @@ if DATASET != "features":
         output:
             features=f"{R}/features/audio/shard_{{shard}}.h5",
             status=f"{R}/features/audio/shard_{{shard}}.status.tsv",
+        log:
+            f"{R}/logs/extract_audio/shard_{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/extract_audio/shard_{{shard}}.tsv"
+        conda:
+            "../envs/avgzsl.yaml"
+        resources:
+            gpu=GPU,
         params:
             decode=config["extract"]["decode"],
             logmel=config["extract"]["logmel"],
             frames=config["extract"]["audio_train"]["frames"],
             device=config["device"],
-        log:
-            f"{R}/logs/extract_audio/shard_{{shard}}.log",
-        benchmark:
-            f"{R}/benchmarks/extract_audio/shard_{{shard}}.tsv"
-        resources:
-            gpu=GPU,
-        conda:
-            "../envs/avgzsl.yaml"
         script:
             "../scripts/extract_audio_shard.py"
 
@@ -78,17 +78,17 @@ if DATASET != "features":
         output:
             features=f"{R}/features/video/shard_{{shard}}.h5",
             status=f"{R}/features/video/shard_{{shard}}.status.tsv",
-        params:
-            decode=config["extract"]["decode"],
-            video=config["extract"]["video"],
-            device=config["device"],
         log:
             f"{R}/logs/extract_video/shard_{{shard}}.log",
         benchmark:
             f"{R}/benchmarks/extract_video/shard_{{shard}}.tsv"
-        resources:
-            gpu=GPU,
         conda:
             "../envs/avgzsl.yaml"
+        resources:
+            gpu=GPU,
+        params:
+            decode=config["extract"]["decode"],
+            video=config["extract"]["video"],
+            device=config["device"],
         script:
             "../scripts/extract_video_shard.py"

@@ -3,7 +3,9 @@
 
 rule tables:
     input:
-        summaries=expand(f"{R}/runs/{{experiment}}/summary.json", experiment=EXPERIMENTS),
+        summaries=expand(
+            f"{R}/runs/{{experiment}}/summary.json", experiment=EXPERIMENTS
+        ),
         audio_status=status_tables("audio"),
         video_status=status_tables("video"),
         manifest=manifest_path(),
@@ -23,9 +25,6 @@ rule tables:
             ]
             for ext in ["csv", "md"]
         },
-    params:
-        experiments=EXPERIMENTS,
-        dataset=DATASET,
     log:
         f"{R}/logs/tables.log",
     benchmark:
@@ -33,14 +32,19 @@ rule tables:
     localrule: True
     conda:
         "../envs/avgzsl.yaml"
+    params:
+        experiments=EXPERIMENTS,
+        dataset=DATASET,
     script:
         "../scripts/make_tables.py"
 
 
 rule figures:
     input:
-        summaries=expand(f"{R}/runs/{{experiment}}/summary.json", experiment=EXPERIMENTS),
         **feature_inputs(),
+        summaries=expand(
+            f"{R}/runs/{{experiment}}/summary.json", experiment=EXPERIMENTS
+        ),
     output:
         curves=report(
             f"{R}/figures/training_curves.png",
@@ -55,14 +59,14 @@ rule figures:
             caption="../report/critical_difference.rst",
             category="Figures",
         ),
-    params:
-        experiments=EXPERIMENTS,
-        runs=f"{R}/runs",
     log:
         f"{R}/logs/figures.log",
     benchmark:
         f"{R}/benchmarks/figures.tsv"
     conda:
         "../envs/avgzsl.yaml"
+    params:
+        experiments=EXPERIMENTS,
+        runs=lambda wc, input: str(Path(input.summaries[0]).parent.parent),
     script:
         "../scripts/make_figures.py"

@@ -7,6 +7,7 @@ with rule_log(snakemake.log[0]):
         snakemake.input.manifest,
         snakemake.wildcards.shard,
         snakemake.config["shard_size"],
+        download=dict(snakemake.params.download),
         media_root=snakemake.params.media_root,
         out=snakemake.output.media,
     )

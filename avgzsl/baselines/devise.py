@@ -1,0 +1,85 @@
+"""DeViSE — deep visual-semantic embedding (Frome et al., NIPS 2013), as a linear map.
+
+A linear map M takes a feature x into the text space; it is trained with the paper's hinge rank
+loss over the seen classes,
+
+    loss(x, y) = sum_{j seen, j != y} max(0, margin - t_y . M x + t_j . M x),
+
+with the class vectors t normalised to unit length (the paper does this so that the dot product is
+a cosine up to the scale of M x). The paper fine-tunes the whole visual network; here the extractor
+networks stay frozen and only M is learned, which is how the baseline is used on precomputed
+features. Distance = -(t_c . M x): the paper ranks classes by that dot product, and its negation
+keeps "smaller = closer" for `avgzsl.metrics`.
+
+Optimiser: mini-batch Adam in torch (the paper used asynchronous SGD; Adam converges with far less
+tuning on a linear model). Features are L2-normalised per row, like every input in this project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avgzsl.baselines._common import ZeroShotBaseline, l2_normalize
+
+
+@dataclass
+class DeviseConfig:
+    margin: float = 0.1  # the paper's margin
+    learning_rate: float = 1e-2
+    weight_decay: float = 0.0
+    epochs: int = 100
+    batch_size: int = 256
+    seed: int = 0
+    normalize_features: bool = True
+
+
+class DEVISE(ZeroShotBaseline):
+    config_class = DeviseConfig
+
+    def __init__(self, config: DeviseConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or DeviseConfig()
+        self.weight_: np.ndarray | None = None  # (Dt, D)
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        return l2_normalize(x) if self.config.normalize_features else x
+
+    def _fit(self, x, labels, text, seen) -> None:
+        cfg = self.config
+        generator = torch.Generator().manual_seed(cfg.seed)
+        seen_ids = np.flatnonzero(seen)
+        # class index -> column among the seen classes, so the loss only ever compares seen classes
+        column = np.full(text.shape[0], -1)
+        column[seen_ids] = np.arange(seen_ids.size)
+        feats = torch.from_numpy(self._prepare(x)).float()
+        targets = torch.from_numpy(column[labels])
+        seen_text = torch.from_numpy(l2_normalize(text[seen_ids])).float()
+
+        weight = torch.zeros(text.shape[1], x.shape[1])
+        torch.nn.init.normal_(weight, std=1.0 / np.sqrt(x.shape[1]), generator=generator)
+        weight.requires_grad_(True)
+        optimizer = torch.optim.Adam([weight], lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        for _ in range(cfg.epochs):
+            order = torch.randperm(len(feats), generator=generator)
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
+                scores = (feats[batch] @ weight.T) @ seen_text.T  # (B, n_seen)
+                true_score = scores.gather(1, targets[batch, None])
+                hinge = (cfg.margin - true_score + scores).clamp(min=0.0)
+                # the j == y term equals the margin for every row; it carries no gradient, so drop it
+                hinge = hinge.scatter(1, targets[batch, None], 0.0)
+                loss = hinge.sum(dim=1).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        self.weight_ = weight.detach().double().numpy()
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """(M, Dt) images M x of the features in the text space."""
+        return self._prepare(np.asarray(x, dtype=np.float64)) @ self.weight_.T
+
+    def _distances(self, x: np.ndarray) -> np.ndarray:
+        return -(self.embed(x) @ l2_normalize(self.text_).T)

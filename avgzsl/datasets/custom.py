@@ -1,0 +1,198 @@
+"""A user's own dataset: a CSV manifest plus class lists -> validated manifest + ClassTable.
+
+Manifest CSV columns: `class`, `split` (trn | val | tst), and `path` (a local clip,
+relative to `base_dir` or absolute) or `youtube_id` (to download); optional `clip_id`,
+`start`, `end` (seconds). Without `clip_id` a row's id is its file's stem, or
+`<youtube_id>_<start in ms>` (plain `<youtube_id>` without a start), as for AudioSetZSL.
+
+Classes come from either
+  * a class table TSV with header `name<TAB>seen` (seen 1/0), or
+  * a list of all classes plus a list of the unseen ones; a list has one class per
+    line (blank lines and `#` comments ignored) or AudioSetZSL's `'name',` lines.
+
+Every problem is reported at once, each naming the CSV line and column, so a user can
+fix a manifest in one pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from avgzsl.dataset import SPLITS, ClassTable
+
+log = logging.getLogger(__name__)
+
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_SHOWN = 20
+
+
+class ManifestError(ValueError):
+    """A manifest or class list that cannot be used; the message lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        shown = "\n  ".join(problems[:_SHOWN])
+        more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+        super().__init__(f"{source}: {len(problems)} problem(s):\n  {shown}{more}")
+
+
+@dataclass
+class CustomConfig:
+    manifest: str  # the CSV
+    classes: str  # class table TSV (name, seen) or a list of all classes
+    unseen: str | None = None  # list of unseen classes; required unless `classes` is a class table
+    base_dir: str | None = None  # where relative paths start; None: the manifest's folder
+    check_files: bool = True  # every `path` must exist
+
+
+def read_class_list(path: str | os.PathLike) -> list[str]:
+    names: list[str] = []
+    problems = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        name = name.rstrip(",").strip().strip("'\"").strip()
+        if name in names:
+            problems.append(f"line {number}: class {name!r} listed twice")
+        elif name:
+            names.append(name)
+    if problems:
+        raise ManifestError(str(path), problems)
+    if not names:
+        raise ManifestError(str(path), ["no classes listed"])
+    return names
+
+
+def load_class_table(classes: str | os.PathLike, unseen: str | os.PathLike | None = None) -> ClassTable:
+    path = Path(classes)
+    if not path.is_file():
+        raise FileNotFoundError(f"class list not found: {path}")
+    header = path.read_text().split("\n", 1)[0].strip().split("\t")
+    if header == ["name", "seen"]:
+        if unseen is not None:
+            raise ManifestError(str(unseen), [f"{path} already marks seen classes; drop the unseen list"])
+        return ClassTable.read(path)
+    if unseen is None:
+        raise ManifestError(str(path), ["a plain class list needs an unseen-class list beside it"])
+    names, unseen_names = read_class_list(path), read_class_list(unseen)
+    unknown = [n for n in unseen_names if n not in names]
+    if unknown:
+        raise ManifestError(str(unseen), [f"unseen class(es) not in {path.name}: {unknown}"])
+    return ClassTable.from_lists(names, unseen_names)
+
+
+def _seconds(value: str, where: str, problems: list[str]) -> float:
+    if value == "":
+        return math.nan
+    try:
+        seconds = float(value)
+    except ValueError:
+        problems.append(f"{where}: {value!r} is not a number of seconds")
+        return math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        problems.append(f"{where}: {value!r} must be a finite, non-negative number of seconds")
+        return math.nan
+    return seconds
+
+
+def validate_custom_manifest(
+    table: pd.DataFrame,
+    classes: ClassTable,
+    *,
+    base_dir: str | os.PathLike = ".",
+    check_files: bool = True,
+    source: str = "manifest",
+) -> pd.DataFrame:
+    """Check every row; returns the manifest with clip ids filled in and paths made absolute."""
+    table = table.fillna("").astype(str).apply(lambda col: col.str.strip())
+    missing = [c for c in ("class", "split") if c not in table.columns]
+    if "path" not in table.columns and "youtube_id" not in table.columns:
+        missing.append("path or youtube_id")
+    if missing:
+        raise ManifestError(source, [f"missing column(s): {', '.join(missing)}"])
+    base = Path(base_dir)
+    known = set(classes.names)
+    problems: list[str] = []
+    records = []
+    for i, row in enumerate(table.to_dict("records")):
+        line = f"row {i + 1} (line {i + 2})"  # line 1 is the header
+        name, split = row["class"], row["split"]
+        if name not in known:
+            problems.append(f"{line} column 'class': {name!r} is not in the class list")
+        if split not in SPLITS:
+            problems.append(f"{line} column 'split': {split!r} is not one of {', '.join(SPLITS)}")
+        start = _seconds(row.get("start", ""), f"{line} column 'start'", problems)
+        end = _seconds(row.get("end", ""), f"{line} column 'end'", problems)
+        if not (math.isnan(start) or math.isnan(end)) and end <= start:
+            problems.append(f"{line} columns 'start'/'end': end {end} is not after start {start}")
+        path, youtube_id = row.get("path", ""), row.get("youtube_id", "")
+        out = dict(row, start=start, end=end)
+        if path:
+            resolved = Path(path).expanduser()
+            resolved = resolved if resolved.is_absolute() else base / resolved
+            if check_files and not resolved.is_file():
+                problems.append(f"{line} column 'path': file not found: {resolved}")
+            out["path"] = str(resolved.resolve())
+            default_id = resolved.stem
+        elif youtube_id:
+            if not _YOUTUBE_ID.match(youtube_id):
+                problems.append(f"{line} column 'youtube_id': {youtube_id!r} is not an 11-character YouTube id")
+            default_id = youtube_id if math.isnan(start) else f"{youtube_id}_{round(start * 1000)}"
+        else:
+            problems.append(f"{line}: needs a 'path' or a 'youtube_id'")
+            default_id = ""
+        out["clip_id"] = row.get("clip_id", "") or default_id
+        records.append(out)
+    first_row: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        clip = rec["clip_id"]
+        if not clip:
+            continue
+        if clip in first_row:
+            hint = "" if "clip_id" in table.columns else " (add a clip_id column to tell them apart)"
+            problems.append(
+                f"row {i + 1} (line {i + 2}) column 'clip_id': duplicate id {clip!r}, "
+                f"first in row {first_row[clip]}{hint}"
+            )
+        else:
+            first_row[clip] = i + 1
+    if problems:
+        raise ManifestError(source, problems)
+    manifest = pd.DataFrame(records)
+    leading = ["clip_id", "class", "split"]
+    manifest = manifest[leading + [c for c in manifest.columns if c not in leading]]
+    _warn_about_coverage(manifest, classes, source)
+    return manifest
+
+
+def _warn_about_coverage(manifest: pd.DataFrame, classes: ClassTable, source: str) -> None:
+    trained = set(manifest.loc[manifest["split"] == "trn", "class"])
+    untrained = [n for n in classes.seen_names if n not in trained]
+    if untrained:
+        log.warning("%s: seen class(es) without trn clips cannot be learned: %s", source, untrained)
+    tested = set(manifest.loc[manifest["split"] == "tst", "class"])
+    untested = [n for n in classes.unseen_names if n not in tested]
+    if untested:
+        log.warning("%s: unseen class(es) without tst clips are never evaluated: %s", source, untested)
+
+
+def load_custom(cfg: CustomConfig) -> tuple[pd.DataFrame, ClassTable]:
+    """Read and validate a user's manifest and class lists."""
+    manifest_path = Path(cfg.manifest)
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"manifest not found: {manifest_path}")
+    classes = load_class_table(cfg.classes, cfg.unseen)
+    table = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    base = Path(cfg.base_dir) if cfg.base_dir is not None else manifest_path.parent
+    manifest = validate_custom_manifest(
+        table, classes, base_dir=base, check_files=cfg.check_files, source=str(manifest_path)
+    )
+    return manifest, classes

@@ -1,0 +1,212 @@
+"""Download one shard of YouTube segments with an external command (yt-dlp by default).
+
+Each clip ends in one of three states, recorded in an availability table
+(`clip_id, status, reason, attempts, path`):
+
+  ok           the clip is on disk (downloaded now, or already there from an earlier run)
+  unavailable  the video is gone (private, removed, blocked...): retrying cannot help,
+               so it is not retried; AudioSetZSL loses a few percent of clips this way
+  failed       anything else, after `attempts` tries with exponential backoff
+
+The command is a template formatted per clip with `{youtube_id}`, `{start}`, `{end}`,
+`{out}` and `{clip_id}`. It is split into arguments before formatting and run without
+a shell, so ids and paths need no quoting. The default asks yt-dlp to fetch only the
+segment (`--download-sections`), re-cut on exact frames; yt-dlp itself needs ffmpeg on
+PATH to cut and merge, but no separate ffmpeg step is needed here.
+
+A clip is written under a temporary name and renamed when complete, then made
+read-only, so raw clips are never half-written or overwritten by accident.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COMMAND = (
+    'yt-dlp --quiet --no-warnings --no-playlist -f "bv*[height<=360]+ba/b" --merge-output-format mp4 '
+    '--download-sections "*{start}-{end}" --force-keyframes-at-cuts -o {out} '
+    "https://www.youtube.com/watch?v={youtube_id}"
+)
+UNAVAILABLE_PATTERNS = (
+    r"video unavailable",
+    r"private video",
+    r"has been removed|removed by the uploader",
+    r"(video|content) is (no longer|not) available|not available in your country",
+    r"account associated with this video has been terminated",
+    r"copyright (claim|grounds)",
+    r"confirm your age",
+)
+AVAILABILITY_COLUMNS = ("clip_id", "status", "reason", "attempts", "path")
+STATUSES = ("ok", "unavailable", "failed")
+
+
+@dataclass
+class DownloadConfig:
+    command: str = DEFAULT_COMMAND
+    attempts: int = 3  # tries per clip for failures that may be transient
+    backoff_s: float = 5.0  # wait before the second try; doubles for each further one
+    backoff_max_s: float = 120.0
+    timeout_s: float = 300.0  # per try
+    unavailable_patterns: tuple[str, ...] = UNAVAILABLE_PATTERNS  # regexes, case-insensitive
+    suffix: str = ".mp4"
+    read_only: bool = True
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def build_command(cfg: DownloadConfig, *, youtube_id: str, start: float, end: float, out: Path, clip_id: str):
+    values = {
+        "youtube_id": youtube_id,
+        "start": _seconds(start),
+        "end": _seconds(end),
+        "out": str(out),
+        "clip_id": clip_id,
+    }
+    try:
+        return [token.format(**values) for token in shlex.split(cfg.command)]
+    except (KeyError, IndexError) as err:
+        raise ValueError(
+            f"download command template uses an unknown field {err}; known: {sorted(values)}"
+        ) from err
+
+
+def _run(args: list[str], timeout_s: float) -> tuple[int | None, str]:
+    """(exit code or None on timeout, combined output); the child's whole process group dies on timeout."""
+    # a new session lets a timeout also stop the helpers the downloader spawned (ffmpeg)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        return None, (stderr or "") + (stdout or "")
+    return proc.returncode, (stderr or "") + (stdout or "")
+
+
+def _last_line(text: str, limit: int = 300) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "")[:limit]
+
+
+def _clean_partials(out_dir: Path, stem: str) -> None:
+    for leftover in out_dir.glob(f"{glob.escape(stem)}*"):
+        leftover.unlink()
+
+
+def _download_clip(row: dict, out_dir: Path, cfg: DownloadConfig, unavailable: re.Pattern) -> dict:
+    clip_id = str(row["clip_id"])
+    final = out_dir / f"{clip_id}{cfg.suffix}"
+    record = {"clip_id": clip_id, "status": "ok", "reason": "", "attempts": 0, "path": str(final)}
+    if final.is_file() and final.stat().st_size > 0:
+        record["reason"] = "already present"
+        return record
+    stem = f".{clip_id}.part"
+    tmp = out_dir / f"{stem}{cfg.suffix}"
+    args = build_command(
+        cfg,
+        youtube_id=str(row["youtube_id"]),
+        start=float(row["start"]),
+        end=float(row["end"]),
+        out=tmp,
+        clip_id=clip_id,
+    )
+    reason = ""
+    for attempt in range(1, cfg.attempts + 1):
+        if attempt > 1:
+            time.sleep(min(cfg.backoff_s * 2 ** (attempt - 2), cfg.backoff_max_s))
+        _clean_partials(out_dir, stem)  # a downloader may resume from, or trip over, old pieces
+        record["attempts"] = attempt
+        code, output = _run(args, cfg.timeout_s)
+        if code == 0 and tmp.is_file() and tmp.stat().st_size > 0:
+            os.replace(tmp, final)
+            if cfg.read_only:
+                final.chmod(0o444)
+            _clean_partials(out_dir, stem)
+            return record
+        if code is None:
+            reason = f"timed out after {cfg.timeout_s:g} s"
+        elif code == 0:
+            reason = "downloader exited 0 but wrote no file"
+        else:
+            reason = f"exit {code}: {_last_line(output)}"
+            if unavailable.search(output):
+                _clean_partials(out_dir, stem)
+                return {**record, "status": "unavailable", "reason": _last_line(output), "path": ""}
+        log.info("%s: try %d/%d failed (%s)", clip_id, attempt, cfg.attempts, reason)
+    _clean_partials(out_dir, stem)
+    return {**record, "status": "failed", "reason": reason, "path": ""}
+
+
+def download_shard(
+    rows: pd.DataFrame, out_dir: str | os.PathLike, cfg: DownloadConfig | None = None
+) -> pd.DataFrame:
+    """Download every row (clip_id, youtube_id, start, end) into out_dir; returns the availability table."""
+    cfg = cfg or DownloadConfig()
+    if cfg.attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {cfg.attempts}")
+    missing = {"clip_id", "youtube_id", "start", "end"} - set(rows.columns)
+    if missing:
+        raise ValueError(f"download rows lack column(s) {sorted(missing)}")
+    no_window = rows["clip_id"][
+        [not (math.isfinite(float(s)) and math.isfinite(float(e))) for s, e in zip(rows["start"], rows["end"])]
+    ]
+    if len(no_window):
+        raise ValueError(f"download needs start and end for every clip; missing for {list(no_window[:5])}")
+    unavailable = re.compile("|".join(f"(?:{p})" for p in cfg.unavailable_patterns), re.IGNORECASE)
+    executable = shlex.split(cfg.command)[0]
+    if os.sep not in executable and shutil.which(executable) is None:
+        raise FileNotFoundError(f"downloader {executable!r} not found on PATH (command: {cfg.command})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [_download_clip(row, out_dir, cfg, unavailable) for row in rows.to_dict("records")]
+    table = pd.DataFrame(records, columns=list(AVAILABILITY_COLUMNS))
+    counts = table["status"].value_counts().to_dict()
+    log.info("downloaded shard into %s: %s", out_dir, counts)
+    return table
+
+
+def write_availability(path: str | os.PathLike, table: pd.DataFrame) -> Path:
+    """Write an availability table as TSV, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            table[list(AVAILABILITY_COLUMNS)].to_csv(out, sep="\t", index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_availability(path: str | os.PathLike) -> pd.DataFrame:
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = set(AVAILABILITY_COLUMNS) - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: availability table lacks columns {sorted(missing)}")
+    bad = sorted(set(table["status"]) - set(STATUSES))
+    if bad:
+        raise ValueError(f"{path}: unknown status value(s) {bad}")
+    table["attempts"] = table["attempts"].astype(int)
+    return table

@@ -1,0 +1,44 @@
+"""DAG build time over the full AudioSetZSL manifest (156,416 clips), as a dry run.
+
+Prints the seconds `snakemake -n` takes to parse the config, build the manifest from the split lists,
+and build the DAG (goal: under 15 s), and the job count per rule.
+
+Usage: python benchmarks/dag_build.py [--split-lists ../shared/datasets/audiosetzsl] [--shard-size 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from workflow_helpers import REPO, copy_repo, job_counts, snakemake  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split-lists", default=str(REPO.parent / "shared" / "datasets" / "audiosetzsl"))
+    parser.add_argument("--shard-size", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = copy_repo(Path(tmp) / "repo")
+        cfg = Path(tmp) / "asz.yaml"
+        cfg.write_text(yaml.safe_dump({"dataset": "audiosetzsl", "shard_size": args.shard_size,
+                                       "audiosetzsl": {"split_lists": args.split_lists}}))
+        t0 = time.perf_counter()
+        out = snakemake(repo, "--configfile", str(cfg), "-n", "--quiet", "rules").stdout
+        seconds = time.perf_counter() - t0
+    counts = job_counts(out)
+    print(f"dry run over AudioSetZSL (shard size {args.shard_size}): {seconds:.1f} s (goal < 15 s), "
+          f"{sum(counts.values())} jobs")
+    for rule, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print(f"  {rule:<22} {n}")
+
+
+if __name__ == "__main__":
+    main()
