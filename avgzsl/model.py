@@ -145,8 +145,10 @@ class AVGZSLNet(JointEmbedding):
         self.decoder = CrossModalDecoder(embed_dim=m.embed_dim, hidden_dim=m.decoder_hidden_dim, text_dim=m.text_dim)
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
-        a_p, v_p, t_p = self.embed_audio(batch["xa_p"]), self.embed_video(batch["xv_p"]), self.embed_text(batch["xt_p"])
-        a_q, v_q, t_q = self.embed_audio(batch["xa_q"]), self.embed_video(batch["xv_q"]), self.embed_text(batch["xt_q"])
+        # p and q go through each projection together: (2B, D) -> (2B, E), then split
+        a_p, a_q = self.embed_audio(torch.cat([batch["xa_p"], batch["xa_q"]])).chunk(2)
+        v_p, v_q = self.embed_video(torch.cat([batch["xv_p"], batch["xv_q"]])).chunk(2)
+        t_p, t_q = self.embed_text(torch.cat([batch["xt_p"], batch["xt_q"]])).chunk(2)
         x_t_p = self.prep(batch["xt_p"])  # reconstruction target: the (normalised) class word vector
         terms = cross_modal_decoder_loss(self.decoder, a_p, v_p, t_p, a_q, v_q, x_t_p, self.loss_cfg)
         terms.update(composite_triplet_loss(a_p, v_p, t_p, a_q, v_q, t_q, self.loss_cfg))

@@ -27,11 +27,12 @@ def dataset_manifest(dataset: str, settings: dict, *, resources: str) -> tuple[p
 
         return demo_manifest(DemoConfig(**settings)), demo_classes()
     if dataset == "audiosetzsl":
-        from avgzsl.datasets.audiosetzsl import AudioSetZSLConfig, load_audiosetzsl
+        from avgzsl.datasets.audiosetzsl import SPLIT_LISTS_DIGEST, AudioSetZSLConfig, load_audiosetzsl
 
         pinned = settings["split_lists"] == "pinned"
         return load_audiosetzsl(AudioSetZSLConfig(
             split_dir=None if pinned else settings["split_lists"], cache_dir=f"{resources}/audiosetzsl_split_lists",
+            digest=SPLIT_LISTS_DIGEST if settings["verify_split_lists"] else None,
         ))
     if dataset == "custom":
         from avgzsl.datasets.custom import CustomConfig, load_custom

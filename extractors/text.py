@@ -146,7 +146,10 @@ def class_vectors(kv: KeyedVectors, names: Sequence[str], *, normalize: bool = T
     rows: list[np.ndarray] = []
     missing: dict[str, list[str]] = {}
     for name in names:
+        # word2vec joins phrases with "_" (GoogleNews has e.g. "church_bell"): try that spelling too
         whole = _lookup(kv, name.strip())
+        if whole is None:
+            whole = _lookup(kv, re.sub(r"[\s\-]+", "_", name.strip()))
         if whole is not None:
             rows.append(whole)
             continue

@@ -144,5 +144,5 @@ def test_command_template_and_errors(tmp_path):
         download_shard(_rows("okAAAAAAAAA"), tmp_path, DownloadConfig(command="no-such-downloader-xyz {out}"))
     rows = _rows("okAAAAAAAAA")
     rows["end"] = float("nan")
-    with pytest.raises(ValueError, match="start and end"):
+    with pytest.raises(ValueError, match="start < end"):
         download_shard(rows, tmp_path, DownloadConfig())

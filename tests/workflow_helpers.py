@@ -25,7 +25,8 @@ def copy_repo(dst: Path) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: float = 900, env: dict | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=timeout,
+        # --replace-workflow-config: a test config replaces config/config.yaml instead of merging into it
+        [SNAKEMAKE, "--cores", "2", "--replace-workflow-config", *args], cwd=workdir, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
     if check and proc.returncode != 0:

@@ -243,7 +243,8 @@ def render_audio(props: dict[str, float], cfg: DemoConfig, rng: np.random.Genera
     return np.clip(wave, -1.0, 1.0).astype(np.float32)
 
 
-def clip_properties(name: str, clip_id: str, cfg: DemoConfig, rng: np.random.Generator) -> dict[str, float]:
+def clip_properties(name: str, cfg: DemoConfig, rng: np.random.Generator) -> dict[str, float]:
+    """A class's properties with this clip's jitter (drawn first from the clip's generator)."""
     base = class_properties(cfg).loc[name]
     jitter = rng.normal(0.0, cfg.jitter, size=len(base))
     return {p: float(np.clip(v + j, 0.0, 1.0)) for (p, v), j in zip(base.items(), jitter)}
@@ -254,14 +255,14 @@ def _encode(path: Path, frames: np.ndarray, wave: np.ndarray, cfg: DemoConfig) -
         video = out.add_stream("libx264", rate=cfg.fps)
         video.width = video.height = cfg.size
         video.pix_fmt = "yuv420p"
-        # one thread keeps the bitstream identical run to run and leaves the cores to others
+        # one thread: parallel shard jobs already use the other cores
         video.codec_context.thread_count = 1
         # x264's macroblock-tree rate control gave run-to-run different bitstreams (and decoded
-        # frames) for identical input here; without it output is repeatable, files ~2x larger
+        # frames) for identical input here; without it output is repeatable, files ~2.5x larger
         video.options = {"preset": cfg.preset, "crf": str(cfg.crf), "mbtree": "0"}
         audio = out.add_stream("aac", rate=cfg.sample_rate, layout="mono")
         audio.bit_rate = cfg.audio_bitrate
-        # the default two-loop AAC coder costs 2.5x the time for no difference a log-mel can see
+        # the default two-loop AAC coder takes 2.5x as long; synthetic audio needs no better coding
         audio.options = {"aac_coder": "fast"}
         for i, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -291,7 +292,7 @@ def render_clip(name: str, clip_id: str, path: str | os.PathLike, cfg: DemoConfi
     if name not in DEMO_CLASSES:
         raise ValueError(f"{clip_id}: {name!r} is not a demo class")
     rng = _clip_rng(cfg, clip_id)
-    props = clip_properties(name, clip_id, cfg, rng)
+    props = clip_properties(name, cfg, rng)
     frames = render_frames(props, cfg, rng)
     wave = render_audio(props, cfg, rng)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import math
 import os
 import re
 import shlex
@@ -34,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -167,11 +167,14 @@ def download_shard(
     missing = {"clip_id", "youtube_id", "start", "end"} - set(rows.columns)
     if missing:
         raise ValueError(f"download rows lack column(s) {sorted(missing)}")
-    no_window = rows["clip_id"][
-        [not (math.isfinite(float(s)) and math.isfinite(float(e))) for s, e in zip(rows["start"], rows["end"])]
-    ]
+    start = pd.to_numeric(rows["start"], errors="coerce").to_numpy(dtype=float)
+    end = pd.to_numeric(rows["end"], errors="coerce").to_numpy(dtype=float)
+    no_window = rows["clip_id"].to_numpy()[~(np.isfinite(start) & np.isfinite(end) & (end > start))]
     if len(no_window):
-        raise ValueError(f"download needs start and end for every clip; missing for {list(no_window[:5])}")
+        raise ValueError(f"download needs start < end (seconds) for every clip; not so for {list(no_window[:5])}")
+    unsafe = [c for c in rows["clip_id"].astype(str) if not c or "/" in c or c.startswith(".")]
+    if unsafe:
+        raise ValueError(f"clip ids must be non-empty file names not starting with '.': {unsafe[:5]}")
     unavailable = re.compile("|".join(f"(?:{p})" for p in cfg.unavailable_patterns), re.IGNORECASE)
     executable = shlex.split(cfg.command)[0]
     if os.sep not in executable and shutil.which(executable) is None:

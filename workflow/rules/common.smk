@@ -18,6 +18,15 @@ MEDIA_ROOT = f"{config['resources']}/{DATASET}"
 GPU = 0 if config["device"] == "cpu" else 1  # resources: gpu for rules that use one
 
 
+def canonical(value):
+    """Config slices with sorted keys: Snakemake compares params by their text, and key order is noise."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def sources(*relative):
     """Source files as inputs, so that editing an extractor re-runs exactly its jobs."""
     return [str(REPO / r) for r in relative]
@@ -45,7 +54,7 @@ def _dataset_manifest():
 
 
 def demo_settings():
-    return {k: v for k, v in config["demo"].items()}
+    return canonical(config["demo"])
 
 
 try:
@@ -89,7 +98,7 @@ def _resolve_experiments():
     return out
 
 
-EXPERIMENTS = _resolve_experiments()
+EXPERIMENTS = canonical(_resolve_experiments())
 DEEP = [n for n, e in EXPERIMENTS.items() if "baseline" not in e]
 BASELINES = [n for n, e in EXPERIMENTS.items() if "baseline" in e]
 

@@ -16,7 +16,7 @@ if DATASET != "features":
             "../envs/avgzsl.yaml"
         params:
             dataset=DATASET,
-            settings=lambda wc: config[DATASET],
+            settings=canonical(config[DATASET]),
             shard_size=config["shard_size"],
             resources=config["resources"],
         script:
@@ -61,7 +61,7 @@ if DATASET == "audiosetzsl":
         conda:
             "../envs/avgzsl.yaml"
         params:
-            settings=config["audiosetzsl"],
+            settings=canonical(config["audiosetzsl"]),
             media_root=MEDIA_ROOT,
         script:
             "../scripts/download_shard.py"
@@ -83,7 +83,7 @@ if DATASET == "custom":
             "../envs/avgzsl.yaml"
         params:
             media_root=config["custom"]["media_root"] or MEDIA_ROOT,
-            download=config["audiosetzsl"],
+            download=canonical(config["audiosetzsl"]),
         script:
             "../scripts/custom_media_shard.py"
 

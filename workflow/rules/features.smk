@@ -17,7 +17,7 @@ if DATASET != "features":
         conda:
             "../envs/avgzsl.yaml"
         params:
-            text=config["extract"]["text"],
+            text=canonical(config["extract"]["text"]),
         script:
             "../scripts/text_features.py"
 
@@ -39,10 +39,10 @@ if DATASET != "features":
         resources:
             gpu=GPU,
         params:
-            decode=config["extract"]["decode"],
-            logmel=config["extract"]["logmel"],
-            model=config["extract"]["audio_cnn"],
-            train=config["extract"]["audio_train"],
+            decode=canonical(config["extract"]["decode"]),
+            logmel=canonical(config["extract"]["logmel"]),
+            model=canonical(config["extract"]["audio_cnn"]),
+            train=canonical(config["extract"]["audio_train"]),
             device=config["device"],
         script:
             "../scripts/train_audio_cnn.py"
@@ -64,9 +64,8 @@ if DATASET != "features":
         resources:
             gpu=GPU,
         params:
-            decode=config["extract"]["decode"],
-            logmel=config["extract"]["logmel"],
-            frames=config["extract"]["audio_train"]["frames"],
+            decode=canonical(config["extract"]["decode"]),
+            logmel=canonical(config["extract"]["logmel"]),
             device=config["device"],
         script:
             "../scripts/extract_audio_shard.py"
@@ -87,8 +86,8 @@ if DATASET != "features":
         resources:
             gpu=GPU,
         params:
-            decode=config["extract"]["decode"],
-            video=config["extract"]["video"],
+            decode=canonical(config["extract"]["decode"]),
+            video=canonical(config["extract"]["video"]),
             device=config["device"],
         script:
             "../scripts/extract_video_shard.py"
