@@ -1,12 +1,16 @@
 # avgzsl: from clips to the AVGZSLNet paper's result tables.
-# Usage: snakemake --cores 2 [--configfile config/config.yaml]   (see README.md)
+# Usage: snakemake --cores 2 [--configfile my.yaml]   (see README.md; default: config/config.yaml)
 
 from snakemake.utils import min_version
 
 min_version("9.11")
 
 
-configfile: "config/config.yaml"
+# A --configfile given on the command line replaces this default instead of being merged into it,
+# on the submit node and in every cluster job alike (they receive the same --configfiles).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

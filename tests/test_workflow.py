@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -74,21 +75,39 @@ def test_changing_a_training_setting_schedules_no_extraction(tiny_run, tmp_path)
     assert "run_baseline" not in counts
 
 
+def _running_script(pid: int, name: str) -> bool:
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    for child in children:
+        try:
+            if any(name in part for part in child.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
 def test_killed_run_resumes_with_only_what_is_missing(tiny_run):
     out = tiny_run / "results" / "demo"
     victim = out / "features" / "video" / "shard_00001.h5"
     kept = out / "features" / "video" / "shard_00000.h5"
     kept_mtime = kept.stat().st_mtime
+    # as if the run had not got this far: one video shard and everything downstream of it is missing
     victim.unlink()
     (out / "features" / "video" / "shard_00001.status.tsv").unlink()
-    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", "--replace-workflow-config", "--configfile", TINY], cwd=tiny_run,
+    for downstream in ("runs", "tables", "figures"):
+        shutil.rmtree(out / downstream)
+    proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", "--configfile", TINY], cwd=tiny_run,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = out / "logs" / "extract_video" / "shard_00001.log"
-    started = log.stat().st_mtime if log.exists() else 0
     deadline = time.time() + 300
-    while time.time() < deadline and not (log.exists() and log.stat().st_mtime > started):
+    while time.time() < deadline and proc.poll() is None and not _running_script(proc.pid, "extract_video_shard"):
         time.sleep(0.2)
-    time.sleep(1.0)  # mid-job
+    assert proc.poll() is None, "snakemake ended before the video job started"
+    time.sleep(2.0)  # mid-job: the model is loading or clips are decoding
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not victim.exists()  # a killed job leaves nothing that counts as done
