@@ -16,6 +16,8 @@ the audio and video distances at test time as (1 - w) d_a + w d_v.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -30,10 +32,22 @@ from avgzsl.losses import (
 )
 
 
+class UniformMaskDropout(nn.Dropout):
+    """nn.Dropout with the mask drawn as uniform < keep: the same Bernoulli mask, but torch's CPU
+    bernoulli_ is ~3.5x slower than rand_like (measured: 26 vs 7.6 ms for 8192 x 256), which made
+    dropout 16 % of a full-scale training epoch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        return x * ((torch.rand_like(x) < keep).to(x.dtype) / keep)
+
+
 def create_projection(*, in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
     """F_A / F_V of the released code: Linear -> Dropout -> ReLU -> Linear (no BatchNorm)."""
     return nn.Sequential(
-        nn.Linear(in_dim, hidden_dim), nn.Dropout(dropout), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
+        nn.Linear(in_dim, hidden_dim), UniformMaskDropout(dropout), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
     )
 
 
@@ -91,9 +105,21 @@ class JointEmbedding(nn.Module):
                 in_dim=m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
             )
         self.attention = ModalityAttention(audio_dim=m.audio_dim, video_dim=m.video_dim) if m.attention else None
+        self.inputs_normalized = False  # set while the trainer feeds rows it normalised once up front
 
     def prep(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1) if self.model_cfg.normalize_inputs else x
+        if self.model_cfg.normalize_inputs and not self.inputs_normalized:
+            return F.normalize(x, dim=1)
+        return x
+
+    @contextlib.contextmanager
+    def normalized_inputs(self):
+        """Skip per-batch normalisation for data that was normalised once (a 5 % saving per epoch)."""
+        previous, self.inputs_normalized = self.inputs_normalized, True
+        try:
+            yield self
+        finally:
+            self.inputs_normalized = previous
 
     def embed_text(self, x_t):
         return self.text_proj(self.prep(x_t))
@@ -112,7 +138,8 @@ class JointEmbedding(nn.Module):
             target = attention_target(
                 embedding_distances(a_p, class_emb, kind), embedding_distances(v_p, class_emb, kind)
             )
-        w = self.attention(self.prep(batch["xa_p"]), self.prep(batch["xv_p"]))
+        half = batch["xa"].shape[0] // 2
+        w = self.attention(self.prep(batch["xa"][:half]), self.prep(batch["xv"][:half]))
         return {"attention": F.mse_loss(w, target)}
 
     @torch.no_grad()
@@ -145,11 +172,11 @@ class AVGZSLNet(JointEmbedding):
         self.decoder = CrossModalDecoder(embed_dim=m.embed_dim, hidden_dim=m.decoder_hidden_dim, text_dim=m.text_dim)
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
-        # p and q go through each projection together: (2B, D) -> (2B, E), then split
-        a_p, a_q = self.embed_audio(torch.cat([batch["xa_p"], batch["xa_q"]])).chunk(2)
-        v_p, v_q = self.embed_video(torch.cat([batch["xv_p"], batch["xv_q"]])).chunk(2)
-        t_p, t_q = self.embed_text(torch.cat([batch["xt_p"], batch["xt_q"]])).chunk(2)
-        x_t_p = self.prep(batch["xt_p"])  # reconstruction target: the (normalised) class word vector
+        # batch rows: B positives then B negatives; one projection call each: (2B, D) -> (2B, E)
+        a_p, a_q = self.embed_audio(batch["xa"]).chunk(2)
+        v_p, v_q = self.embed_video(batch["xv"]).chunk(2)
+        t_p, t_q = self.embed_text(batch["xt"]).chunk(2)
+        x_t_p = self.prep(batch["xt"][: len(t_p)])  # reconstruction target: the (normalised) class word vector
         terms = cross_modal_decoder_loss(self.decoder, a_p, v_p, t_p, a_q, v_q, x_t_p, self.loss_cfg)
         terms.update(composite_triplet_loss(a_p, v_p, t_p, a_q, v_q, t_q, self.loss_cfg))
         terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
@@ -161,10 +188,11 @@ class CJME(JointEmbedding):
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
-        a_p, v_p, t_p = self.embed_audio(batch["xa_p"]), self.embed_video(batch["xv_p"]), self.embed_text(batch["xt_p"])
-        a_q, v_q = self.embed_audio(batch["xa_q"]), self.embed_video(batch["xv_q"])
+        a_p, a_q = self.embed_audio(batch["xa"]).chunk(2)
+        v_p, v_q = self.embed_video(batch["xv"]).chunk(2)
+        t_p = self.embed_text(batch["xt"][: len(a_p)])
         if self.attention is not None:
-            w = self.attention(self.prep(batch["xa_p"]), self.prep(batch["xv_p"])).detach()
+            w = self.attention(self.prep(batch["xa"][: len(a_p)]), self.prep(batch["xv"][: len(a_p)])).detach()
         else:
             w = torch.full((a_p.shape[0],), 0.5, device=a_p.device)
         gap_a = pairwise_distance(t_p, a_p, c.distance) - pairwise_distance(t_p, a_q, c.distance)
@@ -190,8 +218,8 @@ class SingleModalityNet(JointEmbedding):
         return self.embed_audio(x_a) if self.modality == "audio" else self.embed_video(x_v)
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
-        z_p, z_q = self._embed(batch["xa_p"], batch["xv_p"]), self._embed(batch["xa_q"], batch["xv_q"])
-        t_p = self.embed_text(batch["xt_p"])
+        z_p, z_q = self._embed(batch["xa"], batch["xv"]).chunk(2)
+        t_p = self.embed_text(batch["xt"][: len(z_p)])
         c = self.loss_cfg
         return {"t" + self.modality[0]: triplet(t_p, z_p, z_q, margin=c.margin, kind=c.distance)}
 
@@ -218,8 +246,8 @@ class ConcatNet(JointEmbedding):
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
-        z_p, z_q = self.embed_av(batch["xa_p"], batch["xv_p"]), self.embed_av(batch["xa_q"], batch["xv_q"])
-        return {"tav": triplet(self.embed_text(batch["xt_p"]), z_p, z_q, margin=c.margin, kind=c.distance)}
+        z_p, z_q = self.embed_av(batch["xa"], batch["xv"]).chunk(2)
+        return {"tav": triplet(self.embed_text(batch["xt"][: len(z_p)]), z_p, z_q, margin=c.margin, kind=c.distance)}
 
     @torch.no_grad()
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal"):

@@ -28,7 +28,7 @@ from avgzsl.dataset import ClassTable, FeatureSplit, load_split
 from avgzsl.evaluate import evaluate_scores, model_scores
 from avgzsl.features import write_feature_shard
 from avgzsl.model import create_model
-from avgzsl.train import ClassPairSampler, resolve_device, train_model
+from avgzsl.train import ClassPairSampler, make_batch, resolve_device, train_model
 
 N_TRAIN, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_280, 33, 23
 
@@ -52,8 +52,7 @@ def flops_per_batch(cfg, split: FeatureSplit, device) -> int:
                                device=device)
     p, q = sampler.sample(cfg.train.batch_size)
     xa, xv, text, lab = split.audio.to(device), split.video.to(device), split.text.to(device), split.labels.to(device)
-    batch = {"xa_p": xa[p], "xv_p": xv[p], "xt_p": text[lab[p]], "xa_q": xa[q], "xv_q": xv[q], "xt_q": text[lab[q]],
-             "class_text": text[:N_SEEN]}
+    batch = make_batch(xa, xv, text, lab, p, q, text[:N_SEEN])
     with FlopCounterMode(display=False) as counter:
         loss = torch.stack(list(model.training_terms(batch).values())).sum()
         loss.backward()

@@ -37,7 +37,7 @@ def test_official_network_shapes():
     m = create_model(preset("official").model, preset("official").loss)
     assert isinstance(m, AVGZSLNet)
     layers = [type(x) for x in m.audio_proj]
-    assert layers == [nn.Linear, nn.Dropout, nn.ReLU, nn.Linear]
+    assert layers[0] is nn.Linear and issubclass(layers[1], nn.Dropout) and layers[2:] == [nn.ReLU, nn.Linear]
     assert (m.audio_proj[0].in_features, m.audio_proj[0].out_features, m.audio_proj[3].out_features) == (1024, 256, 64)
     assert m.audio_proj[1].p == 0.5
     assert isinstance(m.text_proj, nn.Linear) and (m.text_proj.in_features, m.text_proj.out_features) == (300, 64)
@@ -47,8 +47,8 @@ def test_official_network_shapes():
 
 
 def test_term_count_per_preset():
-    batch = {k: torch.randn(8, 1024) for k in ("xa_p", "xv_p", "xa_q", "xv_q")}
-    batch.update(xt_p=torch.randn(8, 300), xt_q=torch.randn(8, 300), class_text=torch.randn(5, 300))
+    batch = {"xa": torch.randn(16, 1024), "xv": torch.randn(16, 1024), "xt": torch.randn(16, 300),
+             "class_text": torch.randn(5, 300)}
     for name, n_ct in (("official", 8), ("paper", 4)):
         cfg = preset(name)
         terms = create_model(cfg.model, cfg.loss).training_terms(batch)
@@ -58,8 +58,8 @@ def test_term_count_per_preset():
 
 def test_ablation_switch_removes_term():
     cfg = build_experiment(loss={"rec": False, "vt": False})
-    batch = {k: torch.randn(4, 1024) for k in ("xa_p", "xv_p", "xa_q", "xv_q")}
-    batch.update(xt_p=torch.randn(4, 300), xt_q=torch.randn(4, 300), class_text=torch.randn(3, 300))
+    batch = {"xa": torch.randn(8, 1024), "xv": torch.randn(8, 1024), "xt": torch.randn(8, 300),
+             "class_text": torch.randn(3, 300)}
     terms = create_model(cfg.model, cfg.loss).training_terms(batch)
     assert "rec" not in terms and "vt" not in terms and "vt_mirror" not in terms and "ta" in terms
 
@@ -89,3 +89,14 @@ def test_missing_modality_scored_on_the_one_present():
     assert torch.allclose(d["both"][1], full["video"][1]) and torch.allclose(d["both"][2], full["audio"][2])
     assert torch.allclose(d["both"][0], 0.5 * (full["audio"][0] + full["video"][0]))
     assert torch.allclose(d["audio"][1], full["video"][1])  # no audio: the video distance stands in
+
+
+def test_dropout_mask_rate_scale_and_eval_identity():
+    from avgzsl.model import UniformMaskDropout
+
+    d = UniformMaskDropout(0.5)
+    x = torch.ones(200, 500)
+    y = d.train()(x)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - 0.5) < 0.01 and set(y.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(d.eval()(x), x)
