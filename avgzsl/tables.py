@@ -116,7 +116,7 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
         test = RETRIEVAL_ARROW[row.modality] if task == "retrieval" else row.modality
         record = {"Model": row.label, **dict(zip(flags, row.flags)), "Test": test, "experiment": row.experiment}
         record.update(_cells(summaries.get(row.experiment), task, row.modality))
-        record.update({"S (paper)": row.paper[0], "U (paper)": row.paper[1], "HM (paper)": row.paper[2]})
+        record.update({f"{m} (paper)": f"{v:.2f}" for m, v in zip(("S", "U", "HM"), row.paper)})
         out.append(record)
     if extra:  # experiments outside the paper's layout, every modality they report
         for name, summary in summaries.items():

@@ -118,6 +118,29 @@ def test_killed_run_resumes_with_only_what_is_missing(tiny_run):
     assert victim.is_file() and kept.stat().st_mtime == kept_mtime
 
 
+def test_features_dataset_trains_from_existing_shards(tiny_run, tmp_path):
+    """dataset: features skips extraction and trains from shards made elsewhere (here: the tiny run's)."""
+    out = tiny_run / "results" / "demo"
+    cfg = yaml.safe_load((tiny_run / TINY).read_text())
+    cfg["dataset"] = "features"
+    cfg["results"] = str(tmp_path / "results")
+    cfg["experiments"] = {"avgzslnet": {}, "sae": {"baseline": "sae"}}
+    cfg["features"] = {
+        "manifest": str(out / "manifest.csv"), "classes": str(out / "classes.tsv"),
+        "text": str(out / "features" / "text.h5"),
+        "audio": sorted(str(p) for p in (out / "features" / "audio").glob("shard_*.h5")),
+        "video": sorted(str(p) for p in (out / "features" / "video").glob("shard_*.h5")),
+    }
+    path = tmp_path / "features.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake(tiny_run, "--configfile", str(path), "-n").stdout)
+    assert not {"extract_video_shard", "extract_audio_shard", "train_audio_cnn", "text_features"} & set(counts)
+    snakemake(tiny_run, "--configfile", str(path), timeout=600)
+    t1 = pd.read_csv(tmp_path / "results" / "features" / "tables" / "table1_classification.csv", dtype=str,
+                     keep_default_na=False)
+    assert t1[(t1["experiment"] == "avgzslnet") & (t1["Test"] == "both")]["HM"].iloc[0] != ""
+
+
 @pytest.mark.parametrize(
     "patch,message",
     [
