@@ -17,7 +17,7 @@ from avgzsl.datasets.demo import (
     render_demo,
 )
 
-SPLIT_DIR = Path("/work/shared/datasets/audiosetzsl/class-split")
+SPLIT_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "audiosetzsl" / "class-split"
 SMALL = DemoConfig(trn_per_class=1, val_per_class=0, tst_per_class=1, seconds=1.0, size=64)
 
 
