@@ -117,7 +117,7 @@ def plot_critical_difference(result: dict, path: str | os.PathLike, *, title: st
     path.parent.mkdir(parents=True, exist_ok=True)
     n_methods = result["n_methods"]
     # a Figure without pyplot: no global backend or figure registry is touched by library code
-    figure = Figure(figsize=(6.0, 1.2 + 0.3 * n_methods), layout="constrained")
+    figure = Figure(figsize=(8.0, 1.2 + 0.3 * n_methods), layout="constrained")
     axes = figure.add_subplot()
     scikit_posthocs.critical_difference_diagram(
         result["average_ranks"],
@@ -135,5 +135,5 @@ def plot_critical_difference(result: dict, path: str | os.PathLike, *, title: st
         f"(alpha = {result['alpha']}, N = {result['n_blocks']})"
     )
     axes.set_title(heading, fontsize=9, pad=24)
-    figure.savefig(path, dpi=150)
+    figure.savefig(path, dpi=150, bbox_inches="tight")  # long method names sit outside the axes
     return path
