@@ -32,6 +32,17 @@ def sources(*relative):
     return [str(REPO / r) for r in relative]
 
 
+GOOGLE_NEWS = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"
+
+
+def text_settings():
+    """The text slice with `source: auto` resolved: the paper's 300-d word2vec for AudioSetZSL."""
+    text = dict(config["extract"]["text"])
+    if text["source"] == "auto":
+        text["source"] = GOOGLE_NEWS if DATASET == "audiosetzsl" else "glove-6b-50d"
+    return canonical(text)
+
+
 DECODE_SOURCES = sources(
     "extractors/decode.py", "extractors/extract.py", "avgzsl/features.py"
 )

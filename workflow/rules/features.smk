@@ -17,7 +17,7 @@ if DATASET != "features":
         conda:
             "../envs/avgzsl.yaml"
         params:
-            text=canonical(config["extract"]["text"]),
+            text=text_settings(),
         script:
             "../scripts/text_features.py"
 
