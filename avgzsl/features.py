@@ -23,13 +23,14 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
+
+from avgzsl.atomic import atomic_output
 
 FORMAT_VERSION = 1
 MODALITIES = ("audio", "video", "text")
@@ -60,11 +61,6 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-
-
 def write_feature_shard(
     path: str | os.PathLike,
     features: np.ndarray,
@@ -84,22 +80,15 @@ def write_feature_shard(
         raise FeatureError(f"{path}: modality must be one of {MODALITIES}, got {modality!r}")
     ids = [str(i) for i in ids]
     _check(path, features, ids, expected_dim=features.shape[1])
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("features", data=features)
-            f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["modality"] = modality
-            f.attrs["extractor"] = extractor
-            f.attrs["settings"] = json.dumps(settings, sort_keys=True, default=str)
-            f.attrs["settings_hash"] = settings_hash(settings)
-            f.attrs["dim"] = int(features.shape[1])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("features", data=features)
+        f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["modality"] = modality
+        f.attrs["extractor"] = extractor
+        f.attrs["settings"] = json.dumps(settings, sort_keys=True, default=str)
+        f.attrs["settings_hash"] = settings_hash(settings)
+        f.attrs["dim"] = int(features.shape[1])
     return path
 
 
@@ -166,14 +155,8 @@ def write_status_table(path: str | os.PathLike, rows: list[dict] | pd.DataFrame)
     table["reason"] = [
         "" if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r) for r in table["reason"]
     ]
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "w") as out:
-            table.to_csv(out, sep="\t", index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
     return path
 
 

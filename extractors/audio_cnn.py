@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +28,8 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+
+from avgzsl.atomic import atomic_output
 
 CHECKPOINT_FORMAT = "avgzsl-audio-cnn"
 CHECKPOINT_VERSION = 1
@@ -157,15 +158,8 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -28,13 +28,14 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from avgzsl.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -191,15 +192,8 @@ def download_shard(
 def write_availability(path: str | os.PathLike, table: pd.DataFrame) -> Path:
     """Write an availability table as TSV, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as out:
-            table[list(AVAILABILITY_COLUMNS)].to_csv(out, sep="\t", index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:
+        table[list(AVAILABILITY_COLUMNS)].to_csv(tmp, sep="\t", index=False)
     return path
 
 
