@@ -226,6 +226,7 @@ def test_vanished_videos_are_recorded_and_the_run_completes(tmp_path):
                audiosetzsl={"split_lists": str(lists), "verify_split_lists": False, "retries": 0,
                             "download_command": f"{sys.executable} {script} {{youtube_id}} {{out}}"})
     cfg["experiments"] = {"avgzslnet": {}, "eszsl": {"baseline": "eszsl"}}
+    cfg["extract"]["text"] = {"source": "glove-6b-50d"}  # offline; AudioSetZSL's default is GoogleNews 300-d
     path = tmp_path / "asz.yaml"
     path.write_text(yaml.safe_dump(cfg))
     snakemake(repo, "--configfile", str(path), timeout=900)
