@@ -92,6 +92,15 @@ class ExperimentConfig:
         )
 
 
+def dataclass_from_dict(cls, data: dict):
+    """Build a config dataclass from a dict; unknown keys are errors that list the valid ones."""
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - valid
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} setting(s) {sorted(unknown)}; valid: {sorted(valid)}")
+    return cls(**data)
+
+
 def _apply(obj, overrides: dict, section: str):
     valid = {f.name for f in dataclasses.fields(obj)}
     for key, value in overrides.items():

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from avgzsl.atomic import atomic_output
+from avgzsl.config import dataclass_from_dict
 
 CHECKPOINT_FORMAT = "avgzsl-audio-cnn"
 CHECKPOINT_VERSION = 1
@@ -73,11 +74,7 @@ class AudioCNNConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "AudioCNNConfig":
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - valid
-        if unknown:
-            raise ValueError(f"unknown AudioCNNConfig setting(s) {sorted(unknown)}; valid: {sorted(valid)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data)
 
 
 class AudioCNN(nn.Module):

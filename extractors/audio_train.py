@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from avgzsl.config import dataclass_from_dict
 from avgzsl.dataset import ClassTable
 from extractors.audio_cnn import (
     AudioCNN,
@@ -76,11 +77,7 @@ class AudioTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "AudioTrainConfig":
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - valid
-        if unknown:
-            raise ValueError(f"unknown AudioTrainConfig setting(s) {sorted(unknown)}; valid: {sorted(valid)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data)
 
 
 def select_training_clips(labels: Sequence[str], splits: Sequence[str], classes: ClassTable) -> np.ndarray:

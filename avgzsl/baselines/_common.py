@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -98,3 +98,38 @@ class ZeroShotBaseline(abc.ABC):
 
     @abc.abstractmethod
     def _distances(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def fit_bilinear_sgd(
+    feats,
+    targets,
+    seen_text,
+    *,
+    weight_shape: tuple[int, int],
+    scores: Callable,
+    batch_loss: Callable,
+    optimizer: Callable,
+    epochs: int,
+    batch_size: int,
+    generator,
+) -> np.ndarray:
+    """Mini-batch training of one linear map scored against the seen-class text vectors (DEVISE, ALE).
+
+    `scores(feats_batch, weight, seen_text) -> (B, n_seen)`, `batch_loss(scores, targets_batch) -> scalar`,
+    `optimizer([weight]) -> torch optimizer`. The weight starts as N(0, 1 / D) with D the feature dimension.
+    """
+    import torch
+
+    weight = torch.zeros(weight_shape)
+    torch.nn.init.normal_(weight, std=1.0 / np.sqrt(feats.shape[1]), generator=generator)
+    weight.requires_grad_(True)
+    opt = optimizer([weight])
+    for _ in range(epochs):
+        order = torch.randperm(len(feats), generator=generator)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            loss = batch_loss(scores(feats[batch], weight, seen_text), targets[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return weight.detach().double().numpy()

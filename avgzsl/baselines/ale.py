@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avgzsl.baselines._common import ZeroShotBaseline, l2_normalize
+from avgzsl.baselines._common import ZeroShotBaseline, fit_bilinear_sgd, l2_normalize
 
 
 def rank_weights(n_violations: torch.Tensor) -> torch.Tensor:
@@ -65,26 +65,21 @@ class ALE(ZeroShotBaseline):
         targets = torch.from_numpy(np.searchsorted(seen_ids, labels))
         seen_text = torch.from_numpy(l2_normalize(text[seen_ids])).float()
 
-        weight = torch.zeros(x.shape[1], text.shape[1])
-        torch.nn.init.normal_(weight, std=1.0 / np.sqrt(x.shape[1]), generator=generator)
-        weight.requires_grad_(True)
-        optimizer = torch.optim.SGD(
-            [weight], lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        def batch_loss(compat, y):  # compat (B, n_seen)
+            true = compat.gather(1, y[:, None])
+            delta = torch.ones_like(compat).scatter(1, y[:, None], 0.0)
+            hinge = (delta + compat - true).clamp(min=0.0)
+            weights = rank_weights((hinge > 0).sum(dim=1)).detach()
+            return (weights * hinge.sum(dim=1)).mean()
+
+        self.weight_ = fit_bilinear_sgd(
+            feats, targets, seen_text, weight_shape=(x.shape[1], text.shape[1]),
+            scores=lambda f, w, t: f @ w @ t.T, batch_loss=batch_loss,
+            optimizer=lambda params: torch.optim.SGD(
+                params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            ),
+            epochs=cfg.epochs, batch_size=cfg.batch_size, generator=generator,
         )
-        for _ in range(cfg.epochs):
-            order = torch.randperm(len(feats), generator=generator)
-            for start in range(0, len(order), cfg.batch_size):
-                batch = order[start : start + cfg.batch_size]
-                compat = feats[batch] @ weight @ seen_text.T  # (B, n_seen)
-                true = compat.gather(1, targets[batch, None])
-                delta = torch.ones_like(compat).scatter(1, targets[batch, None], 0.0)
-                hinge = (delta + compat - true).clamp(min=0.0)
-                weights = rank_weights((hinge > 0).sum(dim=1)).detach()
-                loss = (weights * hinge.sum(dim=1)).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        self.weight_ = weight.detach().double().numpy()
 
     def compatibility(self, x: np.ndarray) -> np.ndarray:
         """(M, C) F(x, c) for every class."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avgzsl.baselines._common import ZeroShotBaseline, l2_normalize
+from avgzsl.baselines._common import ZeroShotBaseline, fit_bilinear_sgd, l2_normalize
 
 
 @dataclass
@@ -58,24 +58,19 @@ class DEVISE(ZeroShotBaseline):
         targets = torch.from_numpy(column[labels])
         seen_text = torch.from_numpy(l2_normalize(text[seen_ids])).float()
 
-        weight = torch.zeros(text.shape[1], x.shape[1])
-        torch.nn.init.normal_(weight, std=1.0 / np.sqrt(x.shape[1]), generator=generator)
-        weight.requires_grad_(True)
-        optimizer = torch.optim.Adam([weight], lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        for _ in range(cfg.epochs):
-            order = torch.randperm(len(feats), generator=generator)
-            for start in range(0, len(order), cfg.batch_size):
-                batch = order[start : start + cfg.batch_size]
-                scores = (feats[batch] @ weight.T) @ seen_text.T  # (B, n_seen)
-                true_score = scores.gather(1, targets[batch, None])
-                hinge = (cfg.margin - true_score + scores).clamp(min=0.0)
-                # the j == y term equals the margin for every row; it carries no gradient, so drop it
-                hinge = hinge.scatter(1, targets[batch, None], 0.0)
-                loss = hinge.sum(dim=1).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        self.weight_ = weight.detach().double().numpy()
+        def batch_loss(scores, y):  # scores (B, n_seen)
+            true_score = scores.gather(1, y[:, None])
+            hinge = (cfg.margin - true_score + scores).clamp(min=0.0)
+            # the j == y term equals the margin for every row; it carries no gradient, so drop it
+            hinge = hinge.scatter(1, y[:, None], 0.0)
+            return hinge.sum(dim=1).mean()
+
+        self.weight_ = fit_bilinear_sgd(
+            feats, targets, seen_text, weight_shape=(text.shape[1], x.shape[1]),
+            scores=lambda f, w, t: (f @ w.T) @ t.T, batch_loss=batch_loss,
+            optimizer=lambda params: torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay),
+            epochs=cfg.epochs, batch_size=cfg.batch_size, generator=generator,
+        )
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         """(M, Dt) images M x of the features in the text space."""
