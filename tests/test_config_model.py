@@ -89,14 +89,3 @@ def test_missing_modality_scored_on_the_one_present():
     assert torch.allclose(d["both"][1], full["video"][1]) and torch.allclose(d["both"][2], full["audio"][2])
     assert torch.allclose(d["both"][0], 0.5 * (full["audio"][0] + full["video"][0]))
     assert torch.allclose(d["audio"][1], full["video"][1])  # no audio: the video distance stands in
-
-
-def test_dropout_mask_rate_scale_and_eval_identity():
-    from avgzsl.model import UniformMaskDropout
-
-    d = UniformMaskDropout(0.5)
-    x = torch.ones(200, 500)
-    y = d.train()(x)
-    kept = (y != 0).float().mean().item()
-    assert abs(kept - 0.5) < 0.01 and set(y.unique().tolist()) == {0.0, 2.0}
-    assert torch.equal(d.eval()(x), x)

@@ -15,9 +15,13 @@ def t(x):
 CASE = dict(a_p=t(2), v_p=t(0.5), t_p=t(0), a_q=t(1), v_q=t(3), t_q=t(1))
 
 
+def stacked(m):
+    """(2, B, E) [p, q] embeddings of one modality, as the model hands them to the losses."""
+    return torch.stack([CASE[m + "_p"], CASE[m + "_q"]])
+
+
 def composite(cfg):
-    c = CASE
-    out = composite_triplet_loss(c["a_p"], c["v_p"], c["t_p"], c["a_q"], c["v_q"], c["t_q"], cfg)
+    out = composite_triplet_loss(stacked("a"), stacked("v"), stacked("t"), cfg)
     return {k: round(float(v), 6) for k, v in out.items()}
 
 
@@ -49,14 +53,13 @@ def test_composite_terms_switch_off(off):
 
 
 def test_cross_modal_decoder_by_hand():
-    c = CASE
     decoder = lambda z: 2 * z  # noqa: E731 - a fixed decoder makes the arithmetic checkable
     x_t = t(1)
-    terms = cross_modal_decoder_loss(decoder, c["a_p"], c["v_p"], c["t_p"], c["a_q"], c["v_q"], x_t, LossConfig())
+    terms = cross_modal_decoder_loss(decoder, stacked("a"), stacked("v"), stacked("t"), x_t, LossConfig())
     # rec: (0-1)^2 + (4-1)^2 + (1-1)^2 ; cta: anchor 0, pos 4, neg 2 ; ctv: anchor 0, pos 1, neg 6
     assert {k: float(v) for k, v in terms.items()} == {"rec": 10.0, "cta": 3.0, "ctv": 0.0}
     terms = cross_modal_decoder_loss(
-        decoder, c["a_p"], c["v_p"], c["t_p"], c["a_q"], c["v_q"], x_t, LossConfig(distance="mse", rec=False)
+        decoder, stacked("a"), stacked("v"), stacked("t"), x_t, LossConfig(distance="mse", rec=False)
     )
     assert {k: float(v) for k, v in terms.items()} == {"cta": 16 - 4 + 1, "ctv": 0.0}
 
@@ -67,3 +70,33 @@ def test_attention_target_picks_confident_modality():
     assert attention_target(confident, flat).item() == 0.0  # audio is sure -> weight on video 0
     assert attention_target(flat, confident).item() == 1.0
     assert attention_target(flat, flat).item() == 0.5
+
+
+def autograd_triplet(anchor, positive, negative, margin, kind):
+    from avgzsl.losses import pairwise_distance
+
+    gap = pairwise_distance(anchor, positive, kind) - pairwise_distance(anchor, negative, kind)
+    return torch.relu(gap + margin).mean()
+
+
+@pytest.mark.parametrize("kind", ["euclidean", "mse"])
+def test_triplet_backward_matches_autograd(kind):
+    torch.manual_seed(0)
+    a, p, n = (torch.randn(30, 7, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    with torch.no_grad():
+        p[0] = a[0]  # a zero distance: the Euclidean gradient is taken as 0 there
+        n[1] = a[1]
+    got = triplet(a, p, n, margin=0.5, kind=kind)
+    want = autograd_triplet(a, p, n, 0.5, kind)
+    assert torch.allclose(got, want)
+    for g, w in zip(torch.autograd.grad(got, [a, p, n]), torch.autograd.grad(want, [a, p, n])):
+        assert torch.allclose(g, w)
+    gap = (p - a).norm(dim=1) - (n - a).norm(dim=1) + 0.5
+    assert (gap > 0).any() and (gap < 0).any()  # active and inactive rows both occur
+    b = (x.detach()[2:].clone().requires_grad_() for x in (a, p, n))
+    assert torch.autograd.gradcheck(lambda *t: triplet(*t, margin=0.5, kind=kind), tuple(b))
+
+
+def test_triplet_rejects_unknown_distance():
+    with pytest.raises(ValueError, match="unknown distance"):
+        triplet(t(0), t(1), t(2), margin=1.0, kind="cosine")
