@@ -64,6 +64,11 @@ def check_training_inputs(x, labels, text, seen) -> tuple[np.ndarray, np.ndarray
     return x, labels.astype(np.int64), text, seen
 
 
+def seen_columns(labels: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Class index -> its column among the seen classes, for labels that are all seen."""
+    return np.searchsorted(np.flatnonzero(seen), labels)
+
+
 class ZeroShotBaseline(abc.ABC):
     """fit on seen-class rows, then `distances` to every class (seen and unseen)."""
 
@@ -92,6 +97,10 @@ class ZeroShotBaseline(abc.ABC):
 
     def get_config(self) -> dict:
         return asdict(self.config)
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        """Features as the method sees them: L2-normalised rows unless the config says otherwise."""
+        return l2_normalize(x) if self.config.normalize_features else x
 
     @abc.abstractmethod
     def _fit(self, x: np.ndarray, labels: np.ndarray, text: np.ndarray, seen: np.ndarray) -> None: ...

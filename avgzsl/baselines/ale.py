@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avgzsl.baselines._common import ZeroShotBaseline, fit_bilinear_sgd, l2_normalize
+from avgzsl.baselines._common import ZeroShotBaseline, fit_bilinear_sgd, l2_normalize, seen_columns
 
 
 def rank_weights(n_violations: torch.Tensor) -> torch.Tensor:
@@ -54,16 +54,12 @@ class ALE(ZeroShotBaseline):
         self.config = config or AleConfig()
         self.weight_: np.ndarray | None = None  # (d, Dt)
 
-    def _prepare(self, x: np.ndarray) -> np.ndarray:
-        return l2_normalize(x) if self.config.normalize_features else x
-
     def _fit(self, x, labels, text, seen) -> None:
         cfg = self.config
         generator = torch.Generator().manual_seed(cfg.seed)
-        seen_ids = np.flatnonzero(seen)
         feats = torch.from_numpy(self._prepare(x)).float()
-        targets = torch.from_numpy(np.searchsorted(seen_ids, labels))
-        seen_text = torch.from_numpy(l2_normalize(text[seen_ids])).float()
+        targets = torch.from_numpy(seen_columns(labels, seen))
+        seen_text = torch.from_numpy(l2_normalize(text[seen])).float()
 
         def batch_loss(compat, y):  # compat (B, n_seen)
             true = compat.gather(1, y[:, None])

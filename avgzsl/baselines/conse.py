@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from avgzsl.baselines._common import ZeroShotBaseline, cosine_distances, l2_normalize
+from avgzsl.baselines._common import ZeroShotBaseline, cosine_distances
 
 
 @dataclass
@@ -39,9 +39,6 @@ class CONSE(ZeroShotBaseline):
         if self.config.top_t < 1:
             raise ValueError(f"top_t must be >= 1; got {self.config.top_t}")
         self.classifier_: LogisticRegression | None = None
-
-    def _prepare(self, x: np.ndarray) -> np.ndarray:
-        return l2_normalize(x) if self.config.normalize_features else x
 
     def _fit(self, x, labels, text, seen) -> None:
         self.classifier_ = LogisticRegression(C=self.config.regularization_c, max_iter=self.config.max_iter)

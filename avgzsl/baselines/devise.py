@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avgzsl.baselines._common import ZeroShotBaseline, fit_bilinear_sgd, l2_normalize
+from avgzsl.baselines._common import ZeroShotBaseline, fit_bilinear_sgd, l2_normalize, seen_columns
 
 
 @dataclass
@@ -44,19 +44,12 @@ class DEVISE(ZeroShotBaseline):
         self.config = config or DeviseConfig()
         self.weight_: np.ndarray | None = None  # (Dt, D)
 
-    def _prepare(self, x: np.ndarray) -> np.ndarray:
-        return l2_normalize(x) if self.config.normalize_features else x
-
     def _fit(self, x, labels, text, seen) -> None:
         cfg = self.config
         generator = torch.Generator().manual_seed(cfg.seed)
-        seen_ids = np.flatnonzero(seen)
-        # class index -> column among the seen classes, so the loss only ever compares seen classes
-        column = np.full(text.shape[0], -1)
-        column[seen_ids] = np.arange(seen_ids.size)
         feats = torch.from_numpy(self._prepare(x)).float()
-        targets = torch.from_numpy(column[labels])
-        seen_text = torch.from_numpy(l2_normalize(text[seen_ids])).float()
+        targets = torch.from_numpy(seen_columns(labels, seen))  # the loss only compares seen classes
+        seen_text = torch.from_numpy(l2_normalize(text[seen])).float()
 
         def batch_loss(scores, y):  # scores (B, n_seen)
             true_score = scores.gather(1, y[:, None])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avgzsl.baselines._common import ZeroShotBaseline, l2_normalize
+from avgzsl.baselines._common import ZeroShotBaseline, l2_normalize, seen_columns
 
 
 def eszsl_closed_form(
@@ -51,16 +51,13 @@ class ESZSL(ZeroShotBaseline):
         self.config = config or EszslConfig()
         self.weight_: np.ndarray | None = None  # (d, a)
 
-    def _prepare(self, x: np.ndarray) -> np.ndarray:
-        return l2_normalize(x) if self.config.normalize_features else x
-
     def _signatures(self) -> np.ndarray:
         return l2_normalize(self.text_) if self.config.normalize_text else self.text_
 
     def _fit(self, x, labels, text, seen) -> None:
         seen_ids = np.flatnonzero(seen)
         targets = -np.ones((x.shape[0], seen_ids.size))
-        targets[np.arange(x.shape[0]), np.searchsorted(seen_ids, labels)] = 1.0
+        targets[np.arange(x.shape[0]), seen_columns(labels, seen)] = 1.0
         signatures = self._signatures()[seen_ids]
         self.weight_ = eszsl_closed_form(self._prepare(x), targets, signatures, self.config.gamma, self.config.lam)
 

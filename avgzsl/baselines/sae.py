@@ -68,8 +68,7 @@ class SAE(ZeroShotBaseline):
         self.feature_mean_: np.ndarray | None = None
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
-        x = x - self.feature_mean_
-        return l2_normalize(x) if self.config.normalize_features else x
+        return super()._prepare(x - self.feature_mean_)
 
     def _semantics(self, text: np.ndarray) -> np.ndarray:
         return l2_normalize(text) if self.config.normalize_text else text
