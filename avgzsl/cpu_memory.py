@@ -11,7 +11,7 @@ freed memory instead of returning it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
@@ -19,16 +19,14 @@ MMAP_THRESHOLD_MAX = 32 << 20  # glibc's upper limit on 64-bit systems
 TRIM_THRESHOLD = 1 << 30
 
 
+@functools.cache  # the setting is process-wide: once per process is enough
 def keep_freed_memory() -> str | None:
     """Raise glibc's malloc thresholds; returns None when done, or why it was not (not Linux/glibc)."""
     if not sys.platform.startswith("linux"):
         return f"not on Linux ({sys.platform})"
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return "no C library found"
-    libc = ctypes.CDLL(name)
+    libc = ctypes.CDLL(None)  # the C library this process already runs on
     if not hasattr(libc, "mallopt"):
-        return f"{name} has no mallopt (not glibc)"
+        return "the C library has no mallopt (not glibc)"
     if not (libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
-        return f"{name} refused mallopt"
+        return "the C library refused mallopt"
     return None
