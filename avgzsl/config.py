@@ -2,8 +2,9 @@
 
 `official` follows the authors' released training code, `paper` the equations as
 printed (REFERENCE.md §2). They differ only in the loss: the distance inside every
-triplet (Euclidean vs MSE) and whether the composite triplet is mirrored (8 terms
-with q also taken as the positive class, vs the paper's 4 p-anchored terms).
+triplet (Euclidean vs MSE), whether the composite triplet is mirrored (8 terms
+with q also taken as the positive class, vs the paper's 4 p-anchored terms), and the
+1e-6 that torch.nn.TripletMarginLoss adds inside each distance (official only).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class LossConfig:
     distance: str = "euclidean"  # one of DISTANCES
     mirrored: bool = True  # composite triplet with 8 terms (official) instead of 4 (paper)
     margin: float = 1.0
+    # torch.nn.TripletMarginLoss (the released code's triplet) measures |anchor - x + eps| with eps = 1e-6;
+    # the paper prints no eps (the `paper` preset sets 0)
+    eps: float = 1e-6
     # each of the paper's terms can be switched off for Tables 3 and 4
     rec: bool = True
     cta: bool = True
@@ -124,6 +128,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     for name, value in (("epochs", cfg.train.epochs), ("batch_size", cfg.train.batch_size)):
         if int(value) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {value}")
+    if cfg.loss.eps < 0:
+        raise ValueError(f"loss.eps must be >= 0, got {cfg.loss.eps}")
     if cfg.train.lr <= 0:
         raise ValueError(f"train.lr must be > 0, got {cfg.train.lr}")
     return cfg
@@ -137,6 +143,7 @@ def preset(name: str) -> ExperimentConfig:
     if name == "paper":
         cfg.loss.distance = "mse"
         cfg.loss.mirrored = False
+        cfg.loss.eps = 0.0
     return cfg
 
 

@@ -3,6 +3,8 @@
 Notation follows the paper: p is the positive tuple, q a tuple of another class.
 `distance="mse"` is the paper's d (mean squared error over the feature axis);
 `distance="euclidean"` is the released code's triplet margin loss with p=2.
+`eps` is the offset `torch.nn.TripletMarginLoss` (the released code's triplet) adds inside
+every distance: d(anchor, x) = |anchor - x + eps|, so d is not symmetric when eps != 0.
 Each function returns a dict of named terms (scalars), so ablations, logging and
 tests see every term on its own.
 
@@ -10,8 +12,10 @@ The AVGZSLNet losses take embeddings stacked as (2, B, E): index 0 holds the pos
 tuple p, index 1 the negative tuple q. That is a free view of a projection's (2B, E)
 output, and it lets all triplet terms share one distance computation: the 8 composite
 terms need only the 8 text-to-audio/video distances d(t_i, a_j), d(t_i, v_j), because
-d is symmetric: a few batched ops per step instead of ~100 small ones (about 1 % of a
-full-scale CPU step).
+d(x, y) is |x - y + eps|: the anchor's side decides the sign of eps, so the text-anchored terms
+read |t - a + eps| and the audio/video-anchored ones |a - t + eps| = |t - a - eps| (one extra norm
+of a (2, 2, B, E) tensor when eps != 0). A few batched ops per step instead of ~100 small ones
+(about 1 % of a full-scale CPU step).
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ import torch.nn.functional as F
 from avgzsl.config import LossConfig
 
 
-def pairwise_distance(x: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
-    """d over the last axis, broadcasting the others: (..., D), (..., D) -> (...)."""
-    return difference_norm(x - y, kind)
+def pairwise_distance(x: torch.Tensor, y: torch.Tensor, kind: str, eps: float = 0.0) -> torch.Tensor:
+    """d(x, y) = norm(x - y + eps) over the last axis, broadcasting the others: (..., D), (..., D) -> (...).
+
+    x is the anchor side: with eps != 0, d(x, y) != d(y, x), as in torch.nn.functional.pairwise_distance.
+    """
+    return difference_norm(x - y + eps if eps else x - y, kind)
 
 
 def difference_norm(v: torch.Tensor, kind: str) -> torch.Tensor:
@@ -41,33 +48,41 @@ class _Triplet(torch.autograd.Function):
 
     Autograd's backward for two distances and a hinge makes about ten passes over (B, D) tensors; this one
     makes four, which on the decoder's (4096, 300) outputs is 4 % of a full-scale CPU epoch.
+    With v = anchor - x + eps, d = norm(v): eps shifts v but not its derivative (dv/d anchor = 1,
+    dv/dx = -1), so the backward below is the same expression of the shifted v.
     """
 
     @staticmethod
-    def forward(ctx, anchor, positive, negative, margin: float, kind: str):
-        to_p, to_n = positive - anchor, negative - anchor  # (B, D)
-        d_p, d_n = difference_norm(to_p, kind), difference_norm(to_n, kind)  # (B,)
+    def forward(ctx, anchor, positive, negative, margin: float, kind: str, eps: float):
+        from_p, from_n = anchor - positive, anchor - negative  # (B, D)
+        if eps:
+            from_p, from_n = from_p.add_(eps), from_n.add_(eps)  # in place: fresh tensors, no extra copy
+        d_p, d_n = difference_norm(from_p, kind), difference_norm(from_n, kind)  # (B,)
         gap = d_p - d_n + margin
-        ctx.save_for_backward(to_p, to_n, d_p, d_n, gap > 0)
+        ctx.save_for_backward(from_p, from_n, d_p, d_n, gap > 0)
         ctx.kind = kind
         return gap.clamp_min(0).mean()
 
     @staticmethod
     def backward(ctx, grad):
-        to_p, to_n, d_p, d_n, active = ctx.saved_tensors
+        from_p, from_n, d_p, d_n, active = ctx.saved_tensors
         w = grad * active / len(active)  # (B,): d loss / d gap_i
         if ctx.kind == "euclidean":  # d|v|/dv = v / |v|, and 0 at v = 0 as in torch.linalg.vector_norm
             c_p, c_n = torch.where(d_p > 0, w / d_p, 0.0), torch.where(d_n > 0, w / d_n, 0.0)
         else:  # mse: d mean(v^2)/dv = 2 v / D
-            c_p = c_n = w * (2.0 / to_p.shape[1])
-        g_p = to_p * c_p[:, None]  # d loss / d positive
-        g_n = to_n * -c_n[:, None]  # d loss / d negative
-        return torch.add(g_p, g_n).neg_(), g_p, g_n, None, None  # the anchor moves against both
+            c_p = c_n = w * (2.0 / from_p.shape[1])
+        g_p = from_p * -c_p[:, None]  # d loss / d positive: d_p grows as positive moves along -v_p
+        g_n = from_n * c_n[:, None]  # d loss / d negative
+        return torch.add(g_p, g_n).neg_(), g_p, g_n, None, None, None  # the anchor moves against both
 
 
-def triplet(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, *, margin: float, kind: str):
-    """mean_i [d(anchor_i, positive_i) - d(anchor_i, negative_i) + margin]_+ over (B, D) rows."""
-    return _Triplet.apply(anchor, positive, negative, margin, kind)
+def triplet(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, *, margin: float, kind: str,
+            eps: float = 0.0):
+    """mean_i [d(anchor_i, positive_i) - d(anchor_i, negative_i) + margin]_+ over (B, D) rows.
+
+    d(a, x) = norm(a - x + eps): with kind="euclidean" and eps=1e-6 this is torch.nn.TripletMarginLoss.
+    """
+    return _Triplet.apply(anchor, positive, negative, margin, kind, eps)
 
 
 def hinge_terms(gaps: dict[str, torch.Tensor], margin: float) -> dict[str, torch.Tensor]:
@@ -91,9 +106,9 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
     if cfg.rec:
         terms["rec"] = F.mse_loss(rec_t, x_t_p) + F.mse_loss(rec_a, x_t_p) + F.mse_loss(rec_v, x_t_p)
     if cfg.cta:
-        terms["cta"] = triplet(rec_t, rec_a, decoder(a_q), margin=cfg.margin, kind=cfg.distance)
+        terms["cta"] = triplet(rec_t, rec_a, decoder(a_q), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)
     if cfg.ctv:
-        terms["ctv"] = triplet(rec_t, rec_v, decoder(v_q), margin=cfg.margin, kind=cfg.distance)
+        terms["ctv"] = triplet(rec_t, rec_v, decoder(v_q), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)
     return terms
 
 
@@ -102,19 +117,25 @@ def composite_triplet_loss(z_a, z_v, z_t, cfg: LossConfig) -> dict[str, torch.Te
 
     z_a, z_v, z_t: (2, B, E) embeddings [p, q].
     """
-    d_a = pairwise_distance(z_t[:, None], z_a[None], cfg.distance)  # (2, 2, B): d_a[i, j] = d(t_i, a_j)
-    d_v = pairwise_distance(z_t[:, None], z_v[None], cfg.distance)
+    # text-anchored: d_a[i, j] = d(t_i, a_j) = |t_i - a_j + eps|; audio-anchored: a_d[i, j] = d(a_j, t_i)
+    d_a = pairwise_distance(z_t[:, None], z_a[None], cfg.distance, cfg.eps)  # (2, 2, B)
+    d_v = pairwise_distance(z_t[:, None], z_v[None], cfg.distance, cfg.eps)
+    if cfg.eps:
+        a_d = pairwise_distance(z_t[:, None], z_a[None], cfg.distance, -cfg.eps)
+        v_d = pairwise_distance(z_t[:, None], z_v[None], cfg.distance, -cfg.eps)
+    else:  # d is symmetric
+        a_d, v_d = d_a, d_v
     gaps = {}
     for r, suffix in ((0, ""), (1, "_mirror"))[: 2 if cfg.mirrored else 1]:
         o = 1 - r  # r: the positive tuple of this set of terms, o: the negative one
         if cfg.ta:  # Eq. 7: text anchor, audio positive / negative
             gaps["ta" + suffix] = d_a[r, r] - d_a[r, o]
         if cfg.at:  # Eq. 8: audio anchor, text positive / negative
-            gaps["at" + suffix] = d_a[r, r] - d_a[o, r]
+            gaps["at" + suffix] = a_d[r, r] - a_d[o, r]
         if cfg.tv:  # Eq. 9
             gaps["tv" + suffix] = d_v[r, r] - d_v[r, o]
         if cfg.vt:  # Eq. 10
-            gaps["vt" + suffix] = d_v[r, r] - d_v[o, r]
+            gaps["vt" + suffix] = v_d[r, r] - v_d[o, r]
     return hinge_terms(gaps, cfg.margin)
 
 

@@ -180,8 +180,8 @@ class CJME(JointEmbedding):
             w = self.attention(self.prep(batch["xa"][: len(a_p)]), self.prep(batch["xv"][: len(a_p)])).detach()
         else:
             w = torch.full((a_p.shape[0],), 0.5, device=a_p.device)
-        gap_a = pairwise_distance(t_p, a_p, c.distance) - pairwise_distance(t_p, a_q, c.distance)
-        gap_v = pairwise_distance(t_p, v_p, c.distance) - pairwise_distance(t_p, v_q, c.distance)
+        gap_a = pairwise_distance(t_p, a_p, c.distance, c.eps) - pairwise_distance(t_p, a_q, c.distance, c.eps)
+        gap_v = pairwise_distance(t_p, v_p, c.distance, c.eps) - pairwise_distance(t_p, v_q, c.distance, c.eps)
         terms = {
             "ta": ((1 - w) * F.relu(gap_a + c.margin)).mean(),
             "tv": (w * F.relu(gap_v + c.margin)).mean(),
@@ -206,7 +206,7 @@ class SingleModalityNet(JointEmbedding):
         z_p, z_q = self._embed(batch["xa"], batch["xv"]).chunk(2)
         t_p = self.embed_text(batch["xt"][: len(z_p)])
         c = self.loss_cfg
-        return {"t" + self.modality[0]: triplet(t_p, z_p, z_q, margin=c.margin, kind=c.distance)}
+        return {"t" + self.modality[0]: triplet(t_p, z_p, z_q, margin=c.margin, kind=c.distance, eps=c.eps)}
 
     @torch.no_grad()
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal"):
@@ -232,7 +232,8 @@ class ConcatNet(JointEmbedding):
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
         z_p, z_q = self.embed_av(batch["xa"], batch["xv"]).chunk(2)
-        return {"tav": triplet(self.embed_text(batch["xt"][: len(z_p)]), z_p, z_q, margin=c.margin, kind=c.distance)}
+        t_p = self.embed_text(batch["xt"][: len(z_p)])
+        return {"tav": triplet(t_p, z_p, z_q, margin=c.margin, kind=c.distance, eps=c.eps)}
 
     @torch.no_grad()
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal"):

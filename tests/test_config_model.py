@@ -18,10 +18,11 @@ def flat(cfg):
     return out
 
 
-def test_presets_differ_only_in_distance_and_mirroring():
+def test_presets_differ_only_in_distance_mirroring_and_eps():
     official, paper = flat(preset("official")), flat(preset("paper"))
     differ = {k for k in official if official[k] != paper[k]}
-    assert differ == {("loss", "distance"), ("loss", "mirrored")}
+    assert differ == {("loss", "distance"), ("loss", "mirrored"), ("loss", "eps")}
+    assert (official[("loss", "eps")], paper[("loss", "eps")]) == (1e-6, 0.0)  # torch.nn.TripletMarginLoss's
     assert (official[("loss", "distance")], paper[("loss", "distance")]) == ("euclidean", "mse")
     assert (official[("loss", "mirrored")], paper[("loss", "mirrored")]) == (True, False)
 
