@@ -9,6 +9,7 @@ Values are fractions in [0, 1]; tables multiply by 100.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import average_precision_score
 
 BETA_GRID = np.linspace(0.0, 3.0, 16)  # AVCA-GZSL's calibration grid
 
@@ -67,17 +68,16 @@ def retrieval_map(distances: np.ndarray, labels: np.ndarray, seen: np.ndarray) -
 
 
 def average_precision(relevant: np.ndarray, distances: np.ndarray) -> float:
-    """AP of one ranking by ascending distance: mean of precision@k over the ranks k of relevant items.
+    """AP of one ranking by ascending distance, as scikit-learn's average_precision_score.
 
-    Equals scikit-learn's average_precision_score when no two distances tie.
+    Tied distances form one threshold: every clip in a tie is retrieved together, so their
+    order in the input does not matter (a stable sort would rank the earlier clip first).
+    NaN when no clip is relevant.
     """
-    order = np.argsort(distances, kind="stable")
-    hits = np.asarray(relevant, bool)[order]
-    n_relevant = hits.sum()
-    if n_relevant == 0:
+    relevant = np.asarray(relevant, bool)
+    if not relevant.any():
         return float("nan")
-    precision_at_k = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision_at_k[hits].sum() / n_relevant)
+    return float(average_precision_score(relevant, -np.asarray(distances, dtype=np.float64)))
 
 
 def per_class_accuracy(distances: np.ndarray, labels: np.ndarray, n_classes: int, *, seen=None, beta=0.0) -> np.ndarray:

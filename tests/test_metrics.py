@@ -53,3 +53,29 @@ def test_calibration_moves_predictions_to_unseen():
 def test_harmonic_mean_zero_safe():
     assert harmonic_mean(0.0, 0.0) == 0.0
     assert harmonic_mean(0.5, 0.25) == pytest.approx(1 / 3)
+
+
+def test_average_precision_with_ties_follows_scikit_learn():
+    """Ties count as one threshold, whatever the clip order (a stable sort would favour the first clip)."""
+    from avgzsl.metrics import average_precision
+
+    relevant = np.array([False, True, False, True, False, False])
+    distances = np.array([0.1, 0.1, 0.2, 0.3, 0.3, 0.3])  # a relevant clip tied behind an irrelevant one
+    want = average_precision_score(relevant, -distances)
+    assert average_precision(relevant, distances) == pytest.approx(want, abs=1e-15)
+    flipped = np.array([1, 0, 2, 5, 4, 3])  # reorder inside the ties: same AP
+    assert average_precision(relevant[flipped], distances[flipped]) == pytest.approx(want, abs=1e-15)
+    # the order-breaking rule this replaces gave a different number on the same case
+    order = np.argsort(distances, kind="stable")
+    hits = relevant[order]
+    stable = (np.cumsum(hits) / np.arange(1, 7))[hits].mean()
+    assert abs(stable - want) > 0.01
+
+
+def test_retrieval_map_with_tied_distances_matches_scikit_learn():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 5, 200)
+    d = rng.integers(0, 4, (200, 5)).astype(float)  # four distinct values: ties everywhere
+    seen = np.arange(5) < 3
+    ap = np.array([average_precision_score(labels == k, -d[:, k]) for k in range(5)])
+    assert np.allclose(retrieval_map(d, labels, seen)["per_class_ap"], ap, rtol=0, atol=1e-15)
