@@ -1,4 +1,4 @@
-"""`avgzsl` command line: train, evaluate, import-features, export-features."""
+"""`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, export-features."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from avgzsl.evaluate import evaluate_scores, model_scores, write_scores
+    from avgzsl.evaluate import coverage, model_scores, write_run
     from avgzsl.train import load_checkpoint
 
     model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)
@@ -87,21 +87,37 @@ def cmd_evaluate(args) -> int:
         raise SystemExit("error: the manifest has no tst clips to evaluate")
     device = next(model.parameters()).device
     test, val = splits["tst"], splits.get("val")
-    scores = model_scores(model, test, device)
-    val_scores = model_scores(model, val, device) if val is not None else None
-    dist = {k: v for k, v in scores.items() if k != "attention_weight"}
-    metrics = evaluate_scores(
-        dist, test.labels.numpy(), test.classes.seen,
-        val_scores={k: v for k, v in val_scores.items() if k != "attention_weight"} if val_scores else None,
-        val_labels=val.labels.numpy() if val is not None else None,
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_scores(out / "scores.npz", test, scores)
-    (out / "metrics.json").write_text(json.dumps({"experiment": cfg.name, **metrics}, indent=2) + "\n")
+    run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=cfg.train.protocol,
+                    missing_modality=cfg.train.missing_modality, coverage={k: coverage(s) for k, s in splits.items()})
+    metrics = write_run(args.out, test, model_scores(model, test, device), run_info=run_info, val=val,
+                        val_scores=model_scores(model, val, device) if val is not None else None)
     for m, v in metrics["classification"].items():
         b = v["beta0"]
         print(f"{m:>10}: S={b['S']:.4f} U={b['U']:.4f} HM={b['HM']:.4f} ZSL={b['ZSL']:.4f}")
+    return 0
+
+
+def cmd_recompute(args) -> int:
+    from avgzsl.evaluate import metrics_text, recompute_run
+    from avgzsl.recompute import compare_with_saved
+
+    metrics = recompute_run(args.run_dir)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(metrics_text(metrics))
+    else:
+        sys.stdout.write(metrics_text(metrics))
+    difference = compare_with_saved(args.run_dir, metrics)
+    print(difference or f"identical to {Path(args.run_dir) / 'metrics.json'}", file=sys.stderr)
+    return 1 if difference and args.check else 0
+
+
+def cmd_recompute_tables(args) -> int:
+    from avgzsl.recompute import recompute_tables
+
+    summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset)
+    print(f"wrote Tables 1-4 from {sum(len(s['runs']) for s in summaries.values())} runs of "
+          f"{len(summaries)} experiments under {args.out}")
     return 0
 
 
@@ -153,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recompute", help="recompute a run's metrics.json from its scores.npz + val_scores.npz")
+    p.add_argument("run_dir", type=_existing, help="one seed's folder, e.g. results/demo/runs/avgzslnet/seed0")
+    p.add_argument("--out", help="write the metrics here (default: standard output)")
+    p.add_argument("--check", action="store_true", help="exit 1 when the run's metrics.json differs")
+    p.set_defaults(func=cmd_recompute)
+
+    p = sub.add_parser("recompute-tables", help="Tables 1-4 from the saved scores of every run under a folder")
+    p.add_argument("runs_dir", type=_existing, help="folder of <experiment>/seed<k>/ runs, e.g. results/demo/runs")
+    p.add_argument("--out", required=True, help="folder for the table CSV + Markdown files")
+    p.add_argument("--dataset", default="demo", help="dataset name for the table notes (as the workflow's `dataset`)")
+    p.set_defaults(func=cmd_recompute_tables)
 
     p = sub.add_parser("import-features", help="convert the released AudioSetZSL h5 layout to shards")
     p.add_argument("root", type=_existing, help="folder with audio/, video/, text/")

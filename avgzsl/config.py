@@ -70,6 +70,9 @@ class TrainConfig:
     select_modality: str = "both"  # validation HM of this test modality picks the epoch
     protocol: str = "paper"  # "avca": choose epoch + beta on val, retrain on trn+val, test
     num_threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    # a clip lacking a modality: "exclude" leaves it out of that modality's row, "other_modality" scores it by
+    # the modality it has (avgzsl.metrics.MISSING_MODALITY); applies to epoch selection and to the metrics
+    missing_modality: str = "exclude"
 
 
 @dataclass
@@ -123,6 +126,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.protocol {cfg.train.protocol!r} is not one of {PROTOCOLS}")
     if cfg.train.select_modality not in ("audio", "video", "both"):
         raise ValueError(f"train.select_modality {cfg.train.select_modality!r} is not audio, video or both")
+    if cfg.train.missing_modality not in ("exclude", "other_modality"):
+        raise ValueError(f"train.missing_modality {cfg.train.missing_modality!r} is not exclude or other_modality")
     if cfg.model.attention and cfg.model.kind not in ("avgzslnet", "cjme"):
         raise ValueError(f"model.attention is only defined for avgzslnet and cjme, not {cfg.model.kind!r}")
     for name, value in (("epochs", cfg.train.epochs), ("batch_size", cfg.train.batch_size)):

@@ -16,7 +16,7 @@ import torch
 
 from avgzsl.config import build_experiment
 from avgzsl.dataset import SPLITS, ClassTable, FeatureSplit, load_split, read_manifest
-from avgzsl.evaluate import coverage, evaluate_scores, run_experiment, summarize_seeds, write_scores
+from avgzsl.evaluate import coverage, run_experiment, summarize_seeds, write_run
 
 log = logging.getLogger("avgzsl.experiments")
 
@@ -106,14 +106,11 @@ def run_baseline_experiment(spec: dict, *, manifest, classes, text, audio, video
     test, val = splits["tst"].subset(_baseline_rows(splits["tst"], needs)), splits.get("val")
     if val is not None:
         val = val.subset(_baseline_rows(val, needs))
-    test_scores = score(test)
     out = Path(summary_out).parent / "seed0"
-    write_scores(out / "scores.npz", test, test_scores)
-    metrics = evaluate_scores(test_scores, test.labels.numpy(), seen,
-                              val_scores=score(val) if val is not None else None,
-                              val_labels=val.labels.numpy() if val is not None else None)
-    metrics.update(experiment=spec["name"], model=name, seed=0, coverage={k: coverage(s) for k, s in splits.items()},
-                   train_clips=len(train))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    # the classical baselines score only clips holding their modalities (the rows above), whatever the policy
+    run_info = dict(experiment=spec["name"], model=name, seed=0, coverage={k: coverage(s) for k, s in splits.items()},
+                    train_clips=len(train), missing_modality="exclude")
+    metrics = write_run(out, test, score(test), run_info=run_info, val=val,
+                        val_scores=score(val) if val is not None else None)
     return _write_summary(summary_out, spec, [metrics], name)
 

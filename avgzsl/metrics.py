@@ -13,6 +13,22 @@ from sklearn.metrics import average_precision_score
 
 BETA_GRID = np.linspace(0.0, 3.0, 16)  # AVCA-GZSL's calibration grid
 
+# How a clip that lacks a modality is scored in that modality's row:
+#   exclude         left out of the row (and counted in the run's `scored` coverage)
+#   other_modality  scored by the modality it has (a clip without audio counts in the "audio" row by its video)
+# The "both" row always scores a clip by the modalities it has; a clip with neither is left out under `exclude`.
+MISSING_MODALITY = ("exclude", "other_modality")
+
+
+def scored_rows(modality: str, has_audio: np.ndarray, has_video: np.ndarray, policy: str = "exclude") -> np.ndarray:
+    """Boolean mask of the clips that count in `modality`'s row under the missing-modality `policy`."""
+    if policy not in MISSING_MODALITY:
+        raise ValueError(f"missing-modality policy {policy!r} is not one of {MISSING_MODALITY}")
+    has_audio, has_video = np.asarray(has_audio, bool), np.asarray(has_video, bool)
+    if policy == "other_modality":
+        return np.ones_like(has_audio)
+    return {"audio": has_audio, "video": has_video}.get(modality, has_audio | has_video)
+
 
 def harmonic_mean(seen: float, unseen: float) -> float:
     return 0.0 if seen + unseen == 0 else 2.0 * seen * unseen / (seen + unseen)

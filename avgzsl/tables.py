@@ -1,7 +1,8 @@
 """Result tables laid out like the paper's Tables 1-4, with the paper's numbers in their own columns.
 
 A row names an experiment (a key of the workflow config's `experiments`) and a test
-modality; its numbers are the mean ± std over that experiment's seeds, in percent.
+modality; its numbers are the mean ± sample standard deviation (ddof = 1) over that
+experiment's seeds, in percent.
 Experiments the paper has no row for are appended under their own name, so a
 user's new system shows up beside the paper's. Rows whose experiment did not run
 show the paper's numbers and empty cells of ours.
@@ -190,6 +191,37 @@ def write_table(frame: pd.DataFrame, name: str, out_dir: str | Path, note: str =
     (out / f"{name}.md").write_text(to_markdown(frame, TITLES.get(name, name)) + (f"\n{note}\n" if note else ""))
 
 
+MISSING_MODALITY_NOTES = {
+    "exclude": "A clip lacking a modality is left out of that modality's row (train.missing_modality = exclude); "
+               "the both row scores a clip by the modalities it has. metrics.json's `scored` counts the clips "
+               "each row scored, `coverage` the clips with each modality.",
+    "other_modality": "A clip lacking a modality is scored by the modality it has, also in the other modality's "
+                      "row (train.missing_modality = other_modality).",
+}
+
+
+def table_note(summaries: dict[str, dict], dataset: str) -> str:
+    """The notes under every result table: what the numbers are, the spread and the missing-modality rule."""
+    seeds = sorted({len(s["runs"]) for s in summaries.values() if s is not None})
+    policies = sorted({r.get("missing_modality", "other_modality") for s in summaries.values() if s is not None
+                       for r in s["runs"]})
+    lines = [
+        f"Dataset: {dataset}. Ours: mean ± sample standard deviation (ddof = 1) over the seeds "
+        f"({'/'.join(map(str, seeds)) or 'no'} per experiment; one seed: mean only), beta = 0 unless marked "
+        "calibrated (beta chosen on val). Each experiment's summary.json also holds the 95 % t-interval "
+        "half-width of the mean (`ci95`). Paper: as reported on AudioSetZSL.",
+        *(MISSING_MODALITY_NOTES[p] for p in policies if p in MISSING_MODALITY_NOTES),
+    ]
+    return "\n\n".join(lines)
+
+
+def write_result_tables(summaries: dict[str, dict], out_dir: str | Path, dataset: str) -> None:
+    """Tables 1-4 (CSV + Markdown) from experiment summaries ({"runs": [metrics], "summary": ...} each)."""
+    note = table_note(summaries, dataset)
+    for name, frame in build_tables(summaries).items():
+        write_table(frame, name, out_dir, note)
+
+
 def write_all_tables(*, summaries: list[str], manifest: str, status: dict[str, list[str]], out_dir: str,
                      dataset: str) -> None:
     """The workflow's table step: read every experiment summary and status table, write CSV + Markdown."""
@@ -201,10 +233,7 @@ def write_all_tables(*, summaries: list[str], manifest: str, status: dict[str, l
     for path in summaries:
         summary = json.loads(Path(path).read_text())
         loaded[summary["experiment"]] = summary
-    note = (f"Dataset: {dataset}. Ours: mean ± std over seeds (beta = 0 unless marked calibrated; beta chosen "
-            f"on val). Paper: as reported on AudioSetZSL.")
-    for name, frame in build_tables(loaded).items():
-        write_table(frame, name, out_dir, note)
+    write_result_tables(loaded, out_dir, dataset)
     manifest_table = pd.read_csv(manifest, dtype={"clip_id": str})
     status_tables = {
         m: pd.concat([read_status_table(p) for p in paths]) if paths else pd.DataFrame(

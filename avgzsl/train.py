@@ -25,7 +25,7 @@ from avgzsl.atomic import atomic_output
 from avgzsl.config import ExperimentConfig
 from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.dataset import FeatureSplit
-from avgzsl.metrics import choose_beta, gzsl_classification
+from avgzsl.metrics import choose_beta, gzsl_classification, scored_rows
 from avgzsl.model import JointEmbedding, create_model, required_modalities
 
 
@@ -124,6 +124,41 @@ def model_distances(model: JointEmbedding, split: FeatureSplit, device: torch.de
     return {k: (v.cpu().numpy() if v is not None else None) for k, v in out.items()}
 
 
+def reported_fusion(model: JointEmbedding) -> str:
+    """The "both" fusion a model's reported numbers use: its learned attention if it has one, else equal weights."""
+    return "attention" if getattr(model, "attention", None) is not None else "equal"
+
+
+# --- epoch selection: the validation numbers of the row the run reports -------------------------------------
+
+def validation_metrics(distances: np.ndarray, split: FeatureSplit, modality: str, missing_modality: str) -> dict:
+    """val HM at beta = 0, the val-best beta and its HM, over the clips `modality`'s reported row scores."""
+    rows = scored_rows(modality, split.has_audio.numpy(), split.has_video.numpy(), missing_modality)
+    d, labels, seen = distances[rows], split.labels.numpy()[rows], split.classes.seen
+    beta = choose_beta(d, labels, seen)
+    return {
+        "val_hm": gzsl_classification(d, labels, seen)["HM"],
+        "val_hm_calibrated": gzsl_classification(d, labels, seen, beta=beta)["HM"],
+        "val_beta": beta,
+    }
+
+
+def selection_score(row: dict, protocol: str) -> float:
+    """The number an epoch is chosen by: calibrated val HM under the avca protocol, val HM at beta = 0 otherwise."""
+    return row["val_hm_calibrated"] if protocol == "avca" else row["val_hm"]
+
+
+def selected_epoch(rows: list[dict], protocol: str, epochs: int) -> int:
+    """The epoch train_model keeps, re-derived from its per-epoch validation rows (the earliest of equal scores);
+    the last epoch when no row has validation numbers."""
+    best, chosen = -1.0, epochs
+    for row in rows:
+        score = selection_score(row, protocol)
+        if score > best:
+            best, chosen = score, int(row["epoch"])
+    return chosen
+
+
 @dataclass
 class TrainResult:
     model: JointEmbedding
@@ -176,7 +211,9 @@ def train_model(
     model = create_model(cfg.model, cfg.loss).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(t.milestones), gamma=t.gamma)
+    # select on the row that is reported: an attention model's "both" is the attention-weighted one
     select = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
+    fusion = reported_fusion(model)
     use_val = val is not None and t.select_epoch and epochs > 0
     best_hm, best_state, best_epoch, history = -1.0, None, epochs, []
 
@@ -198,12 +235,9 @@ def train_model(
         scheduler.step()
         row = {"epoch": epoch, **{k: v / batches_per_epoch for k, v in sums.items()}}
         if use_val:
-            d = model_distances(model, val, device)[select]
-            hm0 = gzsl_classification(d, val.labels.numpy(), val.classes.seen)["HM"]
-            beta = choose_beta(d, val.labels.numpy(), val.classes.seen)
-            hm_cal = gzsl_classification(d, val.labels.numpy(), val.classes.seen, beta=beta)["HM"]
-            row.update({"val_hm": hm0, "val_hm_calibrated": hm_cal, "val_beta": beta})
-            score = hm_cal if t.protocol == "avca" else hm0
+            d = model_distances(model, val, device, fusion=fusion)[select]
+            row.update(validation_metrics(d, val, select, t.missing_modality))
+            score = selection_score(row, t.protocol)
             if score > best_hm:  # strict: the earliest of equal epochs wins
                 best_hm, best_epoch = score, epoch
                 best_state = copy.deepcopy(model.state_dict())

@@ -81,7 +81,17 @@ def test_unseen_clips_never_train(splits):
     assert result.selected_epoch == 1
 
 
-def test_summarize_seeds_mean_std():
-    runs = [{"classification": {"both": {"beta0": {"HM": v}}}, "retrieval": {}} for v in (0.2, 0.4)]
+@pytest.mark.parametrize("values", [(0.2, 0.4), (0.1, 0.5, 0.6), (0.3,)])
+def test_summarize_seeds_reports_the_sample_std_and_a_95_interval(values):
+    from scipy import stats
+
+    runs = [{"classification": {"both": {"beta0": {"HM": v}}}, "retrieval": {}} for v in values]
     s = summarize_seeds(runs)["classification/both/beta0/HM"]
-    assert s["mean"] == pytest.approx(0.3) and s["std"] == pytest.approx(0.1) and s["n"] == 2
+    n = len(values)
+    sample_std = np.sqrt(sum((v - np.mean(values)) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    assert s["mean"] == pytest.approx(np.mean(values)) and s["n"] == n
+    assert s["std"] == pytest.approx(sample_std)  # ddof = 1, not the population std
+    if n > 1:
+        assert s["std"] > np.std(values)
+        mean_interval = stats.t.interval(0.95, n - 1, loc=np.mean(values), scale=stats.sem(values))
+        assert s["mean"] + s["ci95"] == pytest.approx(mean_interval[1])

@@ -1,0 +1,60 @@
+"""Recompute a run's metrics.json, and the result tables of all runs, from saved scores alone.
+
+A run folder is one seed of one experiment, `<runs>/<experiment>/seed<k>/`, holding scores.npz
+(+ val_scores.npz); avgzsl.evaluate writes metrics.json from exactly these files, so the numbers
+recomputed here are the workflow's, bit for bit, however its jobs were split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from avgzsl.evaluate import METRICS_FILE, SCORES_FILE, metrics_text, recompute_run, summarize_seeds
+from avgzsl.tables import write_result_tables
+
+
+def run_folders(runs_dir: str | os.PathLike) -> dict[str, list[Path]]:
+    """experiment -> its seed folders holding scores, in seed order."""
+    runs = Path(runs_dir)
+    if not runs.is_dir():
+        raise FileNotFoundError(f"runs folder not found: {runs}")
+    found: dict[str, list[Path]] = {}
+    for scores in sorted(runs.glob(f"*/seed*/{SCORES_FILE}")):
+        seed = scores.parent.name[len("seed"):]
+        if seed.isdigit():
+            found.setdefault(scores.parent.parent.name, []).append(scores.parent)
+    for folders in found.values():
+        folders.sort(key=lambda p: int(p.name[len("seed"):]))
+    if not found:
+        raise FileNotFoundError(f"no <experiment>/seed<k>/{SCORES_FILE} under {runs}")
+    return found
+
+
+def recompute_summaries(runs_dir: str | os.PathLike) -> dict[str, dict]:
+    """experiment -> {"experiment", "runs": [recomputed metrics per seed], "summary": mean / std over seeds}."""
+    out = {}
+    for experiment, folders in run_folders(runs_dir).items():
+        runs = [recompute_run(folder) for folder in folders]
+        out[experiment] = {"experiment": experiment, "runs": runs, "summary": summarize_seeds(runs)}
+    return out
+
+
+def recompute_tables(runs_dir: str | os.PathLike, out_dir: str | os.PathLike, *, dataset: str) -> dict[str, dict]:
+    """Tables 1-4 from every run's saved scores (the coverage table needs the feature status files: not here)."""
+    summaries = recompute_summaries(runs_dir)
+    write_result_tables(summaries, out_dir, dataset)
+    return summaries
+
+
+def compare_with_saved(run_dir: str | os.PathLike, recomputed: dict) -> str | None:
+    """None when the run's metrics.json has exactly the recomputed text, else what differs."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return f"{path} does not exist"
+    if path.read_text() == metrics_text(recomputed):
+        return None
+    saved = json.loads(path.read_text())
+    keys = sorted(k for k in set(saved) | set(recomputed) if saved.get(k) != recomputed.get(k))
+    return f"{path} differs from the recomputed metrics in: {', '.join(keys) or 'formatting'}"
