@@ -47,3 +47,14 @@ def test_every_key_has_a_default_and_a_description():
         assert "description" in spec, key
         if not key.startswith("experiments"):
             assert "default" in spec, key
+
+
+@pytest.mark.parametrize("section", ["training", "experiments"])
+@pytest.mark.parametrize("value,ok", [("exclude", True), ("other_modality", True), ("drop", False)])
+def test_missing_modality_policy_is_validated(section, value, ok):
+    import jsonschema
+
+    config = ({"training": {"train": {"missing_modality": value}}} if section == "training"
+              else {"experiments": {"x": {"train": {"missing_modality": value}}}})
+    errors = list(jsonschema.Draft7Validator(SCHEMA).iter_errors(config))
+    assert (not errors) == ok, errors
