@@ -3,7 +3,11 @@
 Why windows: I3D was trained on 64-frame Kinetics clips at 25 fps (2.56 s), and running it on a whole
 10 s clip at once would cost memory that grows with the clip. So each clip is cut into fixed-length
 windows of `window_frames` frames, every window goes through I3D (Mixed_5c, mean-pooled), and the
-window features are averaged into one clip vector. A clip shorter than one window is padded by
+window features are averaged into one clip vector. When the hop does not end exactly on the clip's last
+frame, `tail_window` decides what happens to the leftover frames: "aligned" adds one window ending on the
+last frame (the tail counts, and the frames it shares with the previous window count twice in the mean),
+"drop" leaves them out (every frame in the mean counts once, the last < stride frames not at all).
+A clip shorter than one window is padded by
 repeating its last frame: I3D needs at least 9 frames to produce a full temporal receptive field (and
 its logits head needs 9 to pool), and repeating keeps the padding inside the clip's own content
 instead of adding black frames the network never saw in training.
@@ -22,6 +26,9 @@ from torch import nn
 from extractors.i3d import FEATURE_DIM, MIN_LOGIT_FRAMES
 
 
+TAIL_WINDOWS = ("aligned", "drop")
+
+
 @dataclass(frozen=True)
 class VideoFeatureConfig:
     """Video preprocessing and windowing.
@@ -32,6 +39,9 @@ class VideoFeatureConfig:
         128 so the crop still sees the same field of view.
     crop_size: side of the square centre crop fed to I3D.
     window_frames / window_stride: window length and hop in frames (64/64 = non-overlapping 2.56 s).
+    tail_window: frames left after the last full hop: "aligned" adds a window ending on the clip's last
+        frame (overlapping the one before it, so the shared frames weigh twice in the clip mean), "drop"
+        ignores them.
     batch_windows: windows per I3D call; bounds peak memory (a 64x224x224 window is 38 MB of input but
         peaks near 0.5 GB of activations on CPU in inference mode, measured).
     resize_chunk_frames: frames resized at once, so a long high-resolution clip is never held as float
@@ -43,6 +53,7 @@ class VideoFeatureConfig:
     resize_short_side: int = 256
     window_frames: int = 64
     window_stride: int = 64
+    tail_window: str = "aligned"
     batch_windows: int = 2
     resize_chunk_frames: int = 32
 
@@ -56,6 +67,8 @@ class VideoFeatureConfig:
             )
         if self.window_frames < MIN_LOGIT_FRAMES:
             raise ValueError(f"window_frames must be >= {MIN_LOGIT_FRAMES} for I3D, got {self.window_frames}")
+        if self.tail_window not in TAIL_WINDOWS:
+            raise ValueError(f"tail_window must be one of {TAIL_WINDOWS}, got {self.tail_window!r}")
         if self.window_stride < 1 or self.batch_windows < 1 or self.resize_chunk_frames < 1:
             raise ValueError("window_stride, batch_windows and resize_chunk_frames must be >= 1")
 
@@ -71,8 +84,11 @@ def _resized_hw(h: int, w: int, short: int) -> tuple[int, int]:
 def preprocess_frames(frames: np.ndarray, cfg: VideoFeatureConfig) -> torch.Tensor:
     """uint8 RGB frames (T,H,W,3) -> float32 (3,T,crop,crop) in [-1, 1].
 
-    Resizes the short side to `cfg.resize_short_side` (bilinear with antialiasing, so downscaling 720p
-    does not alias) and takes the centre crop; portrait, landscape and tiny frames all go the same way.
+    Brings the short side to `cfg.resize_short_side` and takes the centre crop; portrait, landscape and
+    tiny frames all go the same way. The workflow's decoder already resizes (down only) to that short side,
+    and frames whose short side is already `resize_short_side` are only cropped; others (a decoder that
+    kept the native size, clips smaller than the target) are resized, bilinear with antialiasing so
+    downscaling 720p does not alias.
     """
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
         raise TypeError(f"frames must be a uint8 numpy array, got {type(frames).__name__} "
@@ -100,13 +116,14 @@ def preprocess_frames(frames: np.ndarray, cfg: VideoFeatureConfig) -> torch.Tens
 
 
 def window_starts(num_frames: int, cfg: VideoFeatureConfig) -> list[int]:
-    """First frame of every window. When the hop leaves frames uncovered at the end, one more window
-    is aligned to the clip's end so the tail of the clip still counts."""
+    """First frame of every window. When the hop leaves frames uncovered at the end, `cfg.tail_window`
+    "aligned" adds one more window ending on the clip's last frame (its overlap with the window before
+    counts twice in the clip mean); "drop" leaves those frames out."""
     if num_frames <= cfg.window_frames:
         return [0]
     last = num_frames - cfg.window_frames
     starts = list(range(0, last + 1, cfg.window_stride))
-    if starts[-1] != last:
+    if starts[-1] != last and cfg.tail_window == "aligned":
         starts.append(last)
     return starts
 

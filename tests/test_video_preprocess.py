@@ -100,6 +100,50 @@ def test_window_starts_cover_the_tail():
     assert window_starts(100, VideoFeatureConfig(window_frames=64, window_stride=16)) == [0, 16, 32, 36]
 
 
+@pytest.mark.parametrize("frames_,stride,aligned,drop", [
+    (250, 64, [0, 64, 128, 186], [0, 64, 128]),  # tail of 58 frames: one more window, or none
+    (128, 64, [0, 64], [0, 64]),  # the hop ends on the last frame: both rules agree
+    (100, 16, [0, 16, 32, 36], [0, 16, 32]),
+    (40, 64, [0], [0]),  # shorter than a window: padded, one window
+])
+def test_tail_window_rule_is_explicit(frames_, stride, aligned, drop):
+    assert window_starts(frames_, VideoFeatureConfig(window_frames=64, window_stride=stride)) == aligned
+    assert window_starts(frames_, VideoFeatureConfig(window_frames=64, window_stride=stride,
+                                                     tail_window="aligned")) == aligned
+    assert window_starts(frames_, VideoFeatureConfig(window_frames=64, window_stride=stride,
+                                                     tail_window="drop")) == drop
+
+
+def test_tail_window_weights_in_the_clip_mean():
+    """aligned: the frames shared by the last two windows count twice; drop: each averaged frame once."""
+    clip = torch.arange(12, dtype=torch.float32).view(1, 12, 1, 1).expand(3, 12, 16, 16)  # frame k has value k
+    model = MeanModel()
+    for rule, want in (("aligned", (np.mean(range(0, 9)) + np.mean(range(3, 12))) / 2), ("drop", np.mean(range(9)))):
+        cfg = VideoFeatureConfig(crop_size=16, resize_short_side=16, window_frames=9, window_stride=9,
+                                 tail_window=rule, batch_windows=3)
+        out = clip_features(model, [clip], cfg)
+        assert out[0, 0] == pytest.approx(want)
+
+
+def test_tail_window_rejects_unknown_rule():
+    with pytest.raises(ValueError, match="tail_window"):
+        VideoFeatureConfig(tail_window="pad")
+
+
+def test_decoder_sized_frames_are_cropped_without_resizing(monkeypatch):
+    """Frames whose short side is already resize_short_side (what the decoder delivers) skip interpolation."""
+    import extractors.video as video
+
+    calls = []
+    real = video.F.interpolate
+    monkeypatch.setattr(video.F, "interpolate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = VideoFeatureConfig(crop_size=16, resize_short_side=20, window_frames=9, window_stride=9)
+    x = preprocess_frames(frames(3, 20, 35), cfg)
+    assert calls == [] and x.shape == (3, 3, 16, 16)
+    preprocess_frames(frames(3, 30, 40), cfg)
+    assert calls == [1]
+
+
 class MeanModel(nn.Module):
     """Stand-in for I3D: a window's 'feature' is its per-channel mean, so clip means are checkable."""
 
