@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -14,79 +15,148 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from avgzsl.evaluate import read_scores  # noqa: E402
-from avgzsl.metrics import per_class_accuracy  # noqa: E402
+from avgzsl.metrics import per_class_accuracy, scored_rows  # noqa: E402
 from avgzsl.tables import TABLE1  # noqa: E402
 
 log = logging.getLogger("avgzsl.figures")
 
 
-def plot_training_curves(runs: Path, experiments: dict, out: str) -> None:
-    deep = [n for n, e in experiments.items() if "baseline" not in e]
-    fig, (ax_loss, ax_hm) = plt.subplots(1, 2, figsize=(11, 4))
+def _first_seed_dir(runs: Path, name: str, spec: dict) -> Path:
+    return runs / name / f"seed{spec.get('seeds', [0])[0]}"
+
+
+def plot_training_curves(runs: Path, experiments: dict, out: str, *, reference: str = "avgzslnet") -> None:
+    """Small multiples, one panel per deep experiment (first seed): validation HM (the number that picks the
+    epoch) and training loss; the reference experiment's HM in grey in every panel, the selected epoch dashed."""
+    deep = [n for n, e in experiments.items() if "baseline" not in e
+            and (_first_seed_dir(runs, n, e) / "history.csv").is_file()]
+    histories = {}
     for name in deep:
-        path = runs / name / f"seed{experiments[name]['seeds'][0]}" / "history.csv"
-        if not path.is_file():
-            continue
-        h = pd.read_csv(path)
-        h = h[h["phase"].isna()] if "phase" in h else h
-        ax_loss.plot(h["epoch"], h["loss"], label=name)
+        h = pd.read_csv(_first_seed_dir(runs, name, experiments[name]) / "history.csv")
+        histories[name] = h[h["phase"].isna()] if "phase" in h else h
+    cols = min(4, max(1, len(deep)))
+    rows = max(1, -(-len(deep) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows + 0.6), squeeze=False)
+    ref = histories.get(reference)
+    for ax, name in zip(axes.flat, deep):
+        h = histories[name]
+        loss_ax = ax.twinx()
+        loss_ax.plot(h["epoch"], h["loss"], color="tab:orange", lw=1)
+        loss_ax.set_yscale("log")
+        loss_ax.tick_params(axis="y", which="both", labelsize=6, colors="tab:orange")
+        if ref is not None and name != reference and "val_hm" in ref:
+            ax.plot(ref["epoch"], 100 * ref["val_hm"], color="0.7", lw=1)
         if "val_hm" in h:
-            ax_hm.plot(h["epoch"], 100 * h["val_hm"], label=name)
-    ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss (first seed)")
-    ax_hm.set(xlabel="epoch", ylabel="validation HM (%)", title="validation HM, both modalities, beta = 0")
-    ax_hm.legend(fontsize=6, ncol=2)
+            ax.plot(h["epoch"], 100 * h["val_hm"], color="tab:blue", lw=1.5)
+        metrics = _first_seed_dir(runs, name, experiments[name]) / "metrics.json"
+        if metrics.is_file():
+            chosen = json.loads(metrics.read_text()).get("selected_epoch")
+            if chosen is not None:
+                ax.axvline(chosen, color="black", ls="--", lw=0.8)
+        ax.set_title(name, fontsize=8, fontweight="bold" if name == reference else "normal")
+        ax.tick_params(labelsize=6)
+        ax.set_zorder(loss_ax.get_zorder() + 1)
+        ax.patch.set_visible(False)
+    for ax in list(axes.flat)[len(deep):]:
+        ax.axis("off")
+    if not deep:
+        axes[0, 0].text(0.5, 0.5, "no deep experiment has a history.csv", ha="center")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val HM (%)", fontsize=7)
+    fig.suptitle("validation HM at beta = 0 (blue: the row that selects the epoch; attention models: attention-"
+                 f"weighted both), {reference}'s for reference (grey),\ntraining loss (orange, log scale, right "
+                 "axis), selected epoch (dashed); first seed", fontsize=8)
+    fig.supxlabel("epoch", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
 
 
-def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, n_classes: int = 5,
-              per_class: int = 40, seed: int = 0) -> None:
-    """Audio and video test embeddings of a few seen classes with their class-text embeddings as stars."""
+def tsne_perplexity(n_points: int) -> float:
+    """sqrt(N), kept within [2, 30] and below N - 1: neighbourhoods about the size of a class in the demo
+    (tens of points) without making every point a neighbour of every other in small sets."""
+    return float(min(30.0, max(2.0, np.sqrt(n_points)), max(1.0, n_points - 2)))
+
+
+def knn_class_purity(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    """Mean fraction of each point's k nearest other points (Euclidean) that share its class."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(points) - 1)
+    if k < 1:
+        return float("nan")
+    idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points, return_distance=False)[:, 1:]
+    return float((labels[idx] == labels[:, None]).mean())
+
+
+def chance_purity(labels: np.ndarray) -> float:
+    """The k-NN purity of a map with no class structure: the chance that another point shares the class."""
+    _, counts = np.unique(labels, return_counts=True)
+    return float(((counts * (counts - 1)).sum()) / (len(labels) * (len(labels) - 1)))
+
+
+def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: int = 0, k: int = 5) -> dict:
+    """t-SNE of the audio and video embeddings of every unseen-class val + tst clip (classes training never
+    saw), class-text embeddings as stars. Each panel prints the k-NN class purity of the embedding and of
+    the 2-D map against chance, so the picture says whether classes separate. Returns those numbers."""
     from sklearn.manifold import TSNE
 
     from avgzsl.experiments import load_feature_splits
     from avgzsl.train import load_checkpoint
 
-    systems = [n for n in ("avgzslnet", "cjme") if n in experiments and "baseline" not in experiments[n]]
-    test = load_feature_splits(**features)["tst"]
-    rng = np.random.default_rng(seed)
-    seen_ids = np.flatnonzero(test.classes.seen)
-    chosen = np.sort(rng.choice(seen_ids, size=min(n_classes, len(seen_ids)), replace=False))
-    rows = []
-    for c in chosen:
-        idx = np.flatnonzero((test.labels.numpy() == c) & test.has_audio.numpy() & test.has_video.numpy())
-        rows.extend(rng.permutation(idx)[:per_class])
-    rows = np.array(sorted(rows))
-    fig, axes = plt.subplots(len(systems) or 1, 2, figsize=(10, 4.5 * max(1, len(systems))), squeeze=False)
-    colours = plt.get_cmap("tab10")
+    systems = [n for n in ("avgzslnet", "cjme") if n in experiments and "baseline" not in experiments[n]
+               and (_first_seed_dir(runs, n, experiments[n]) / "checkpoint.pt").is_file()]
+    splits = load_feature_splits(**features)
+    held_out = [splits[s] for s in ("val", "tst") if s in splits]
+    data = held_out[0] if len(held_out) == 1 else held_out[0].concat(held_out[1])
+    labels_all = data.labels.numpy()
+    unseen = np.flatnonzero(~np.asarray(data.classes.seen, bool))
+    colours = plt.get_cmap("tab10" if len(unseen) <= 10 else "tab20")
+    fig, axes = plt.subplots(max(1, len(systems)), 2, figsize=(11, 5 * max(1, len(systems))), squeeze=False)
+    purity: dict = {}
     for r, name in enumerate(systems):
-        ckpt = runs / name / f"seed{experiments[name]['seeds'][0]}" / "checkpoint.pt"
-        model, _, _ = load_checkpoint(ckpt, device="cpu")
+        model, _, _ = load_checkpoint(_first_seed_dir(runs, name, experiments[name]) / "checkpoint.pt",
+                                      device="cpu")
         with torch.no_grad():
-            t = model.embed_text(test.text[chosen]).numpy()
-            emb = {"audio": model.embed_audio(test.audio[rows]).numpy(),
-                   "video": model.embed_video(test.video[rows]).numpy()}
+            text = model.embed_text(data.text[unseen]).numpy()
         for col, modality in enumerate(("audio", "video")):
-            points = np.concatenate([emb[modality], t])
-            xy = TSNE(n_components=2, perplexity=min(30, len(points) - 1), random_state=seed,
-                      init="pca").fit_transform(points)
             ax = axes[r, col]
-            labels = test.labels.numpy()[rows]
-            for k, c in enumerate(chosen):
+            has = (data.has_audio if modality == "audio" else data.has_video).numpy()
+            rows = np.flatnonzero(np.isin(labels_all, unseen) & has)
+            if len(rows) < 3:
+                ax.text(0.5, 0.5, f"{len(rows)} unseen-class clips with {modality}: too few", ha="center")
+                ax.axis("off")
+                continue
+            with torch.no_grad():
+                x = data.audio[rows] if modality == "audio" else data.video[rows]
+                emb = (model.embed_audio(x) if modality == "audio" else model.embed_video(x)).numpy()
+            labels = labels_all[rows]
+            points = np.concatenate([emb, text])
+            perplexity = tsne_perplexity(len(points))
+            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(points)
+            numbers = {"embedding": knn_class_purity(emb, labels, k), "map": knn_class_purity(xy[: len(rows)], labels, k),
+                       "chance": chance_purity(labels), "clips": len(rows), "perplexity": perplexity}
+            purity[f"{name}/{modality}"] = numbers
+            log.info("t-SNE %s %s: %s", name, modality, numbers)
+            for j, c in enumerate(unseen):
                 mask = labels == c
-                ax.scatter(xy[: len(rows)][mask, 0], xy[: len(rows)][mask, 1], s=10, color=colours(k),
-                           label=test.classes.names[c])
-                ax.scatter(*xy[len(rows) + k], marker="*", s=250, color=colours(k), edgecolor="black")
-            ax.set_title(f"{name}: {modality} embeddings (stars: class text)")
+                ax.scatter(xy[: len(rows)][mask, 0], xy[: len(rows)][mask, 1], s=12, color=colours(j % colours.N),
+                           label=data.classes.names[c])
+                ax.scatter(*xy[len(rows) + j], marker="*", s=250, color=colours(j % colours.N), edgecolor="black")
+            ax.set_title(f"{name}: {modality} embeddings of {len(rows)} unseen-class val+tst clips\n"
+                         f"{k}-NN class purity: embedding {numbers['embedding']:.2f}, 2-D map "
+                         f"{numbers['map']:.2f}, chance {numbers['chance']:.2f} (perplexity {perplexity:.0f})",
+                         fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r, 0].legend(fontsize=7)
+        axes[r, 0].legend(fontsize=7, ncol=2)
     if not systems:
-        axes[0, 0].text(0.5, 0.5, "no avgzslnet / cjme experiment configured", ha="center")
+        axes[0, 0].text(0.5, 0.5, "no trained avgzslnet / cjme experiment", ha="center")
+    fig.suptitle("t-SNE of embeddings of classes never trained on (stars: class-text embeddings)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+    return purity
 
 
 def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> None:
@@ -106,7 +176,11 @@ def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> 
         key = f"distances_{row.modality}"
         if key not in z:
             continue
-        columns[f"{row.label} [{row.modality}]"] = per_class_accuracy(z[key], z["labels"], len(z["class_names"]))
+        # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
+        policy = json.loads(str(z["run_info"])).get("missing_modality", "exclude") if "run_info" in z else "exclude"
+        keep = scored_rows(row.modality, z["has_audio"], z["has_video"], policy)
+        columns[f"{row.label} [{row.modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep],
+                                                                      len(z["class_names"]))
     table = pd.DataFrame(columns)
     if table.shape[1] < 2:
         fig, ax = plt.subplots(figsize=(6, 2))
