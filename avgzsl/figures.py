@@ -42,7 +42,9 @@ def plot_training_curves(runs: Path, experiments: dict, out: str, *, reference: 
         h = histories[name]
         loss_ax = ax.twinx()
         loss_ax.plot(h["epoch"], h["loss"], color="tab:orange", lw=1)
-        loss_ax.set_yscale("log")
+        # linear, no offset: over a short run's narrow loss range a log axis labels ticks as 1.0065 x 10^1 and
+        # an offset ("+1.006e1") lands on the panel title
+        loss_ax.ticklabel_format(axis="y", useOffset=False)
         loss_ax.tick_params(axis="y", which="both", labelsize=6, colors="tab:orange")
         if ref is not None and name != reference and "val_hm" in ref:
             ax.plot(ref["epoch"], 100 * ref["val_hm"], color="0.7", lw=1)
@@ -64,8 +66,8 @@ def plot_training_curves(runs: Path, experiments: dict, out: str, *, reference: 
     for ax in axes[:, 0]:
         ax.set_ylabel("val HM (%)", fontsize=7)
     fig.suptitle("validation HM at beta = 0 (blue: the row that selects the epoch; attention models: attention-"
-                 f"weighted both), {reference}'s for reference (grey),\ntraining loss (orange, log scale, right "
-                 "axis), selected epoch (dashed); first seed", fontsize=8)
+                 f"weighted both), {reference}'s for reference (grey),\ntraining loss (orange, right axis), "
+                 "selected epoch (dashed); first seed", fontsize=8)
     fig.supxlabel("epoch", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
