@@ -22,6 +22,7 @@ import pandas as pd
 
 from avgzsl.dataset import SPLITS, ClassTable, read_manifest
 from avgzsl.features import FeatureError, read_feature_shard, write_feature_shard
+from avgzsl.ids import check_class_name, check_clip_id
 
 TEXT_FILE = Path("text") / "word_embeddings-dict.npy"
 
@@ -49,6 +50,8 @@ def import_released(root: str | os.PathLike, out_dir: str | os.PathLike, *, unse
     # the text file is a pickled dict by the dataset's own convention; only load files you trust
     vectors = np.load(root / TEXT_FILE, allow_pickle=True).item()
     names = sorted(vectors)
+    for name in names:  # class names become file names again on export
+        check_class_name(name, f"{root / TEXT_FILE}")
     classes = ClassTable.from_lists(names, unseen)
     manifest_rows: dict[str, tuple[str, str]] = {}
     written = {"shards": []}
@@ -63,7 +66,8 @@ def import_released(root: str | os.PathLike, out_dir: str | os.PathLike, *, unse
                 if cls not in vectors:
                     raise FeatureError(f"{path}: class {cls!r} has no word vector in {root / TEXT_FILE}")
                 data, urls = _read_class_file(path)
-                for clip in urls:
+                for row, clip in enumerate(urls):
+                    check_clip_id(clip, f"{path} video_urls row {row}")
                     prev = manifest_rows.setdefault(clip, (cls, split))
                     if prev != (cls, split):
                         raise FeatureError(f"{path}: clip {clip!r} is also listed as {prev}")

@@ -97,6 +97,9 @@ def _download(rows: pd.DataFrame, settings: dict, out_dir: Path) -> pd.DataFrame
 
     cfg = DownloadConfig(command=settings["download_command"], attempts=settings["retries"] + 1,
                          timeout_s=settings["timeout"])
+    # a custom row without a window asks for the video from its start (decoding reads max_seconds of it)
+    rows = rows.assign(start=pd.to_numeric(rows["start"], errors="coerce").fillna(0.0),
+                       end=pd.to_numeric(rows["end"], errors="coerce").fillna(float("inf")))
     avail = download_shard(rows, out_dir, cfg).set_index("clip_id").reindex(rows["clip_id"])
     length = rows["end"].astype(float).to_numpy() - rows["start"].astype(float).to_numpy()
     return pd.DataFrame({

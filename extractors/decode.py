@@ -15,9 +15,24 @@ Window: `[start, end)` in seconds within the file, at most `max_seconds` long; a
 window that runs past the end of the media is clipped to what exists, so short clips
 are kept. Frames are sampled at `cfg.fps` from the frame timestamps (so variable
 frame rate files give frames at the right times); audio is resampled and downmixed
-to mono by decord (ffmpeg's standard downmix matrix, so 5.1 audio may peak above 1.0;
-decord's per-channel output is not used because it returns garbage for more than two
-channels).
+to mono by decord (decord's per-channel output is not used because it returns garbage
+for more than two channels).
+
+Channel layout. decord downmixes with ffmpeg's standard matrix, which ffmpeg leaves
+unnormalised for float output: a sound present in every channel comes out at 1.41x
+its level from stereo and 3.41x from 5.1 (centre 1, fronts and backs 0.71 and 0.5
+each, LFE 0). AudioSet mixes mono and stereo uploads, so the level — and the
+log-mel, by log(1.41) = +0.35 — would depend on the upload. We divide by the
+matrix's row sum, measured from ffmpeg itself (PyAV's resampler, same default
+matrix) for the stream's layout: the standard downmix, scaled so that a sound in
+every channel keeps its level. This is the normalisation ffmpeg applies itself when
+the output is integer (`rematrix_maxval`). A sound in only some channels comes out
+quieter, as in any mono downmix.
+
+Rotation. Phone videos store landscape frames with a display matrix saying how to
+turn them. decord 0.6 applies it wrongly (a squashed frame at a requested size,
+scrambled bytes at native size), so a clip with a rotation is decoded with PyAV and
+turned with numpy; clips without one keep the decord path.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import av
@@ -54,6 +70,9 @@ class DecodeConfig:
     # A 1080p 10 s window is 1.5 GB of RGB at native size; I3D wants 224 px anyway.
     short_side: int | None = 256
     decoder_threads: int = 1  # per clip; jobs parallelise over clips instead
+    # a track whose peak stays below this is recorded as silent (kept, but flagged): at -80 dBFS the
+    # STFT magnitudes of the default log-mel are ~0.01, the log offset, so the log-mel is its floor
+    silence_dbfs: float = -80.0
 
 
 @dataclass
@@ -66,6 +85,9 @@ class DecodedClip:
     video_reason: str
     start: float = 0.0  # window actually requested after the max_seconds cap
     end: float = 0.0
+    audio_silent: bool = False  # decoded fine but peak below cfg.silence_dbfs; usable, flagged
+    audio_peak_dbfs: float | None = None  # peak level of the decoded window (None: no audio)
+    rotation: int = 0  # display rotation applied to the frames (degrees counter-clockwise)
 
     @property
     def audio_ok(self) -> bool:
@@ -81,7 +103,10 @@ class _Probe:
     reason: str = ""  # non-empty: the file as a whole is unusable
     video_reason: str = ""
     audio_reason: str = ""
-    size: tuple[int, int] | None = None  # (width, height) of the video stream
+    size: tuple[int, int] | None = None  # (width, height) of the video stream as stored (before rotation)
+    video_index: int = -1  # the stream decoded
+    audio_layout: str = ""  # ffmpeg's channel layout name, e.g. "stereo", "5.1"
+    audio_channels: int = 0
     audio_end: float = 0.0  # seconds covered by audio packets
     audio_declared: float | None = None  # the container's audio duration; excludes codec padding
 
@@ -125,11 +150,14 @@ def decode_clip(
         try:
             clip.audio = _decode_audio(path, t0, t1, cfg, probe)
             clip.audio_status, clip.audio_reason = OK, ""
+            peak = float(np.abs(clip.audio).max())
+            clip.audio_peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
+            clip.audio_silent = clip.audio_peak_dbfs < cfg.silence_dbfs
         except _Skip as skip:
             clip.audio_reason = str(skip)
     if video:
         try:
-            clip.frames = _decode_video(path, t0, t1, cfg, probe)
+            clip.frames, clip.rotation = _decode_video(path, t0, t1, cfg, probe)
             clip.video_status, clip.video_reason = OK, ""
         except _Skip as skip:
             clip.video_reason = str(skip)
@@ -147,14 +175,17 @@ def _decode_audio(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Pr
     except MemoryError:
         raise
     except Exception as err:  # decord reports every decoder failure as DECORDError or RuntimeError
-        raise _Skip(f"audio decode failed: {_clean(err)}") from err
+        raise _Skip(_decoder_failure("audio", path, err)) from err
     if samples.ndim != 2 or samples.shape[1] == 0:
         raise _Skip("audio stream decoded to no samples")
     decoded_end = samples.shape[1] / cfg.sample_rate
     # decord stops at the first undecodable packet without raising; the probe saw the packets
     needed = min(t1, probe.audio_end)
     if decoded_end < needed - _slack(needed):
-        raise _Skip(f"corrupt audio: decoding stopped at {decoded_end:.2f} s, packets run to {probe.audio_end:.2f} s")
+        raise _Skip(
+            f"corrupt audio: the audio of {os.path.basename(path)} is damaged, decoding stopped at "
+            f"{decoded_end:.2f} s but its packets run to {probe.audio_end:.2f} s"
+        )
     # AAC decodes to whole 1024-sample frames; the declared duration marks where real audio stops
     available = decoded_end if probe.audio_declared is None else min(decoded_end, probe.audio_declared)
     if t0 >= available:
@@ -162,15 +193,47 @@ def _decode_audio(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Pr
     first, last = int(round(t0 * cfg.sample_rate)), int(round(min(t1, available) * cfg.sample_rate))
     if last <= first:
         raise _Skip(f"window [{t0:.3f}, {t1:.3f}) s holds no audio sample")
-    mono = samples[0, first:last]  # (1, S) -> (S,)
+    # (1, S) -> (S,), at the level the sound has in each channel whatever the layout (module docstring)
+    mono = samples[0, first:last] / _downmix_gain(probe.audio_layout, probe.audio_channels)
     if not np.isfinite(mono).all():
         raise _Skip("audio has NaN or inf samples after decoding")
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def _decode_video(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Probe) -> np.ndarray:
+@lru_cache(maxsize=32)
+def _downmix_gain(layout: str, channels: int) -> float:
+    """Level of ffmpeg's default mono downmix for a sound present at level 1 in every channel.
+
+    Measured by running ffmpeg's resampler (through PyAV) on a frame of ones in that layout:
+    1 for mono, sqrt(2) for stereo, 2 + sqrt(2) for 5.1 (whose LFE weighs 0).
+    """
+    if channels <= 1:
+        return 1.0
+    try:
+        frame_layout = av.AudioLayout(layout)
+    except (ValueError, av.error.FFmpegError):
+        frame_layout = None
+    if frame_layout is None or not frame_layout.channels or frame_layout.channels[0].name == "NONE":
+        # an unnamed channel order: ffmpeg's resampler assumes the default layout for the count ("6c": 5.1)
+        frame_layout = av.AudioLayout(f"{channels}c")
+    ones = av.AudioFrame.from_ndarray(
+        np.ones((len(frame_layout.channels), 1024), np.float32), format="fltp", layout=frame_layout
+    )
+    ones.sample_rate = 16000
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+    out = [f.to_ndarray() for f in resampler.resample(ones) + resampler.resample(None)]
+    gain = float(np.median(np.concatenate(out, axis=1))) if out else 0.0
+    # a layout whose channels all vanish from the downmix (e.g. LFE only) has nothing to normalise
+    return gain if gain > 1e-6 else 1.0
+
+
+def _decode_video(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Probe) -> tuple[np.ndarray, int]:
+    """(frames (T, H, W, 3) uint8 shown upright, display rotation applied in degrees)."""
     if probe.video_reason:
         raise _Skip(probe.video_reason)
+    rotation = _display_rotation(path, probe.video_index)
+    if rotation:
+        return _decode_video_rotated(path, t0, t1, cfg, probe, rotation), rotation
     width, height = _target_size(probe.size, cfg.short_side)
     try:
         reader = decord.VideoReader(path, num_threads=cfg.decoder_threads, width=width, height=height)
@@ -184,10 +247,83 @@ def _decode_video(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Pr
     except (_Skip, MemoryError):
         raise
     except Exception as err:  # decord reports every decoder failure as DECORDError or RuntimeError
-        raise _Skip(f"video decode failed: {_clean(err)}") from err
+        raise _Skip(_decoder_failure("video", path, err)) from err
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != len(index):
         raise _Skip(f"video decoded to an unexpected array of shape {frames.shape}")
-    return np.ascontiguousarray(frames, dtype=np.uint8)
+    return np.ascontiguousarray(frames, dtype=np.uint8), 0
+
+
+def _display_rotation(path: str, index: int) -> int:
+    """Counter-clockwise degrees (0, 90, 180, 270) the first frame must be turned to be shown upright.
+
+    The display matrix reaches the decoded frame as side data; PyAV reads it as `frame.rotation`.
+    """
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            for frame in container.decode(container.streams[index]):
+                return int(round(frame.rotation / 90.0)) % 4 * 90
+    except av.error.FFmpegError:
+        return 0  # a first frame that cannot be decoded: the decode proper records the failure in full
+    return 0
+
+
+def _decode_video_rotated(
+    path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Probe, rotation: int
+) -> np.ndarray:
+    """Frames of a clip with a display rotation, decoded with PyAV and turned upright."""
+    width, height = _target_size(probe.size, cfg.short_side)
+    size = {} if width < 0 else {"width": width, "height": height}
+    starts: list[float] = []
+    images: list[np.ndarray] = []
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            stream = container.streams[probe.video_index]
+            stream.codec_context.thread_count = cfg.decoder_threads
+            if t0 > 0 and stream.time_base:
+                # lands on the keyframe at or before t0; frames before t0 are dropped below
+                container.seek(int(t0 / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                if starts and starts[-1] <= t0 + _STAMP_TOLERANCE_S and frame.time <= t0 + _STAMP_TOLERANCE_S:
+                    # only the last frame at or before t0 is ever shown
+                    starts.pop()
+                    images.pop()
+                starts.append(float(frame.time))
+                image = frame.to_ndarray(format="rgb24", **size)  # (H, W, 3) as stored
+                images.append(np.rot90(image, k=rotation // 90))  # counter-clockwise, as the matrix says
+                if frame.time >= t1:
+                    break  # one frame past the window marks where the last one stops being shown
+    except MemoryError:
+        raise
+    except Exception as err:  # PyAV raises FFmpegError subclasses for damaged streams
+        raise _Skip(_decoder_failure("video", path, err)) from err
+    if not starts:
+        raise _Skip(f"the video of {os.path.basename(path)} decoded to no frames")
+    stamps = np.stack([starts, starts], axis=1)  # (n, 2) as decord's (start, end); only starts are used
+    index = _frame_indices(stamps, t0, t1, cfg.fps)
+    if index is None:
+        raise _Skip(f"window starts at {t0:.2f} s, after the video ends ({_video_end(stamps):.2f} s)")
+    return np.ascontiguousarray(np.stack([images[i] for i in index]), dtype=np.uint8)
+
+
+# decord's C++ check failures, and what they mean for the file
+_DECODER_FAILURES = (
+    (r"avcodec_send_packet|Fail to send packet|Error sending packet",
+     "the decoder rejected a packet, so the file is damaged after its start"),
+    (r"avcodec_receive_frame|Fail to receive frame", "the decoder could not produce a frame from the data"),
+    (r"Invalid data found|INVALIDDATA|-1094995529", "the stream holds invalid data"),
+    (r"Error reading|ERROR opening|could not open", "the stream could not be opened"),
+    (r"Cannot allocate|out of memory", "the decoder ran out of memory"),
+)
+
+
+def _decoder_failure(kind: str, path: str, err: BaseException) -> str:
+    """A sentence naming the file and what the failure means, with the decoder's own line after it."""
+    raw = _clean(err)
+    meaning = next((m for pattern, m in _DECODER_FAILURES if re.search(pattern, raw, re.IGNORECASE)),
+                   "the decoder failed")
+    return f"the {kind} of {os.path.basename(path)} could not be decoded: {meaning} (decoder message: {raw})"
 
 
 def _frame_indices(stamps: np.ndarray, t0: float, t1: float, fps: float) -> np.ndarray | None:
@@ -272,6 +408,7 @@ def _probe_streams(container) -> _Probe:
     astream = audios[0] if audios else None
     if vstream is not None:
         probe.size = (vstream.codec_context.width, vstream.codec_context.height)
+        probe.video_index = vstream.index
         if not probe.size[0] or not probe.size[1]:
             probe.video_reason = "video stream has no frame size"
     wanted = [s for s in (vstream, astream) if s is not None]
@@ -300,6 +437,9 @@ def _probe_streams(container) -> _Probe:
             )
     if astream is not None:
         probe.audio_end = ends[astream.index]
+        layout = astream.codec_context.layout
+        probe.audio_layout = layout.name if layout is not None else ""
+        probe.audio_channels = len(layout.channels) if layout is not None else 0
         probe.audio_declared = _declared_duration(astream, container)
     return probe
 

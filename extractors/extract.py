@@ -224,22 +224,24 @@ def _decode_row(
     if path is None or (isinstance(path, float) and np.isnan(path)) or str(path).strip() == "":
         reason = "no media path in the manifest"
         return clip_id, DecodedClip(None, None, SKIPPED, SKIPPED, reason, reason)
-    clip = decode_clip(
-        media_path(str(path), job.media_root),
-        _seconds(row.get("start")),
-        _seconds(row.get("end")),
-        cfg,
-        audio=audio,
-        video=video,
-    )
+    try:
+        start, end = _seconds(row.get("start")), _seconds(row.get("end"))
+    except ValueError as err:
+        reason = f"clip {clip_id}: {err}"
+        return clip_id, DecodedClip(None, None, SKIPPED, SKIPPED, reason, reason)
+    clip = decode_clip(media_path(str(path), job.media_root), start, end, cfg, audio=audio, video=video)
     return clip_id, clip
 
 
 def _seconds(value: Any) -> float | None:
-    if value is None:
+    """A manifest time: None (whole clip) for a missing or empty cell, which a TSV read as text gives as ''."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
-    value = float(value)
-    return None if np.isnan(value) else value
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the manifest's time {value!r} is not a number of seconds") from err
+    return None if np.isnan(seconds) else seconds
 
 
 def _check_rates(logmel_cfg: LogMelConfig, decode_cfg: DecodeConfig) -> None:

@@ -138,7 +138,7 @@ def test_command_template_and_errors(tmp_path):
     assert args[args.index("-o") + 1] == str(tmp_path / "x.mp4")
     with pytest.raises(ValueError, match="unknown field"):
         build_command(
-            DownloadConfig(command="dl {url}"), youtube_id="a", start=0, end=1, out=tmp_path, clip_id="c"
+            DownloadConfig(command="dl {url}"), youtube_id="abcdefghijk", start=0, end=1, out=tmp_path, clip_id="c"
         )
     with pytest.raises(FileNotFoundError, match="not found on PATH"):
         download_shard(_rows("okAAAAAAAAA"), tmp_path, DownloadConfig(command="no-such-downloader-xyz {out}"))

@@ -19,17 +19,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from avgzsl.dataset import SPLITS, ClassTable
+from avgzsl.ids import class_name_problem, clip_id_problem, youtube_id_problem
 
 log = logging.getLogger(__name__)
 
-_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _SHOWN = 20
 
 
@@ -79,14 +78,20 @@ def load_class_table(classes: str | os.PathLike, unseen: str | os.PathLike | Non
     if header == ["name", "seen"]:
         if unseen is not None:
             raise ManifestError(str(unseen), [f"{path} already marks seen classes; drop the unseen list"])
-        return ClassTable.read(path)
-    if unseen is None:
-        raise ManifestError(str(path), ["a plain class list needs an unseen-class list beside it"])
-    names, unseen_names = read_class_list(path), read_class_list(unseen)
-    unknown = [n for n in unseen_names if n not in names]
-    if unknown:
-        raise ManifestError(str(unseen), [f"unseen class(es) not in {path.name}: {unknown}"])
-    return ClassTable.from_lists(names, unseen_names)
+        table = ClassTable.read(path)
+    else:
+        if unseen is None:
+            raise ManifestError(str(path), ["a plain class list needs an unseen-class list beside it"])
+        names, unseen_names = read_class_list(path), read_class_list(unseen)
+        unknown = [n for n in unseen_names if n not in names]
+        if unknown:
+            raise ManifestError(str(unseen), [f"unseen class(es) not in {path.name}: {unknown}"])
+        table = ClassTable.from_lists(names, unseen_names)
+    # class names become file names when features are exported (<split>/<class>.h5)
+    unsafe = [problem for problem in map(class_name_problem, table.names) if problem]
+    if unsafe:
+        raise ManifestError(str(path), unsafe)
+    return table
 
 
 def _seconds(value: str, where: str, problems: list[str]) -> float:
@@ -143,13 +148,24 @@ def validate_custom_manifest(
             out["path"] = str(resolved.resolve())
             default_id = resolved.stem
         elif youtube_id:
-            if not _YOUTUBE_ID.match(youtube_id):
-                problems.append(f"{line} column 'youtube_id': {youtube_id!r} is not an 11-character YouTube id")
+            # checked before any download command can be built from it
+            problem = youtube_id_problem(youtube_id)
+            if problem:
+                problems.append(f"{line} column 'youtube_id': {problem}")
             default_id = youtube_id if math.isnan(start) else f"{youtube_id}_{round(start * 1000)}"
         else:
             problems.append(f"{line}: needs a 'path' or a 'youtube_id'")
             default_id = ""
-        out["clip_id"] = row.get("clip_id", "") or default_id
+        given = row.get("clip_id", "")
+        out["clip_id"] = given or default_id
+        # the id names downloaded files and per-clip outputs: it must stay one file name
+        problem = clip_id_problem(out["clip_id"]) if out["clip_id"] else ""
+        if problem and given:
+            problems.append(f"{line} column 'clip_id': {problem}")
+        elif problem and path:
+            problems.append(f"{line} column 'path': the file name gives {problem}; add a clip_id column")
+        elif problem:
+            problems.append(f"{line}: {problem}")
         records.append(out)
     first_row: dict[str, int] = {}
     for i, rec in enumerate(records):

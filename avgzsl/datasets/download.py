@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.atomic import atomic_output
+from avgzsl.ids import UnsafeIdError, check_clip_id, check_youtube_id, clip_id_problem, youtube_id_problem
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,15 @@ class DownloadConfig:
 
 
 def _seconds(value: float) -> str:
+    if value == float("inf"):
+        return "inf"
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def build_command(cfg: DownloadConfig, *, youtube_id: str, start: float, end: float, out: Path, clip_id: str):
+    # the last line of defence: whatever the caller checked, no malformed id reaches an argument list
+    check_youtube_id(youtube_id, "download command")
+    check_clip_id(clip_id, "download command")
     values = {
         "youtube_id": youtube_id,
         "start": _seconds(start),
@@ -170,12 +176,19 @@ def download_shard(
         raise ValueError(f"download rows lack column(s) {sorted(missing)}")
     start = pd.to_numeric(rows["start"], errors="coerce").to_numpy(dtype=float)
     end = pd.to_numeric(rows["end"], errors="coerce").to_numpy(dtype=float)
-    no_window = rows["clip_id"].to_numpy()[~(np.isfinite(start) & np.isfinite(end) & (end > start))]
+    # an end of inf asks for the rest of the video (yt-dlp's --download-sections takes "inf")
+    no_window = rows["clip_id"].to_numpy()[~(np.isfinite(start) & (start >= 0) & ~np.isnan(end) & (end > start))]
     if len(no_window):
-        raise ValueError(f"download needs start < end (seconds) for every clip; not so for {list(no_window[:5])}")
-    unsafe = [c for c in rows["clip_id"].astype(str) if not c or "/" in c or c.startswith(".")]
+        raise ValueError(f"download needs 0 <= start < end (seconds) for every clip; not so for {list(no_window[:5])}")
+    # ids name the output file and fill the command template: refuse bad ones before any command is built
+    unsafe = [
+        f"row {i + 1}: {problem}"
+        for i, (clip, video) in enumerate(zip(rows["clip_id"].astype(str), rows["youtube_id"].astype(str)))
+        for problem in (clip_id_problem(clip), youtube_id_problem(video))
+        if problem
+    ]
     if unsafe:
-        raise ValueError(f"clip ids must be non-empty file names not starting with '.': {unsafe[:5]}")
+        raise UnsafeIdError(f"download refused, {len(unsafe)} unsafe id(s): " + "; ".join(unsafe[:5]))
     unavailable = re.compile("|".join(f"(?:{p})" for p in cfg.unavailable_patterns), re.IGNORECASE)
     executable = shlex.split(cfg.command)[0]
     if os.sep not in executable and shutil.which(executable) is None:
