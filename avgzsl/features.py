@@ -10,8 +10,17 @@ text, one vector per class). Layout, format version 1:
                 dim (D)
 
 Clips an extractor could not process are absent from /features and listed in the
-shard's status table, a TSV beside it (`clip_id  status  reason`), so that every
-number in the file is a real feature and the reason for a gap is never lost.
+shard's status table, a TSV beside it (`clip_id  status  reason  flags`), so that every
+number in the file is a real feature and the reason for a gap is never lost:
+
+    status   `ok` (the clip has a feature row) or `skipped`
+    reason   for a skip, a sentence saying why (empty for `ok`)
+    flags    comma-separated notes on a clip that was still used, empty when none:
+             `silent_audio`  the decoded audio window peaks below the silence level
+                             (DecodeConfig.silence_dbfs); its log-mel is the constant floor
+             `rotated_90`, `rotated_180`, `rotated_270`  the video carried a display
+                             rotation and its frames were turned upright
+             Tables written before the column existed read back with empty flags.
 
 Both files are written to a temporary name and renamed into place, so a job killed
 mid-write leaves nothing that looks finished.
@@ -34,7 +43,8 @@ from avgzsl.atomic import atomic_output
 
 FORMAT_VERSION = 1
 MODALITIES = ("audio", "video", "text")
-STATUS_COLUMNS = ("clip_id", "status", "reason")
+STATUS_COLUMNS = ("clip_id", "status", "reason", "flags")
+SILENT_AUDIO = "silent_audio"
 
 
 class FeatureError(ValueError):
@@ -146,15 +156,18 @@ def _check(path: Path, features: np.ndarray, ids: list[str], *, expected_dim: in
 def write_status_table(path: str | os.PathLike, rows: list[dict] | pd.DataFrame) -> Path:
     """Write a shard's per-clip status (`ok` or a skip with its reason) atomically."""
     path = Path(path)
-    table = pd.DataFrame(rows, columns=list(STATUS_COLUMNS)) if not isinstance(rows, pd.DataFrame) else rows
+    table = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    if "flags" not in table.columns:
+        table["flags"] = ""
     missing = set(STATUS_COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"{path}: status table lacks columns {sorted(missing)}")
     table = table[list(STATUS_COLUMNS)].copy()
-    # NaN reasons (from pandas) would read back as the string "nan"
-    table["reason"] = [
-        "" if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r) for r in table["reason"]
-    ]
+    # NaN reasons and flags (from pandas) would read back as the string "nan"
+    for column in ("reason", "flags"):
+        table[column] = [
+            "" if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r) for r in table[column]
+        ]
     with atomic_output(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     return path
@@ -162,6 +175,8 @@ def write_status_table(path: str | os.PathLike, rows: list[dict] | pd.DataFrame)
 
 def read_status_table(path: str | os.PathLike) -> pd.DataFrame:
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if "flags" not in table.columns:
+        table["flags"] = ""  # written before the column existed
     missing = set(STATUS_COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"{path}: status table lacks columns {sorted(missing)}")

@@ -151,8 +151,8 @@ def decode_clip(
             clip.audio = _decode_audio(path, t0, t1, cfg, probe)
             clip.audio_status, clip.audio_reason = OK, ""
             peak = float(np.abs(clip.audio).max())
-            clip.audio_peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
-            clip.audio_silent = clip.audio_peak_dbfs < cfg.silence_dbfs
+            clip.audio_peak_dbfs = float(20 * np.log10(peak)) if peak > 0 else float("-inf")
+            clip.audio_silent = bool(clip.audio_peak_dbfs < cfg.silence_dbfs)
         except _Skip as skip:
             clip.audio_reason = str(skip)
     if video:

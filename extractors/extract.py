@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from avgzsl.features import write_feature_shard, write_status_table
+from avgzsl.features import SILENT_AUDIO, write_feature_shard, write_status_table
 from extractors.decode import OK, SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
 from extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 
@@ -64,6 +64,7 @@ class _Prepared:
     item: Any  # what the model gets for this clip; None when skipped
     reason: str
     seconds: float
+    flags: str = ""  # notes on a usable clip, for the status table (avgzsl.features)
 
 
 def extract_audio_shard(
@@ -143,7 +144,8 @@ def extract_video_shard(
                 item = preprocess_fn(clip.frames)
             except ValueError as err:
                 return _Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started)
-        return _Prepared(clip_id, item, "", time.perf_counter() - started)
+        flags = f"rotated_{clip.rotation}" if clip.rotation else ""
+        return _Prepared(clip_id, item, "", time.perf_counter() - started, flags)
 
     recorded = {**(settings or {}), "decode": asdict(decode_cfg)}
     return _run_shard(
@@ -195,7 +197,7 @@ def load_audio_for_training(
                 continue
             specs[len(clip_ids)] = prepared.item
             clip_ids.append(prepared.clip_id)
-            status.append(_status(prepared.clip_id, ""))
+            status.append(_status(prepared.clip_id, "", prepared.flags))
     return specs[: len(clip_ids)], clip_ids, status
 
 
@@ -211,7 +213,9 @@ def _audio_preparer(
             spec = fixed_length(log_mel(clip.audio, logmel_cfg), frames)  # (n_mels, frames)
         except ValueError as err:
             return _Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started)
-        return _Prepared(clip_id, spec, "", time.perf_counter() - started)
+        # a silent track is still a valid input (its log-mel is the floor), but a user should know of it
+        flags = SILENT_AUDIO if clip.audio_silent else ""
+        return _Prepared(clip_id, spec, "", time.perf_counter() - started, flags)
 
     return prepare
 
@@ -261,8 +265,8 @@ def _records(rows: pd.DataFrame) -> list[dict]:
     return rows.to_dict("records")
 
 
-def _status(clip_id: str, reason: str) -> dict:
-    return {"clip_id": clip_id, "status": SKIPPED if reason else OK, "reason": reason}
+def _status(clip_id: str, reason: str, flags: str = "") -> dict:
+    return {"clip_id": clip_id, "status": SKIPPED if reason else OK, "reason": reason, "flags": flags}
 
 
 def _prefetched(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, lookahead: int) -> Iterator[Any]:
@@ -314,6 +318,7 @@ def _run_shard(
     started = time.perf_counter()
     summary = ShardSummary(None, None, 0, 0, FEATURE_DIM)
     reasons: dict[str, str] = {}
+    flags: dict[str, str] = {}
     kept_ids: list[str] = []
     kept: list[np.ndarray] = []
     batch: list[_Prepared] = []
@@ -333,6 +338,7 @@ def _run_shard(
                 kept_ids.append(prepared.clip_id)
                 kept.append(vector)
                 reasons[prepared.clip_id] = ""
+                flags[prepared.clip_id] = prepared.flags
             else:
                 reasons[prepared.clip_id] = "embedding has NaN or inf"
         batch.clear()
@@ -350,7 +356,7 @@ def _run_shard(
             bar.update(1)
         if batch:
             flush()
-    status = [_status(str(r["clip_id"]), reasons[str(r["clip_id"])]) for r in records]
+    status = [_status(str(r["clip_id"]), reasons[str(r["clip_id"])], flags.get(str(r["clip_id"]), "")) for r in records]
     features = np.stack(kept) if kept else np.zeros((0, summary.dim), np.float32)  # (N_ok, D)
     try:
         write_feature_shard(

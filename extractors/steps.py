@@ -44,7 +44,8 @@ def _split_by_media(media: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
 
 def _finish_status(tmp_status: Path, lost: list[dict], media: pd.DataFrame, out_status: str) -> None:
     """Merge extraction's status with the media step's losses, in manifest order; written last."""
-    table = pd.concat([read_status_table(tmp_status), pd.DataFrame(lost, columns=["clip_id", "status", "reason"])])
+    lost_table = pd.DataFrame(lost, columns=["clip_id", "status", "reason"]).assign(flags="")
+    table = pd.concat([read_status_table(tmp_status), lost_table])
     table = table.set_index("clip_id").loc[media["clip_id"]].reset_index()
     write_status_table(out_status, table)
     tmp_status.unlink()

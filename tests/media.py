@@ -47,6 +47,7 @@ def make_clip(
     with_video: bool = True,
     with_audio: bool = True,
     vfr: bool = False,
+    amplitude: float = 0.5,
 ) -> Path:
     """Write a clip; `size` is (width, height), so (240, 320) is portrait.
 
@@ -72,7 +73,7 @@ def make_clip(
         if vstream is not None:
             _write_video(out, vstream, seconds, fps, size, vfr)
         if astream is not None:
-            _write_audio(out, astream, seconds, audio_rate, audio_channels)
+            _write_audio(out, astream, seconds, audio_rate, audio_channels, amplitude)
     return path
 
 
@@ -92,10 +93,10 @@ def _write_video(out, stream, seconds: float, fps: float, size: tuple[int, int],
         out.mux(packet)
 
 
-def _write_audio(out, stream, seconds: float, rate: int, channels: int) -> None:
+def _write_audio(out, stream, seconds: float, rate: int, channels: int, amplitude: float = 0.5) -> None:
     total = int(round(seconds * rate))
     t = np.arange(total) / rate
-    tone = (0.5 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
+    tone = (amplitude * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
     fmt = stream.codec_context.codec.audio_formats[0].name
     chunk = stream.codec_context.frame_size or 1024
     pts = 0
@@ -126,6 +127,33 @@ def _audio_frame(planar: np.ndarray, fmt: str, channels: int):
     if fmt == "s32p":
         return av.AudioFrame.from_ndarray((planar * 2147483647).astype(np.int32), format="s32p", layout=layout)
     raise ValueError(f"no test writer for sample format {fmt!r}")
+
+
+def make_rotated_clip(
+    path: str | os.PathLike, upright: np.ndarray, rotation: int, *, frames: int = 6, fps: int = 25
+) -> Path:
+    """An H.264 mp4 that *shows* `upright` (H, W, 3) uint8 but stores it turned, as phones record.
+
+    The stored frames are `upright` turned clockwise by `rotation` degrees, and the stream's
+    display matrix says to turn them `rotation` degrees counter-clockwise (PyAV's
+    `set_display_rotation` convention, the one `VideoFrame.rotation` reads back).
+    """
+    path = Path(path)
+    stored = np.ascontiguousarray(np.rot90(upright, k=-(rotation // 90)))
+    height, width = stored.shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(rotation)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
 
 
 def truncate(src: str | os.PathLike, dst: str | os.PathLike, fraction: float = 0.5) -> Path:

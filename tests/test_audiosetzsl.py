@@ -185,7 +185,7 @@ def test_custom_manifest_derived_duplicates_and_columns(tmp_path):
     cfg = _custom(tmp_path, "class,split,youtube_id,start,end\ndog,trn,short,5,2\n")
     with pytest.raises(ManifestError) as err:
         load_custom(cfg)
-    assert any("11-character" in p for p in err.value.problems)
+    assert any("is not a YouTube id" in p for p in err.value.problems)
     assert any("end 2.0 is not after start 5.0" in p for p in err.value.problems)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import av
 import numpy as np
 import pytest
-from media import bigbuckbunny, frame_level, make_clip, truncate, vfr_timestamps
+from media import bigbuckbunny, frame_level, make_clip, make_rotated_clip, truncate, vfr_timestamps
 
 from extractors.decode import OK, SKIPPED, DecodeConfig, decode_clip
 
@@ -177,3 +179,104 @@ def test_unrequested_modality_keeps_its_reason_on_a_broken_file(media):
     assert clip.audio_reason == "not requested" and clip.video_reason == "file is empty (0 bytes)"
     reversed_window = decode_clip(media["ok"], 2.0, 1.0, CFG)
     assert reversed_window.audio_reason.startswith("empty window") and reversed_window.video_status == SKIPPED
+
+
+# --- channel layout, rotation, reasons, silence (issue 11) ------------------------------------
+
+# The unnormalised downmix put a stereo upload's log-mel log(sqrt 2) = 0.35 above a mono upload of
+# the same sound, and a 5.1 upload's log(2 + sqrt 2) = 1.23 above. 0.05 is a seventh of the smaller
+# offset, and above what remains once the level is right: 16-bit quantisation and resampling each
+# channel separately (measured 0.013 in the tone's bands for PCM) and AAC coding each channel on
+# its own (measured 0.005 in the tone's band).
+LOG_MEL_TOLERANCE = 0.05
+
+
+def _band_means(path):
+    from extractors.logmel import log_mel
+
+    clip = decode_clip(path, None, None, CFG)
+    assert clip.audio_ok, clip.audio_reason
+    return log_mel(clip.audio)[:, 5:-5].mean(axis=1)  # per mel band, without the codec's edge frames
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".m4a"])
+def test_same_sound_gives_the_same_log_mel_whatever_the_channel_layout(tmp_path, suffix):
+    from extractors.logmel import LogMelConfig
+
+    floor = np.log(LogMelConfig().log_offset)
+    bands = {
+        channels: _band_means(make_clip(tmp_path / f"{channels}ch{suffix}", seconds=1, audio_rate=48000,
+                                        audio_channels=channels, with_video=False))
+        for channels in (1, 2, 6)  # mono, stereo, 5.1: the same tone in every channel
+    }
+    # PCM keeps every band faithful; AAC's coding noise differs per encode away from the tone, so there
+    # only the tone's own band (where nearly all the energy is) is compared
+    loud = bands[1] > floor + 1 if suffix == ".wav" else bands[1] == bands[1].max()
+    assert loud.any()
+    for channels in (2, 6):
+        gap = np.abs(bands[channels] - bands[1])[loud].max()
+        assert gap < LOG_MEL_TOLERANCE, f"{channels} channels: log-mel {gap:.3f} away from mono"
+
+
+def _pattern(height=96, width=64):
+    """An upright picture whose only white area is the top-left corner: any turn or flip moves it."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[: height // 3, : width // 2] = 255
+    return image
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotated_clip_is_decoded_upright(tmp_path, rotation):
+    path = make_rotated_clip(tmp_path / f"r{rotation}.mp4", _pattern(), rotation)
+    clip = decode_clip(path, None, None, DecodeConfig(short_side=32), audio=False)
+    assert clip.video_ok, clip.video_reason
+    assert clip.rotation == rotation
+    frames = clip.frames  # stored 96x64 or 64x96, short side scaled to 32, shown as a 48 x 32 portrait
+    assert frames.shape[1:] == (48, 32, 3)
+    grey = frames.mean(axis=(0, 3))
+    top_left, rest = grey[:14, :14].mean(), grey[20:, 18:].mean()
+    assert top_left > 200 and rest < 50, (rotation, top_left, rest)
+
+
+def test_unrotated_clip_reports_no_rotation(media):
+    assert decode_clip(media["portrait"], 0, 0.2, CFG, audio=False).rotation == 0
+
+
+def _zero_middle(src, dst):
+    """A file whose middle is overwritten with zeros, as a bad disk or a broken transfer leaves it."""
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = bytes(2000)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_decoder_failure_is_a_sentence_naming_the_file(media, tmp_path):
+    path = _zero_middle(_faststart_copy(media["ok"], tmp_path / "fs.mp4"), tmp_path / "damaged.mp4")
+    clip = decode_clip(path, None, None, CFG)
+    assert clip.video_status == clip.audio_status == SKIPPED
+    assert clip.video_reason.startswith("the video of damaged.mp4 could not be decoded: the decoder rejected")
+    assert "damaged.mp4" in clip.audio_reason and "is damaged" in clip.audio_reason
+    # the decoder's own line survives, after the sentence
+    sentence, _, raw = clip.video_reason.partition(" (decoder message: ")
+    assert "Check failed" not in sentence and raw
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_no_reason_is_a_raw_decoder_line(media, name):
+    clip = decode_clip(media[name], None, None, CFG)
+    for reason in (clip.audio_reason, clip.video_reason):
+        sentence = reason.partition(" (decoder message: ")[0]
+        assert not re.search(r"Check failed|\.cc:\d+|^\[\d\d:", sentence), reason
+
+
+@pytest.mark.parametrize(
+    "amplitude, silent",
+    [(0.0, True), (1e-5, True), (0.01, False), (0.5, False)],  # digital silence, -100, -40, -6 dBFS
+)
+def test_silent_audio_is_kept_and_flagged(tmp_path, amplitude, silent):
+    path = make_clip(tmp_path / "a.wav", seconds=0.5, with_video=False, amplitude=amplitude)
+    clip = decode_clip(path, None, None, CFG)
+    assert clip.audio_ok and clip.audio_reason == ""  # still usable
+    assert clip.audio_silent is silent
+    assert (clip.audio_peak_dbfs < CFG.silence_dbfs) is silent

@@ -213,3 +213,45 @@ def test_a_job_killed_mid_shard_leaves_nothing_that_looks_finished(shard, tmp_pa
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     assert sorted(p.name for p in out.iterdir()) == ["first-batch-done"]
+
+
+def test_silent_track_is_kept_and_flagged_in_the_status_table(tmp_path):
+    rows = pd.DataFrame({
+        "clip_id": ["loud", "silent"],
+        "path": [str(make_clip(tmp_path / "loud.wav", seconds=0.5, with_video=False)),
+                 str(make_clip(tmp_path / "silent.wav", seconds=0.5, with_video=False, amplitude=0.0))],
+    })
+    extract_audio_shard(rows, embed_fn=audio_embed, decode_cfg=DECODE, job=JOB,
+                        out_features=tmp_path / "a.h5", out_status=tmp_path / "a.tsv")
+    status = read_status_table(tmp_path / "a.tsv").set_index("clip_id")
+    assert list(status["status"]) == ["ok", "ok"]  # still usable
+    assert status.loc["silent", "flags"] == "silent_audio" and status.loc["loud", "flags"] == ""
+    assert read_feature_shard(tmp_path / "a.h5").ids == ["loud", "silent"]
+
+
+@pytest.mark.parametrize(
+    "start, end, frames",
+    [
+        ("", "", 25),  # empty cells, as a media table read as text gives them: the whole (1 s) clip
+        (" ", "", 25),
+        ("0.6", "", 10),
+        ("", "0.4", 10),
+        (np.nan, np.nan, 25),
+        (None, None, 25),
+    ],
+)
+def test_missing_window_means_the_whole_clip(tmp_path, start, end, frames):
+    rows = pd.DataFrame({"clip_id": ["c"], "path": [str(make_clip(tmp_path / "c.mp4", seconds=1))],
+                         "start": [start], "end": [end]}, dtype=object)
+    summary = extract_video_shard(rows, embed_fn=video_embed, decode_cfg=DECODE, job=JOB,
+                                  out_features=tmp_path / "v.h5", out_status=tmp_path / "v.tsv")
+    assert summary.n_ok == 1, summary.skipped
+    assert read_feature_shard(tmp_path / "v.h5").features[0, 1] == frames  # video_embed's frame count
+
+
+def test_bad_window_cell_is_a_skip_naming_the_clip(tmp_path):
+    rows = pd.DataFrame({"clip_id": ["c"], "path": [str(make_clip(tmp_path / "c.mp4", seconds=1))],
+                         "start": ["soon"], "end": [""]})
+    summary = extract_video_shard(rows, embed_fn=video_embed, decode_cfg=DECODE, job=JOB,
+                                  out_features=tmp_path / "v.h5", out_status=tmp_path / "v.tsv")
+    assert summary.skipped == {"c": "clip c: the manifest's time 'soon' is not a number of seconds"}
