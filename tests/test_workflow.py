@@ -229,7 +229,7 @@ def test_vanished_videos_are_recorded_and_the_run_completes(tmp_path):
             rows = []
             for _ in range(per_class):
                 gone = k % 5 == 4
-                yid = ("GONE" if gone else "ok") + f"{k:07d}"
+                yid = ("GONE" if gone else "okay") + f"{k:07d}"  # 11 characters, as YouTube ids are
                 rows.append(f"{k}, {yid}, 30.000, 40.000, /m/0x")
                 k += 1
             (lists / "youtube-id" / split / f"{c}.txt").write_text("\n".join(rows) + "\n")
