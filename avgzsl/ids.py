@@ -8,7 +8,7 @@ file (`<split>/<class>.h5`), so an id such as `../../x` would write outside the 
 folders. Each id is therefore checked once, where it is read, and refused with a
 message naming the file and row it came from; nothing downstream re-checks it.
 
-The rules (documented in README "Security"):
+The rules (also in README, "Your own clips"):
 
 * clip id: 1 to 128 characters from ASCII letters, digits, `_`, `-`, `.`, `+` and
   spaces; it may not start with `.` or a space, end with a space, or contain `..`.

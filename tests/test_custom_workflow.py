@@ -13,7 +13,7 @@ import pytest
 import yaml
 from media import make_clip, make_rotated_clip
 
-from workflow_helpers import copy_repo, snakemake
+from workflow_helpers import copy_repo, job_counts, snakemake
 
 TINY = "tests/configs/tiny.yaml"
 pytestmark = pytest.mark.slow
@@ -78,11 +78,13 @@ def test_smallest_manifest_runs_to_the_tables(smallest_manifest_run):
     assert manifest.loc[manifest["clip_id"] == "dog_trn0", "path"].item() == str(data / "clips/dog_trn0.mp4")
     audio, video = _status(out, "audio"), _status(out, "video")
     assert set(audio.index) == set(manifest["clip_id"]) == set(video.index)
-    usable = audio.drop(index="not_there")
+    usable = audio.drop(index=["not_there", "phone"])
     assert (usable["status"] == "ok").all(), usable[usable["status"] != "ok"]
     assert audio.loc["not_there", "status"] == "skipped" and "not_there.mp4" in audio.loc["not_there", "reason"]
+    assert audio.loc["phone", ["status", "reason"]].tolist() == ["skipped", "no audio stream"]
     assert audio.loc["quiet", "flags"] == "silent_audio" and (usable.drop(index="quiet")["flags"] == "").all()
     assert video.loc["phone", ["status", "flags"]].tolist() == ["ok", "rotated_90"]
+    assert (video.drop(index="not_there")["status"] == "ok").all()
 
 
 FAKE_DOWNLOADER = """
@@ -157,3 +159,11 @@ def test_unsafe_manifest_is_refused_before_any_job_runs(tmp_path, header, row, m
     assert not (repo / "results").exists() and not (repo / "resources").exists()
     after = sorted(p for p in tmp_path.rglob("*") if ".snakemake" not in p.parts)
     assert after == before  # nothing written anywhere, inside the run's folders or outside them
+
+
+def test_example_config_builds_its_dag(tmp_path):
+    """config/custom.example.yaml, as shipped, passes validation and plans the custom rules."""
+    repo = copy_repo(tmp_path / "repo")
+    counts = job_counts(snakemake(repo, "--configfile", "config/custom.example.yaml", "-n").stdout)
+    assert counts["manifest"] == counts["custom_media_shard"] == counts["extract_video_shard"] == 1
+    assert counts["train_experiment"] == 2 and counts["run_baseline"] == 1
