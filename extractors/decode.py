@@ -6,10 +6,9 @@ such case into a per-modality `skipped` status with a human-readable reason, so 
 extraction job can record the gap instead of dying on clip 40,000 of 90,000.
 
 Decoding uses decord. Before decord sees a file, PyAV (a separate ffmpeg build)
-probes it: it is cheap (header plus packet demux, no decoding) and catches what
-decord handles badly — decord reads partial files without complaint (audio comes
-back silently shortened) and its error messages are C++ log lines. The probe also
-yields the stream sizes needed to resize while decoding.
+probes it (extractors/probe.py), which catches what decord handles badly and yields
+the stream sizes and channel layout needed here. A decoder failure becomes a
+sentence naming the file, with the decoder's own line after it.
 
 Window: `[start, end)` in seconds within the file, at most `max_seconds` long; a
 window that runs past the end of the media is clipped to what exists, so short clips
@@ -39,7 +38,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +45,8 @@ from pathlib import Path
 import av
 import decord
 import numpy as np
+
+from extractors.probe import Probe, clean_message, probe_media, slack
 
 # decord otherwise prints an ffmpeg line per damaged packet; the reason is recorded instead
 decord.logging.set_level(decord.logging.QUIET)
@@ -56,9 +56,6 @@ SKIPPED = "skipped"
 
 # float32 timestamps are off by ~1e-6 s at 10 s and ~2e-4 s after an hour
 _STAMP_TOLERANCE_S = 1e-3
-# a stream whose data ends this much short of its declared duration was cut off
-_TRUNCATION_SLACK_S = 0.25
-_TRUNCATION_SLACK_FRACTION = 0.02
 
 
 @dataclass
@@ -98,19 +95,6 @@ class DecodedClip:
         return self.video_status == OK
 
 
-@dataclass
-class _Probe:
-    reason: str = ""  # non-empty: the file as a whole is unusable
-    video_reason: str = ""
-    audio_reason: str = ""
-    size: tuple[int, int] | None = None  # (width, height) of the video stream as stored (before rotation)
-    video_index: int = -1  # the stream decoded
-    audio_layout: str = ""  # ffmpeg's channel layout name, e.g. "stereo", "5.1"
-    audio_channels: int = 0
-    audio_end: float = 0.0  # seconds covered by audio packets
-    audio_declared: float | None = None  # the container's audio duration; excludes codec padding
-
-
 class _Skip(Exception):
     """A modality of one clip cannot be used; the message is the recorded reason."""
 
@@ -143,7 +127,7 @@ def decode_clip(
 
     if t1 <= t0:
         return skip_requested(f"empty window: end {t1:.3f} s is not after start {t0:.3f} s")
-    probe = _probe(path)
+    probe = probe_media(path)
     if probe.reason:
         return skip_requested(probe.reason)
     if audio:
@@ -164,7 +148,7 @@ def decode_clip(
     return clip
 
 
-def _decode_audio(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Probe) -> np.ndarray:
+def _decode_audio(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: Probe) -> np.ndarray:
     if probe.audio_reason:
         raise _Skip(probe.audio_reason)
     try:
@@ -181,7 +165,7 @@ def _decode_audio(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Pr
     decoded_end = samples.shape[1] / cfg.sample_rate
     # decord stops at the first undecodable packet without raising; the probe saw the packets
     needed = min(t1, probe.audio_end)
-    if decoded_end < needed - _slack(needed):
+    if decoded_end < needed - slack(needed):
         raise _Skip(
             f"corrupt audio: the audio of {os.path.basename(path)} is damaged, decoding stopped at "
             f"{decoded_end:.2f} s but its packets run to {probe.audio_end:.2f} s"
@@ -227,7 +211,7 @@ def _downmix_gain(layout: str, channels: int) -> float:
     return gain if gain > 1e-6 else 1.0
 
 
-def _decode_video(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Probe) -> tuple[np.ndarray, int]:
+def _decode_video(path: str, t0: float, t1: float, cfg: DecodeConfig, probe: Probe) -> tuple[np.ndarray, int]:
     """(frames (T, H, W, 3) uint8 shown upright, display rotation applied in degrees)."""
     if probe.video_reason:
         raise _Skip(probe.video_reason)
@@ -268,7 +252,7 @@ def _display_rotation(path: str, index: int) -> int:
 
 
 def _decode_video_rotated(
-    path: str, t0: float, t1: float, cfg: DecodeConfig, probe: _Probe, rotation: int
+    path: str, t0: float, t1: float, cfg: DecodeConfig, probe: Probe, rotation: int
 ) -> np.ndarray:
     """Frames of a clip with a display rotation, decoded with PyAV and turned upright."""
     width, height = _target_size(probe.size, cfg.short_side)
@@ -320,7 +304,7 @@ _DECODER_FAILURES = (
 
 def _decoder_failure(kind: str, path: str, err: BaseException) -> str:
     """A sentence naming the file and what the failure means, with the decoder's own line after it."""
-    raw = _clean(err)
+    raw = clean_message(err)
     meaning = next((m for pattern, m in _DECODER_FAILURES if re.search(pattern, raw, re.IGNORECASE)),
                    "the decoder failed")
     return f"the {kind} of {os.path.basename(path)} could not be decoded: {meaning} (decoder message: {raw})"
@@ -356,155 +340,6 @@ def _target_size(size: tuple[int, int] | None, short_side: int | None) -> tuple[
     width, height = size
     scale = short_side / min(width, height)
     return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
-
-
-def _slack(seconds: float) -> float:
-    return _TRUNCATION_SLACK_S + _TRUNCATION_SLACK_FRACTION * seconds
-
-
-def _clean(err: BaseException) -> str:
-    """decord messages carry a time stamp, a source path and sometimes a stack trace."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    text = re.sub(r"(\[\d\d:\d\d:\d\d\]\s*\S+?:\d+:\s*)+", "", text).strip()
-    # decord's Python wrapper names only the file, which the status row already identifies
-    if re.fullmatch(r"Error reading .*\.\.\.", text):
-        text = "decord could not open the stream"
-    return text[:300]
-
-
-def _probe(path: str) -> _Probe:
-    """Check the file with PyAV before decord touches it."""
-    if not os.path.exists(path):
-        return _Probe(reason=f"file not found: {path}")
-    if os.path.isdir(path):
-        return _Probe(reason=f"not a file: {path} is a directory")
-    size = os.path.getsize(path)
-    if size == 0:
-        return _Probe(reason="file is empty (0 bytes)")
-    try:
-        container = av.open(path, metadata_errors="ignore")
-    except av.error.FFmpegError as err:
-        return _Probe(reason=_unopenable(path, size, err))
-    except OSError as err:
-        return _Probe(reason=f"unreadable file: {err.strerror or err}")
-    try:
-        with container:
-            return _probe_streams(container)
-    except MemoryError:
-        raise
-    except Exception as err:  # any failure reading this file is about this clip only
-        return _Probe(reason=f"corrupt media: {type(err).__name__}: {_clean(err)}")
-
-
-def _probe_streams(container) -> _Probe:
-    probe = _Probe()
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    audios = list(container.streams.audio)
-    if not videos:
-        probe.video_reason = "no video stream (only cover art)" if container.streams.video else "no video stream"
-    if not audios:
-        probe.audio_reason = "no audio stream"
-    vstream = videos[0] if videos else None
-    astream = audios[0] if audios else None
-    if vstream is not None:
-        probe.size = (vstream.codec_context.width, vstream.codec_context.height)
-        probe.video_index = vstream.index
-        if not probe.size[0] or not probe.size[1]:
-            probe.video_reason = "video stream has no frame size"
-    wanted = [s for s in (vstream, astream) if s is not None]
-    ends = {s.index: 0.0 for s in wanted}
-    packets = {s.index: 0 for s in wanted}
-    for packet in container.demux(wanted):
-        if packet.pts is None or packet.size == 0:
-            continue  # demux's end-of-stream flush packets
-        stream = packet.stream.index
-        packets[stream] += 1
-        ends[stream] = max(ends[stream], float((packet.pts + (packet.duration or 0)) * packet.time_base))
-    for stream, key in ((vstream, "video_reason"), (astream, "audio_reason")):
-        if stream is None or getattr(probe, key):
-            continue
-        if packets[stream.index] == 0:
-            setattr(probe, key, f"{stream.type} stream has no data")
-            continue
-        declared = _declared_duration(stream, container)
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        if declared is not None and ends[stream.index] - start < declared - _slack(declared):
-            setattr(
-                probe,
-                key,
-                f"truncated: {stream.type} data ends at {ends[stream.index] - start:.2f} s "
-                f"but the file declares {declared:.2f} s",
-            )
-    if astream is not None:
-        probe.audio_end = ends[astream.index]
-        layout = astream.codec_context.layout
-        probe.audio_layout = layout.name if layout is not None else ""
-        probe.audio_channels = len(layout.channels) if layout is not None else 0
-        probe.audio_declared = _declared_duration(astream, container)
-    return probe
-
-
-def _declared_duration(stream, container) -> float | None:
-    if stream.duration is not None and stream.duration > 0:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
-        # container-level duration covers the longest stream; only a lower bound matters here
-        return None if len(container.streams) > 1 else container.duration / av.time_base
-    return None
-
-
-# leading bytes of containers that a decoder failing on them suggests damage, not a non-media file
-_SIGNATURES = {
-    b"RIFF": "WAV/AVI",
-    b"\x1aE\xdf\xa3": "Matroska/WebM",
-    b"OggS": "Ogg",
-    b"fLaC": "FLAC",
-    b"ID3": "MP3",
-    b"FLV": "FLV",
-}
-
-
-def _unopenable(path: str, size: int, err: BaseException) -> str:
-    message = getattr(err, "strerror", None) or _clean(err)
-    with open(path, "rb") as f:
-        head = f.read(16)
-    if head[4:8] == b"ftyp":
-        return _mp4_damage(path, size) or f"corrupt MP4: {message}"
-    for magic, kind in _SIGNATURES.items():
-        if head.startswith(magic):
-            return f"corrupt {kind} file: {message}"
-    return f"not a media file: {message}"
-
-
-def _mp4_damage(path: str, size: int) -> str:
-    """Walk MP4 top-level boxes: a box running past the end of the file means a cut-off download."""
-    boxes = []
-    with open(path, "rb") as f:
-        offset = 0
-        while offset + 8 <= size:
-            f.seek(offset)
-            length, kind = struct.unpack(">I4s", f.read(8))
-            name = kind.decode("latin-1")
-            if not name.isascii() or not name.isprintable():
-                return f"corrupt MP4: unreadable box header at byte {offset}"
-            if length == 1:
-                if offset + 16 > size:
-                    break
-                (length,) = struct.unpack(">Q", f.read(8))
-            elif length == 0:
-                length = size - offset  # box runs to end of file by definition
-            if length < 8:
-                return f"corrupt MP4: box {name!r} at byte {offset} has invalid size {length}"
-            if offset + length > size:
-                return (
-                    f"truncated: MP4 box {name!r} needs {offset + length} bytes, file has {size}"
-                    + ("" if "moov" in boxes else " (no 'moov' index before the cut)")
-                )
-            boxes.append(name)
-            offset += length
-    if "moov" not in boxes:
-        return f"corrupt MP4: no 'moov' index among boxes {boxes}"
-    return ""
 
 
 def media_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:

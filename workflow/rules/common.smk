@@ -44,7 +44,10 @@ def text_settings():
 
 
 DECODE_SOURCES = sources(
-    "extractors/decode.py", "extractors/extract.py", "avgzsl/features.py"
+    "extractors/decode.py",
+    "extractors/probe.py",
+    "extractors/extract.py",
+    "avgzsl/features.py",
 )
 AUDIO_SOURCES = DECODE_SOURCES + sources(
     "extractors/logmel.py", "extractors/audio_cnn.py", "extractors/audio_train.py"
