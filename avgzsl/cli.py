@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import sys
 from pathlib import Path
 
 import yaml
 
+from avgzsl.atomic import staged_folder
 from avgzsl.config import PRESETS, build_experiment
 from avgzsl.dataset import SPLITS, ClassTable, load_split, read_manifest
 
-AUDIOSETZSL_UNSEEN = ["pig", "panther", "stream", "bus", "aircraft", "clock", "fan", "printer", "church-bell", "gunshot"]
+log = logging.getLogger("avgzsl")
+DIM_KEYS = {"audio": "audio_dim", "video": "video_dim", "text": "text_dim"}
 
 
 def _existing(path: str) -> Path:
@@ -32,6 +36,54 @@ def load_splits(args) -> dict:
     }
 
 
+def _warn_undefined_metrics(splits: dict) -> None:
+    test = splits["tst"]
+    if not bool((~test.seen[test.labels]).any()):
+        log.warning("the tst split has no unseen-class clips: U and ZSL are undefined (written as null)")
+    if not bool(test.seen[test.labels].any()):
+        log.warning("the tst split has no seen-class clips: S is undefined (written as null)")
+
+
+def _shard_dims(splits: dict) -> dict[str, int]:
+    """Feature dimensions as the shards have them (0 for a modality without shards), as the workflow does."""
+    split = next(iter(splits.values()))  # every split is gathered from the same shards
+    return {"audio_dim": int(split.audio.shape[1]), "video_dim": int(split.video.shape[1]),
+            "text_dim": int(split.text.shape[1])}
+
+
+def _given_dims(dims: dict[str, int]) -> dict[str, int]:
+    """Only the dimensions of modalities that have shards; a model that needs a missing one is refused later."""
+    return {k: v for k, v in dims.items() if v}
+
+
+def _check_dims(args, cfg, dims: dict[str, int], explicit: dict) -> None:
+    from avgzsl.model import required_modalities
+
+    sources = {"audio": args.audio, "video": args.video, "text": [args.text]}
+    for modality in required_modalities(cfg.model.kind) + ("text",):
+        if dims[DIM_KEYS[modality]] == 0:
+            raise ValueError(f"model.kind {cfg.model.kind!r} needs {modality} features: give --{modality} shards")
+    for modality, key in DIM_KEYS.items():
+        if key in explicit and int(explicit[key]) != dims[key] and dims[key]:
+            raise ValueError(f"model.{key}={explicit[key]} was set, but the {modality} shards "
+                             f"({', '.join(map(str, sources[modality]))}) are {dims[key]}-d")
+
+
+def _check_checkpoint_fits(checkpoint, cfg, dims: dict[str, int]) -> None:
+    """The shards given to `evaluate` carry the modalities and widths the checkpoint's model was trained on."""
+    from avgzsl.model import required_modalities
+
+    for modality in required_modalities(cfg.model.kind):
+        if dims[DIM_KEYS[modality]] == 0:
+            raise ValueError(f"{checkpoint}: its model ({cfg.model.kind}) needs {modality} features: give "
+                             f"--{modality} shards")
+    for modality, key in DIM_KEYS.items():
+        want = getattr(cfg.model, key)
+        if dims[key] and dims[key] != want:
+            raise ValueError(f"{checkpoint}: the model takes {want}-d {modality} features, but the {modality} "
+                             f"shards given are {dims[key]}-d")
+
+
 def _parse_overrides(pairs: list[str]) -> dict:
     """`section.key=value` pairs; values are parsed as YAML (numbers, booleans, lists)."""
     sections: dict = {"model": {}, "loss": {}, "train": {}}
@@ -44,56 +96,84 @@ def _parse_overrides(pairs: list[str]) -> dict:
     return sections
 
 
-def experiment_from_args(args, seed: int):
-    base = {"model": {}, "loss": {}, "train": {}}
+def _settings(args) -> tuple[str, dict]:
+    """The preset and the model/loss/train sections from --config and --set (later wins)."""
+    base: dict = {"model": {}, "loss": {}, "train": {}}
+    preset = args.preset
     if args.config:
-        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        try:
+            loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{args.config}: not valid YAML ({err})") from err
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{args.config}: expected a mapping with model/loss/train sections")
         for section in base:
-            base[section].update(loaded.get(section, {}))
+            values = loaded.get(section) or {}
+            if not isinstance(values, dict):
+                raise ValueError(f"{args.config}: section {section!r} must be a mapping")
+            base[section].update(values)
         preset = loaded.get("preset", args.preset)
-    else:
-        preset = args.preset
     for section, values in _parse_overrides(args.set).items():
         base[section].update(values)
+    return preset, base
+
+
+def experiment_from_args(args, seed: int, dims: dict | None = None):
+    preset, base = _settings(args)
+    base["model"].update(dims or {})
     base["train"]["seed"] = seed
     return build_experiment(name=args.name, preset_name=preset, **base)
 
 
 def cmd_train(args) -> int:
     from avgzsl.evaluate import run_experiment, summarize_seeds
+    from avgzsl.json_output import write_json
 
-    configs = [experiment_from_args(args, seed) for seed in args.seeds]  # fail on a bad value before loading data
+    for seed in args.seeds:  # fail on a bad value before loading data
+        experiment_from_args(args, seed)
     splits = load_splits(args)
     if "trn" not in splits or "tst" not in splits:
-        raise SystemExit(f"error: the manifest needs trn and tst clips; it has {sorted(splits)}")
+        raise ValueError(f"{args.manifest}: needs trn and tst clips; it has {sorted(splits)}")
+    dims = _shard_dims(splits)
+    configs = [experiment_from_args(args, seed, _given_dims(dims)) for seed in args.seeds]
+    _check_dims(args, configs[0], dims, _settings(args)[1]["model"])
+    _warn_undefined_metrics(splits)
     runs = []
-    for cfg in configs:
-        out = Path(args.out) / f"seed{cfg.train.seed}"
-        runs.append(run_experiment(cfg, splits, out, progress=not args.quiet, log=print if args.verbose else lambda s: None))
-        hm = runs[-1]["classification"]
-        print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={v['beta0']['HM']:.4f}" for m, v in hm.items()))
-    summary = summarize_seeds(runs)
-    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    # the whole run is staged: a failure leaves no seed folder or summary behind
+    with staged_folder(args.out) as stage:
+        for cfg in configs:
+            metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=not args.quiet,
+                                     log=print if args.verbose else (lambda msg: None))
+            runs.append(metrics)
+            hm = metrics["classification"]
+            print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={_fmt(v['beta0']['HM'])}" for m, v in hm.items()))
+        write_json(stage / "summary.json", summarize_seeds(runs))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from avgzsl.evaluate import coverage, model_scores, write_run
+    from avgzsl.evaluate import VAL_SCORES_FILE, coverage, model_scores, write_run
     from avgzsl.train import load_checkpoint
 
     model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)
     splits = load_splits(args)
     if "tst" not in splits:
-        raise SystemExit("error: the manifest has no tst clips to evaluate")
+        raise ValueError(f"{args.manifest}: has no tst clips to evaluate")
+    test = splits["tst"]
+    _check_checkpoint_fits(args.checkpoint, cfg, _shard_dims(splits))
+    _warn_undefined_metrics(splits)
     device = next(model.parameters()).device
-    test, val = splits["tst"], splits.get("val")
+    val = splits.get("val")
     run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=cfg.train.protocol,
                     missing_modality=cfg.train.missing_modality, coverage={k: coverage(s) for k, s in splits.items()})
-    metrics = write_run(args.out, test, model_scores(model, test, device), run_info=run_info, val=val,
-                        val_scores=model_scores(model, val, device) if val is not None else None)
+    with staged_folder(args.out) as stage:  # scores and metrics appear together, or not at all
+        metrics = write_run(stage, test, model_scores(model, test, device), run_info=run_info, val=val,
+                            val_scores=model_scores(model, val, device) if val is not None else None)
+    if val is None:  # a val_scores.npz left from an earlier evaluation would change the recomputed numbers
+        (Path(args.out) / VAL_SCORES_FILE).unlink(missing_ok=True)
     for m, v in metrics["classification"].items():
         b = v["beta0"]
-        print(f"{m:>10}: S={b['S']:.4f} U={b['U']:.4f} HM={b['HM']:.4f} ZSL={b['ZSL']:.4f}")
+        print(f"{m:>10}: " + " ".join(f"{k}={_fmt(b[k])}" for k in ("S", "U", "HM", "ZSL")))
     return 0
 
 
@@ -124,18 +204,23 @@ def cmd_recompute_tables(args) -> int:
 def cmd_import(args) -> int:
     from avgzsl.released import import_released
 
-    unseen = AUDIOSETZSL_UNSEEN if args.unseen is None else [c.strip() for c in args.unseen.split(",") if c.strip()]
-    written = import_released(args.root, args.out, unseen=unseen)
+    unseen = None if args.unseen is None else [c.strip() for c in args.unseen.split(",") if c.strip()]
+    written = import_released(args.root, args.out, unseen=unseen, features_name=args.features_name)
     print(json.dumps(written, indent=2))
     return 0
 
 
 def cmd_export(args) -> int:
-    from avgzsl.released import export_released
+    from avgzsl.released_export import export_released
 
-    out = export_released(manifest=args.manifest, text=args.text, out_dir=args.out, audio=args.audio, video=args.video)
-    print(f"wrote the released AudioSetZSL layout under {out}")
+    out = export_released(manifest=args.manifest, classes=args.classes, text=args.text, out_dir=args.out,
+                          audio=args.audio, video=args.video, features_name=args.features_name)
+    print(f"wrote AVCA-GZSL's AudioSetZSL layout under {out} (feature set {args.features_name!r})")
     return 0
+
+
+def _fmt(value) -> str:
+    return "undefined" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -182,27 +267,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="demo", help="dataset name for the table notes (as the workflow's `dataset`)")
     p.set_defaults(func=cmd_recompute_tables)
 
-    p = sub.add_parser("import-features", help="convert the released AudioSetZSL h5 layout to shards")
-    p.add_argument("root", type=_existing, help="folder with audio/, video/, text/")
+    p = sub.add_parser("import-features", help="convert released AudioSetZSL features (authors' or AVCA-GZSL's "
+                                              "layout) to shards")
+    p.add_argument("root", type=_existing, help="the authors' folder (audio/, video/, text/) or AVCA-GZSL's "
+                                                 "(class-split/, features/<name>/)")
     p.add_argument("out", help="output folder for shards, manifest.csv and classes.tsv")
-    p.add_argument("--unseen", help="comma-separated unseen classes (default: AudioSetZSL's ten)")
+    p.add_argument("--unseen", help="comma-separated unseen classes (default: class-split/unseen_class.txt in "
+                                    "AVCA-GZSL's layout, AudioSetZSL's ten in the authors')")
+    p.add_argument("--features-name", help="which features/<name>/ of an AVCA-GZSL folder (default: the only one)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export-features", help="write shards in the released AudioSetZSL layout")
+    p = sub.add_parser("export-features", help="write shards in AVCA-GZSL's AudioSetZSL layout")
     p.add_argument("--manifest", type=_existing, required=True)
+    p.add_argument("--classes", type=_existing, required=True, help="class table TSV (name, seen)")
     p.add_argument("--text", type=_existing, required=True)
-    p.add_argument("--audio", type=_existing, nargs="*", default=[])
-    p.add_argument("--video", type=_existing, nargs="*", default=[])
-    p.add_argument("--out", required=True)
+    p.add_argument("--audio", type=_existing, nargs="+", required=True)
+    p.add_argument("--video", type=_existing, nargs="+", required=True)
+    p.add_argument("--features-name", default="main_features", help="the features/<name>/ folder to write")
+    p.add_argument("--out", required=True, help="a new (or empty) folder")
     p.set_defaults(func=cmd_export)
     return parser
 
 
+class _CliFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the message (pytest and shells may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _log_to_stderr() -> None:
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_CliFormatter())
+        log.addHandler(handler)
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 on success, 2 with one `error: ...` line (naming the file) for bad input, never a traceback."""
     args = build_parser().parse_args(argv)
+    _log_to_stderr()
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # bad input files or settings (FeatureError, CheckpointError are ValueErrors)
         print(f"error: {err}", file=sys.stderr)
         return 2
 

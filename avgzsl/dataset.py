@@ -9,8 +9,9 @@ order is the column order of every score matrix.
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -20,6 +21,8 @@ import torch
 
 from avgzsl.features import FeatureError, read_feature_shard
 
+log = logging.getLogger("avgzsl.dataset")
+
 SPLITS = ("trn", "val", "tst")
 MANIFEST_COLUMNS = ("clip_id", "class", "split")
 
@@ -28,9 +31,10 @@ MANIFEST_COLUMNS = ("clip_id", "class", "split")
 class ClassTable:
     names: list[str]
     seen: np.ndarray  # (C,) bool
+    source: str | None = field(default=None, compare=False)  # the file it was read from, for messages
 
     def __post_init__(self) -> None:
-        self.seen = np.asarray(self.seen, dtype=bool)
+        self.seen = np.array(self.seen, dtype=bool)  # a writable copy (torch.from_numpy warns on read-only)
         if len(set(self.names)) != len(self.names):
             raise ValueError("class table has duplicate class names")
         if len(self.names) != len(self.seen):
@@ -53,8 +57,20 @@ class ClassTable:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "ClassTable":
-        table = pd.read_csv(path, sep="\t", dtype={"name": str, "seen": int})
-        return cls(names=list(table["name"]), seen=table["seen"].to_numpy().astype(bool))
+        table = _read_table(path, sep="\t", dtype={"name": str, "seen": str})
+        missing = {"name", "seen"} - set(table.columns)
+        if missing:
+            raise ValueError(f"{path}: class table lacks column(s) {sorted(missing)} (expected: name<TAB>seen)")
+        table["seen"] = table["seen"].str.strip()
+        bad = table[~table["seen"].isin(["0", "1"]) | table["name"].isna()]
+        if len(bad):
+            row = bad.index[0] + 2  # 1-based, after the header line
+            raise ValueError(f"{path}, line {row}: expected a class name and seen = 1 or 0, got "
+                             f"{bad.iloc[0]['name']!r}, {bad.iloc[0]['seen']!r}")
+        try:
+            return cls(names=list(table["name"]), seen=(table["seen"] == "1").to_numpy(), source=str(path))
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
 
     @classmethod
     def from_lists(cls, all_classes: Sequence[str], unseen: Iterable[str]) -> "ClassTable":
@@ -75,16 +91,32 @@ def read_audiosetzsl_class_list(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def _read_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """pandas' CSV reader with its errors (empty file, bad quoting, bad bytes) naming the file."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(f"{path}: the file is empty") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a readable table ({err})") from err
+
+
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    manifest = pd.read_csv(path, dtype={"clip_id": str, "class": str, "split": str})
+    manifest = _read_table(path, dtype={"clip_id": str, "class": str, "split": str})
     validate_manifest(manifest, source=str(path))
+    manifest.attrs["source"] = str(path)  # later errors (unknown class, shards) name the file
     return manifest
 
 
-def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", classes: ClassTable | None = None) -> None:
+def validate_manifest(manifest: pd.DataFrame, *, source: str | None = None, classes: ClassTable | None = None) -> None:
+    source = source or manifest.attrs.get("source", "manifest")
     missing = set(MANIFEST_COLUMNS) - set(manifest.columns)
     if missing:
         raise ValueError(f"{source}: missing columns {sorted(missing)}")
+    empty = manifest[list(MANIFEST_COLUMNS)].isna()
+    if empty.any().any():
+        row, column = empty.stack()[empty.stack()].index[0]
+        raise ValueError(f"{source}, line {row + 2}: empty {column!r}")
     bad_split = sorted(set(manifest["split"]) - set(SPLITS))
     if bad_split:
         raise ValueError(f"{source}: unknown split value(s) {bad_split}; expected {SPLITS}")
@@ -94,7 +126,8 @@ def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", class
     if classes is not None:
         unknown = sorted(set(manifest["class"]) - set(classes.names))
         if unknown:
-            raise ValueError(f"{source}: classes not in the class table: {unknown}")
+            where = f" {classes.source}" if classes.source else ""
+            raise ValueError(f"{source}: classes not in the class table{where}: {unknown}")
 
 
 @dataclass
@@ -150,11 +183,29 @@ class FeatureSplit:
         return self.subset(self.seen[self.labels])
 
 
-def _gather_modality(paths: Sequence[str | os.PathLike], clip_ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Stack shards, then place each clip's row by id in one vectorised gather."""
+def _gather_modality(
+    paths: Sequence[str | os.PathLike], clip_ids: pd.Index, *, modality: str, manifest_ids: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stack shards, then place each clip's row by id in one vectorised gather.
+
+    Every shard must carry `modality` in its modality attribute and share at least one id with the manifest
+    (all splits): a shard matching nothing is a wrong file, not a shard of missing clips.
+    """
     if not paths:
         return np.zeros((len(clip_ids), 0), np.float32), np.zeros(len(clip_ids), bool)
     shards = [read_feature_shard(p) for p in paths]
+    for p, s in zip(paths, shards):
+        if s.modality != modality:
+            raise FeatureError(f"{p}: its modality attribute is {s.modality!r}, but it was given as {modality} features")
+        known = pd.Index(s.ids).isin(manifest_ids)
+        if len(s.ids) and not known.any():
+            raise FeatureError(
+                f"{p}: none of its {len(s.ids)} clip ids (e.g. {s.ids[0]!r}) is in the manifest; "
+                "is it a shard of another dataset?"
+            )
+        if not known.all():
+            log.warning("%s: %d of its %d clip ids are not in the manifest and are ignored", p,
+                        int((~known).sum()), len(s.ids))
     dims = {s.dim for s in shards}
     if len(dims) != 1:
         detail = ", ".join(f"{p}: {s.dim}-d" for p, s in zip(paths, shards))
@@ -174,6 +225,8 @@ def _gather_modality(paths: Sequence[str | os.PathLike], clip_ids: pd.Index) -> 
 
 def load_text(path: str | os.PathLike, classes: ClassTable) -> torch.Tensor:
     shard = read_feature_shard(path)
+    if shard.modality != "text":
+        raise FeatureError(f"{path}: its modality attribute is {shard.modality!r}, but it was given as the text shard")
     pos = pd.Index(shard.ids).get_indexer(classes.names)
     if (pos < 0).any():
         missing = [n for n, p in zip(classes.names, pos) if p < 0]
@@ -190,14 +243,24 @@ def load_split(
     audio_paths: Sequence[str | os.PathLike] = (),
     video_paths: Sequence[str | os.PathLike] = (),
 ) -> FeatureSplit:
-    """Assemble clips of the given split(s) that have at least one modality."""
+    """Assemble clips of the given split(s) that have at least one modality.
+
+    A split whose manifest rows exist but none of which has a feature is an error, not an empty split.
+    """
     splits = [splits] if isinstance(splits, str) else list(splits)
     validate_manifest(manifest, classes=classes)
     rows = manifest[manifest["split"].isin(splits)]
     clip_ids = pd.Index(rows["clip_id"].to_numpy())
-    audio, has_audio = _gather_modality(audio_paths, clip_ids)
-    video, has_video = _gather_modality(video_paths, clip_ids)
+    manifest_ids = pd.Index(manifest["clip_id"].to_numpy())
+    audio, has_audio = _gather_modality(audio_paths, clip_ids, modality="audio", manifest_ids=manifest_ids)
+    video, has_video = _gather_modality(video_paths, clip_ids, modality="video", manifest_ids=manifest_ids)
     keep = has_audio | has_video
+    if len(rows) and not keep.any():
+        given = [str(p) for p in [*audio_paths, *video_paths]]
+        raise FeatureError(
+            f"{manifest.attrs.get('source', 'manifest')}: split {'+'.join(splits)}: none of its {len(rows)} clips "
+            f"has audio or video features in the shards given ({given if given else 'no shards'})"
+        )
     labels = pd.Index(classes.names).get_indexer(rows["class"].to_numpy())
     return FeatureSplit(
         clip_ids=list(clip_ids[keep]),

@@ -28,6 +28,7 @@ from scipy import stats
 
 from avgzsl.config import ExperimentConfig
 from avgzsl.dataset import FeatureSplit
+from avgzsl.json_output import json_text, write_json
 from avgzsl.metrics import choose_beta, gzsl_classification, retrieval_map, scored_rows
 from avgzsl.train import model_distances, reported_fusion, selected_epoch, test_modalities, train_model
 from avgzsl.model import JointEmbedding
@@ -164,8 +165,8 @@ def recompute_run(run_dir: str | os.PathLike) -> dict:
 
 
 def metrics_text(metrics: dict) -> str:
-    """metrics.json's exact text."""
-    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+    """metrics.json's exact text: strict JSON, an undefined metric (NaN) written as null."""
+    return json_text(metrics)
 
 
 def write_run(out_dir: str | os.PathLike, test: FeatureSplit, test_scores: dict, *, run_info: dict,
@@ -179,7 +180,7 @@ def write_run(out_dir: str | os.PathLike, test: FeatureSplit, test_scores: dict,
     else:
         (out / VAL_SCORES_FILE).unlink(missing_ok=True)  # a stale file would change the recomputed numbers
     metrics = recompute_run(out)
-    (out / METRICS_FILE).write_text(metrics_text(metrics))
+    write_json(out / METRICS_FILE, metrics)  # metrics_text's bytes; warns about the metrics written as null
     return metrics
 
 

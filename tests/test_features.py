@@ -127,3 +127,107 @@ def test_audiosetzsl_class_list_parser(tmp_path):
     p = tmp_path / "c.txt"
     p.write_text("'pig',\n'church-bell',\n'bus'")
     assert read_audiosetzsl_class_list(p) == ["pig", "church-bell", "bus"]
+
+
+@pytest.mark.parametrize("umask,file_mode,dir_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_atomic_outputs_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
+    import os
+
+    from avgzsl.atomic import staged_folder
+
+    old = os.umask(umask)
+    try:
+        shard = write_feature_shard(tmp_path / "a.h5", np.zeros((1, 2)), ["x"], modality="audio", extractor="e")
+        status = write_status_table(tmp_path / "a.status.tsv", [{"clip_id": "x", "status": "ok", "reason": ""}])
+        with staged_folder(tmp_path / "out") as stage:
+            (stage / "sub").mkdir()
+            (stage / "sub" / "f.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert [oct(p.stat().st_mode & 0o777) for p in (shard, status, tmp_path / "out" / "sub" / "f.txt")] == [
+        oct(file_mode)] * 3
+    assert [oct(p.stat().st_mode & 0o777) for p in (tmp_path / "out", tmp_path / "out" / "sub")] == [oct(dir_mode)] * 2
+
+
+def test_staged_folder_appears_whole_or_not_at_all(tmp_path):
+    from avgzsl.atomic import staged_folder
+
+    with pytest.raises(RuntimeError):
+        with staged_folder(tmp_path / "parent" / "new") as stage:
+            (stage / "half.txt").write_text("x")
+            raise RuntimeError("writer died")
+    assert list(tmp_path.iterdir()) == []
+    existing = tmp_path / "existing"
+    (existing / "sub").mkdir(parents=True)
+    (existing / "sub" / "stale.txt").write_text("old")
+    (existing / "other.txt").write_text("kept")
+    with staged_folder(existing) as stage:
+        (stage / "sub").mkdir()
+        (stage / "sub" / "fresh.txt").write_text("new")
+    assert sorted(str(p.relative_to(existing)) for p in existing.rglob("*")) == ["other.txt", "sub", "sub/fresh.txt"]
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# (case, file name, content, what the error must say); every message must also name the file
+BAD_TABLES = [
+    ("0-byte manifest", "m.csv", "", "empty"),
+    ("manifest without split column", "m.csv", "clip_id,class\na,dog\n", "missing columns"),
+    ("manifest with an empty class", "m.csv", "clip_id,class,split\na,,trn\n", "line 2: empty 'class'"),
+    ("manifest with unknown split", "m.csv", "clip_id,class,split\na,dog,train\n", "train"),
+    ("manifest with duplicate id", "m.csv", "clip_id,class,split\na,dog,trn\na,cat,trn\n", "duplicate clip_id 'a'"),
+    ("0-byte class table", "c.tsv", "", "empty"),
+    ("class table without seen", "c.tsv", "name\ndog\n", "lacks column"),
+    ("class table with seen=yes", "c.tsv", "name\tseen\ndog\tyes\n", "line 2"),
+    ("class table with duplicate", "c.tsv", "name\tseen\ndog\t1\ndog\t0\n", "duplicate"),
+]
+
+
+@pytest.mark.parametrize("case,name,content,says", BAD_TABLES, ids=[c[0] for c in BAD_TABLES])
+def test_bad_manifest_or_class_table_names_the_file(tmp_path, case, name, content, says):
+    from avgzsl.dataset import read_manifest
+
+    path = _write(tmp_path, name, content)
+    reader = read_manifest if name.endswith(".csv") else ClassTable.read
+    with pytest.raises(ValueError, match=says) as err:
+        reader(path)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_class_names_manifest_and_class_table(tmp_path, shards):
+    from avgzsl.dataset import read_manifest
+
+    text, audio, _ = shards
+    manifest = manifest_frame_with(tmp_path, "cow")
+    CLASSES.write(tmp_path / "classes.tsv")
+    classes = ClassTable.read(tmp_path / "classes.tsv")
+    with pytest.raises(ValueError, match="cow") as err:
+        load_split(read_manifest(manifest), "trn", classes=classes, text_path=text, audio_paths=[audio])
+    assert str(manifest) in str(err.value) and str(tmp_path / "classes.tsv") in str(err.value)
+
+
+def manifest_frame_with(tmp_path, cls):
+    path = tmp_path / "manifest.csv"
+    manifest().assign(**{"class": ["dog", "cat", cls, "dog", "pig"]}).to_csv(path, index=False)
+    return path
+
+
+def test_shards_are_checked_against_modality_and_manifest(tmp_path, shards):
+    text, audio, video = shards
+    with pytest.raises(FeatureError, match=r"video\.h5: its modality attribute is 'video', but it was given as audio"):
+        load_split(manifest(), "trn", classes=CLASSES, text_path=text, audio_paths=[video])
+    with pytest.raises(FeatureError, match=r"audio\.h5: its modality attribute is 'audio', but it was given as the text shard"):
+        load_split(manifest(), "trn", classes=CLASSES, text_path=audio, audio_paths=[audio])
+    foreign = write_feature_shard(tmp_path / "foreign.h5", np.ones((2, 4)), ["q", "r"], modality="audio",
+                                  extractor="e")
+    with pytest.raises(FeatureError, match=r"foreign\.h5: none of its 2 clip ids"):
+        load_split(manifest(), "trn", classes=CLASSES, text_path=text, audio_paths=[audio, foreign])
+    # a shard of other splits' clips is fine; a split whose clips have no features at all is not
+    tst_only = write_feature_shard(tmp_path / "tst.h5", np.ones((1, 4)), ["d"], modality="audio", extractor="e")
+    assert load_split(manifest(), "tst", classes=CLASSES, text_path=text, audio_paths=[tst_only]).clip_ids == ["d"]
+    with pytest.raises(FeatureError, match="split trn: none of its 3 clips"):
+        load_split(manifest(), "trn", classes=CLASSES, text_path=text, audio_paths=[tst_only])
