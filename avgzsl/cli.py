@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from avgzsl.config import PRESETS, build_experiment
+from avgzsl.config_check import check_experiment_sections
 from avgzsl.dataset import SPLITS, ClassTable, load_split, read_manifest
 
 AUDIOSETZSL_UNSEEN = ["pig", "panther", "stream", "bus", "aircraft", "clock", "fan", "printer", "church-bell", "gunshot"]
@@ -56,6 +57,7 @@ def experiment_from_args(args, seed: int):
     for section, values in _parse_overrides(args.set).items():
         base[section].update(values)
     base["train"]["seed"] = seed
+    check_experiment_sections(base)  # names the key of a bad value (train.epochs: must be an integer ...)
     return build_experiment(name=args.name, preset_name=preset, **base)
 
 
