@@ -183,8 +183,9 @@ def _dotted(path) -> str:
 
 def _file_problem(path: str, kind: str = "file") -> str | None:
     p = Path(path).expanduser()
-    exists = p.is_dir() if kind == "folder" else p.is_file()
-    return None if exists else f"{kind} not found: {path} (relative paths start in the working directory {Path.cwd()})"
+    if p.is_dir() if kind == "folder" else p.is_file():
+        return None
+    return f"{kind} not found: {path}" + ("" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})")
 
 
 def _dataset_problems(config: dict) -> list[tuple[str, str]]:
