@@ -1,24 +1,25 @@
-"""What the workflow config's JSON schema cannot say, checked before any job runs, each error naming its key.
+"""Every workflow config value checked before any job runs; each error names its key (`training.train.lr: ...`).
 
-`workflow/schemas/config.schema.yaml` describes every key, its type and default, and
-`snakemake.utils.validate` applies it first. `check_config` then checks, on the config with its
-defaults filled in:
+`workflow/schemas/config.schema.yaml` stays the one description of every key, its type and default.
+`check_config` applies it (all errors, not just the first, with dotted key paths; `integer` meaning a
+Python int, since JSON schema also accepts 2.0, which would reach `range()` in a job), fills in the
+defaults, and then checks what a schema cannot say:
 
-* integers are integers: JSON schema's `integer` accepts 2.0, which would reach `range()` in a job;
 * experiment sections (`model`, `loss`, `train`) against the dataclasses of `avgzsl.config`, and
   baseline `options` against each baseline's config dataclass (names, types, ranges) and its own
   constructor checks, so a typo in the last experiment does not wait for the others to run;
 * the files each dataset needs, word vectors and I3D weights named by path, the download template;
 * cross-field rules: crop inside the resized frame, mel band below Nyquist, increasing milestones, ...
 
-Every problem is reported, not just the first, as `key.path: what is wrong`. `check_experiment_sections`
-is the part the command line reuses for `avgzsl train --config/--set`.
+`check_experiment_sections` is the part the command line reuses for `avgzsl train --config/--set`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import re
 import string
 import types
 import typing
@@ -129,8 +130,12 @@ def field_problems(cls: type, values: dict, rules: dict[str, Callable] | None = 
     problems = []
     for key, value in values.items():
         if key not in hints:
-            problems.append((key, f"unknown setting; valid: {', '.join(valid)}"))
-        elif problem := _type_problem(value, hints[key]) or (key in rules and rules[key](value)) or None:
+            problems.append((key, f"unknown key; valid: {', '.join(valid)}"))
+            continue
+        problem = _type_problem(value, hints[key])
+        if problem is None and key in rules:
+            problem = rules[key](value)  # ranges only once the type is right
+        if problem:
             problems.append((key, problem))
     return problems
 
@@ -163,21 +168,70 @@ def check_experiment_sections(sections: dict[str, dict], prefix: str = "") -> No
 # ---- the workflow config ----------------------------------------------------------------------
 
 
-def _strict_schema_problems(config: dict, schema_path: Path) -> list[tuple[str, str]]:
-    """The schema again with `integer` meaning a Python int: 2.0 passes JSON schema but breaks `range()`."""
+def _schema_problems(config: dict, schema_path: str | Path) -> list[tuple[str, str]]:
+    """Validate against the schema, filling in its defaults as snakemake.utils.validate does; every error.
+
+    `integer` means a Python int here: JSON schema also accepts 2.0, which breaks `range()` in a job.
+    """
     from jsonschema import Draft202012Validator, validators
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
-    strict = validators.extend(Draft202012Validator, type_checker=checker)(schema)
-    return [(_dotted(e.absolute_path), e.message) for e in strict.iter_errors(config)]
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if validator.is_type(instance, "object"):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    cls = validators.extend(Draft202012Validator, {"properties": properties_with_defaults}, type_checker=checker)
+    problems = []
+    for error in cls(schema).iter_errors(config):
+        where = _dotted(error.absolute_path)
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            valid = ", ".join(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - set(error.schema.get("properties", {}))):
+                hint = f" ({WORKFLOW_OWNED[key]})" if key in WORKFLOW_OWNED and "experiments" in where else ""
+                problems.append((f"{where}.{key}" if error.absolute_path else key, f"unknown key{hint}; valid: {valid}"))
+        else:
+            problems.append((where, error.message + _hint(error)))
+    return problems
+
+
+# experiment keys the workflow sets itself (the command line takes them)
+WORKFLOW_OWNED = {
+    "audio_dim": "read from the feature shards", "video_dim": "read from the feature shards",
+    "text_dim": "read from the feature shards", "seed": "the experiment's seeds set it",
+    "device": "the top-level device sets it",
+}
+
+
+def _hint(error) -> str:
+    """The usual YAML slip behind a type error."""
+    if error.validator == "minProperties":
+        return ": give at least one"
+    if error.validator != "type":
+        return ""
+    expected, value = error.validator_value, error.instance
+    expected = expected if isinstance(expected, list) else [expected]
+    if "integer" in expected and isinstance(value, float):
+        return " (write a whole number without a decimal point)"
+    if "number" in expected and isinstance(value, str):
+        return " (YAML reads 1e-3 as text: write 1.0e-3)" if re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", value) else ""
+    return ""
 
 
 def _dotted(path) -> str:
+    """('features', 'audio', 1) -> 'features.audio[1]'."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out or "(top level)"
 
 
@@ -317,8 +371,6 @@ def _experiment_problems(config: dict) -> list[tuple[str, str]]:
         problems += [(f"training.{section}.{k}", p) for k, p in field_problems(cls, defaults.get(section, {}))]
     if problems:
         return problems  # every experiment inherits them; one report each is enough
-    if not config["experiments"]:
-        return [("experiments", "no experiments: give at least one (e.g. avgzslnet: {})")]
     for name, spec in config["experiments"].items():
         if "baseline" in spec:
             problems += _baseline_problems(name, spec)
@@ -334,11 +386,16 @@ def _experiment_problems(config: dict) -> list[tuple[str, str]]:
     return problems
 
 
-def check_config(config: dict, schema: str | Path = SCHEMA) -> None:
-    """Raise ConfigError naming every bad key of a schema-validated (defaults filled in) workflow config."""
-    problems = _strict_schema_problems(config, schema)
+def check_config(config: dict, schema: str | Path = SCHEMA) -> dict:
+    """Raise ConfigError naming every bad key of a workflow config; return a copy with the defaults filled in.
+
+    Call it before `snakemake.utils.validate` (which stops at the first error and fills in the same defaults).
+    """
+    config = copy.deepcopy(config)
+    problems = _schema_problems(config, schema)
     if problems:
         raise ConfigError(problems)  # the checks below rely on the schema's types
     problems = _dataset_problems(config) + _extract_problems(config) + _experiment_problems(config)
     if problems:
         raise ConfigError(problems)
+    return config

@@ -160,7 +160,7 @@ def test_features_dataset_trains_from_existing_shards(tiny_run, tmp_path):
     [
         ({"shard_szie": 3}, "shard_szie"),
         ({"device": "gpu0"}, "gpu0"),
-        ({"experiments": {"broken": {"loss": {"rek": False}}}}, "['experiments']['broken']['loss']"),
+        ({"experiments": {"broken": {"loss": {"rek": False}}}}, "experiments.broken.loss.rek"),
         ({"demo": {"seconds": -1}}, "seconds"),
     ],
 )

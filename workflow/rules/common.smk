@@ -10,11 +10,11 @@ from snakemake.utils import validate
 from avgzsl.config import build_experiment
 from avgzsl.config_check import ConfigError, check_config
 
-validate(config, schema="../schemas/config.schema.yaml")
-try:  # what the schema cannot say: paths per dataset, cross-field rules, baseline options
+try:  # every bad key at once, by name: the schema, then paths per dataset, cross-field rules, baseline options
     check_config(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 except ConfigError as err:
     raise WorkflowError(f"config: {err}")
+validate(config, schema="../schemas/config.schema.yaml")  # fills in the defaults
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
