@@ -43,7 +43,7 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
         lines = [f"{key}: {problem}" for key, problem in problems]
-        head = "" if len(lines) == 1 else f"{len(lines)} config problems:\n  "
+        head = "" if len(lines) == 1 else f"{len(lines)} problems:\n  "
         super().__init__(head + "\n  ".join(lines))
 
     @property

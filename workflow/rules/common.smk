@@ -11,10 +11,12 @@ from avgzsl.config import build_experiment
 from avgzsl.config_check import ConfigError, check_config
 
 try:  # every bad key at once, by name: the schema, then paths per dataset, cross-field rules, baseline options
-    check_config(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    check_config(
+        config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
 except ConfigError as err:
     raise WorkflowError(f"config: {err}")
-validate(config, schema="../schemas/config.schema.yaml")  # fills in the defaults
+validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
