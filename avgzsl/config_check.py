@@ -210,13 +210,15 @@ WORKFLOW_OWNED = {
 
 
 def _hint(error) -> str:
-    """The usual YAML slip behind a type error."""
+    """The usual YAML slip behind a type error, or what to do."""
     if error.validator == "minProperties":
         return ": give at least one"
     if error.validator != "type":
         return ""
     expected, value = error.validator_value, error.instance
     expected = expected if isinstance(expected, list) else [expected]
+    if "object" in expected and value is None:
+        return " (a key with nothing after the colon is null: write {} for no settings)"
     if "integer" in expected and isinstance(value, float):
         return " (write a whole number without a decimal point)"
     if "number" in expected and isinstance(value, str):

@@ -120,6 +120,7 @@ BAD = [
     ({"experiments": {"x": {"seed": [1]}}}, "experiments.x.seed"),
     # experiments and baselines
     ({"experiments": {}}, "experiments"),
+    ({"experiments": {"avgzslnet": None}}, "experiments.avgzslnet"),  # `avgzslnet:` with nothing after it
     ({"experiments": {"e": {"baseline": "eszsl", "options": {"gama": 1.0}}}}, "experiments.e.options.gama"),
     ({"experiments": {"e": {"baseline": "ale", "options": {"epochs": 0}}}}, "experiments.e.options.epochs"),
     ({"experiments": {"e": {"baseline": "ale", "options": {"epochs": 1.5}}}}, "experiments.e.options.epochs"),
@@ -302,6 +303,7 @@ DRY_RUN = [
     ({"training": {"train": {"milestones": "50"}}}, "training.train.milestones"),
     ({"experiments": {"e": {"baseline": "eszsl", "options": {"gama": 1.0}}}}, "experiments.e.options.gama"),
     ({"experiments": {}}, "experiments"),
+    ({"experiments": {"avgzslnet": None}}, "experiments.avgzslnet"),  # `avgzslnet:` with nothing after it
     ({"dataset": "features"}, "features"),
     ({"extract": {"video": {"crop_size": 128}}}, "extract.video.crop_size"),
 ]
