@@ -258,6 +258,31 @@ def test_schema_baselines_and_text_names_match_the_code():
                          clip_id="c")
 
 
+# the schema (workflow) and config_check.RULES (command line) must draw the same line
+SECTION_VALUES = [
+    ("model", "dropout", 1.0, False), ("model", "dropout", 0.0, True), ("model", "hidden_dim", 0, False),
+    ("model", "kind", "cnn", False), ("loss", "margin", -0.5, False), ("loss", "margin", 0, True),
+    ("loss", "distance", "cosine", False), ("train", "epochs", 0, False), ("train", "epochs", 2.0, False),
+    ("train", "batch_size", 0, False), ("train", "lr", 0, False), ("train", "lr", 1e-9, True),
+    ("train", "lr", "fast", False), ("train", "momentum", 1.0, False), ("train", "momentum", 0, True),
+    ("train", "gamma", 0, False), ("train", "gamma", 1, True), ("train", "gamma", 1.5, False),
+    ("train", "milestones", [0], False), ("train", "milestones", [], True), ("train", "milestones", [5, 5], False),
+    ("train", "num_threads", 0, False), ("train", "num_threads", None, True),
+    ("train", "protocol", "avca", True), ("train", "select_modality", "text", False),
+]
+
+
+@pytest.mark.parametrize("section,key,value,ok", SECTION_VALUES)
+def test_workflow_and_command_line_agree(section, key, value, ok):
+    workflow = problems(_merge(TINY, {"training": {section: {key: value}}}))
+    try:
+        check_experiment_sections({section: {key: value}})
+        cli = []
+    except ConfigError as err:
+        cli = err.problems
+    assert (workflow == []) == ok and (cli == []) == ok, (workflow, cli)
+
+
 # ---- the command line ----------------------------------------------------------------------------
 
 CLI_BAD = [
