@@ -118,6 +118,7 @@ RULES: dict[type, dict[str, Callable]] = {
         "milestones": increasing_positive, "gamma": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
         "select_modality": one_of(("audio", "video", "both")), "protocol": one_of(PROTOCOLS),
         "num_threads": lambda v: None if v is None else at_least(1)(v), "device": _device,
+        "seed": lambda v: None if 0 <= v < 2**32 else f"must be in 0 .. 2^32-1 (numpy's seed range), got {v}",
     },
 }
 

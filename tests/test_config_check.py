@@ -93,6 +93,9 @@ BAD = [
     ({"training": {"seeds": [0, 0]}}, "training.seeds"),
     ({"training": {"seeds": [0, 0.5]}}, "training.seeds[1]"),
     ({"training": {"preset": "offical"}}, "training.preset"),
+    ({"training": {"seeds": [-1]}}, "training.seeds[0]"),  # numpy refuses negative seeds
+    ({"experiments": {"x": {"seeds": [2**32]}}}, "experiments.x.seeds[0]"),
+    ({"extract": {"audio_train": {"seed": -3}}}, "extract.audio_train.seed"),
     ({"extract": {"audio_train": {"epochs": 2.5}}}, "extract.audio_train.epochs"),
     ({"extract": {"audio_train": {"epochs": 3.0}}}, "extract.audio_train.epochs"),
     ({"extract": {"audio_train": {"batch_size": 0}}}, "extract.audio_train.batch_size"),
@@ -293,6 +296,7 @@ CLI_BAD = [
     (["loss.distance=cosine"], "loss.distance"),
     (["model.kind=audio_only", "model.attention=true"], "model.attention"),
     (["train.epoch=3"], "train.epoch"),
+    (["train.seed=-1"], "train.seed"),
 ]
 
 
