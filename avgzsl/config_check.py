@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import math
 import re
 import string
@@ -28,7 +29,14 @@ from pathlib import Path
 
 import yaml
 
-from avgzsl.config import DISTANCES, MODEL_KINDS, PROTOCOLS, LossConfig, ModelConfig, TrainConfig
+from avgzsl.config import (
+    DISTANCES,
+    MODEL_KINDS,
+    PROTOCOLS,
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
+)
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # extractors.text.GLOVE_6B_50D (a test keeps them equal)
@@ -96,7 +104,7 @@ def one_of(choices: tuple) -> Callable:
 
 
 def increasing_positive(v: list) -> str | None:
-    ok = all(m >= 1 for m in v) and all(a < b for a, b in zip(v, v[1:]))
+    ok = all(m >= 1 for m in v) and all(a < b for a, b in itertools.pairwise(v))
     return None if ok else f"must be increasing epochs >= 1, got {v}"
 
 

@@ -9,13 +9,24 @@ from pathlib import Path
 import pytest
 import yaml
 from snakemake.utils import validate
+from workflow_helpers import REPO, copy_repo, snakemake
 
 from avgzsl.baselines import BASELINES
-from avgzsl.config import DISTANCES, MODEL_KINDS, PROTOCOLS, LossConfig, ModelConfig, TrainConfig
-from avgzsl.config_check import (
-    DOWNLOAD_FIELDS, OFFLINE_TEXT_SOURCES, ConfigError, check_config, check_experiment_sections,
+from avgzsl.config import (
+    DISTANCES,
+    MODEL_KINDS,
+    PROTOCOLS,
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
 )
-from workflow_helpers import REPO, copy_repo, snakemake
+from avgzsl.config_check import (
+    DOWNLOAD_FIELDS,
+    OFFLINE_TEXT_SOURCES,
+    ConfigError,
+    check_config,
+    check_experiment_sections,
+)
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
