@@ -38,6 +38,7 @@ from avgzsl.config import (
     TrainConfig,
 )
 
+MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.metrics.MISSING_MODALITY (a test keeps them equal)
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # extractors.text.GLOVE_6B_50D (a test keeps them equal)
 I3D_WEIGHT_NAMES = ("kinetics400",)
@@ -120,13 +121,14 @@ RULES: dict[type, dict[str, Callable]] = {
         "kind": one_of(MODEL_KINDS), "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
         "hidden_dim": at_least(1), "embed_dim": at_least(1), "decoder_hidden_dim": at_least(1), "dropout": below_one,
     },
-    LossConfig: {"distance": one_of(DISTANCES), "margin": at_least(0)},
+    LossConfig: {"distance": one_of(DISTANCES), "margin": at_least(0), "eps": at_least(0)},
     TrainConfig: {
         "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "momentum": below_one,
         "milestones": increasing_positive, "gamma": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
         "select_modality": one_of(("audio", "video", "both")), "protocol": one_of(PROTOCOLS),
         "num_threads": lambda v: None if v is None else at_least(1)(v), "device": _device,
         "seed": lambda v: None if 0 <= v < 2**32 else f"must be in 0 .. 2^32-1 (numpy's seed range), got {v}",
+        "missing_modality": one_of(MISSING_MODALITY),
     },
 }
 

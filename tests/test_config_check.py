@@ -11,6 +11,7 @@ import yaml
 from snakemake.utils import validate
 from workflow_helpers import REPO, copy_repo, snakemake
 
+from avgzsl import config_check, metrics
 from avgzsl.baselines import BASELINES
 from avgzsl.config import (
     DISTANCES,
@@ -254,7 +255,8 @@ def test_schema_sections_match_the_dataclasses(section, cls):
         assert prop["type"] == JSON_TYPES[fields[key]], key
         assert "default" not in prop, f"{key}: a schema default would override the preset"
         assert prop.get("description"), key
-    enums = {"kind": MODEL_KINDS, "distance": DISTANCES, "protocol": PROTOCOLS}
+    enums = {"kind": MODEL_KINDS, "distance": DISTANCES, "protocol": PROTOCOLS,
+             "missing_modality": metrics.MISSING_MODALITY}
     for key, values in enums.items():
         if key in spec["properties"]:
             assert tuple(spec["properties"][key]["enum"]) == values
@@ -267,6 +269,7 @@ def test_schema_baselines_and_text_names_match_the_code():
     entry = SCHEMA["properties"]["experiments"]["additionalProperties"]["properties"]
     assert set(entry["baseline"]["enum"]) == set(BASELINES)
     assert GLOVE_6B_50D in OFFLINE_TEXT_SOURCES
+    assert config_check.MISSING_MODALITY == metrics.MISSING_MODALITY
     template = " ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)
     assert build_command(DownloadConfig(command=template), youtube_id="a", start=1, end=2, out=Path("o"),
                          clip_id="c")
@@ -283,6 +286,8 @@ SECTION_VALUES = [
     ("train", "milestones", [0], False), ("train", "milestones", [], True), ("train", "milestones", [5, 5], False),
     ("train", "num_threads", 0, False), ("train", "num_threads", None, True),
     ("train", "protocol", "avca", True), ("train", "select_modality", "text", False),
+    ("loss", "eps", -1e-6, False), ("loss", "eps", 0, True), ("train", "missing_modality", "drop", False),
+    ("train", "missing_modality", "other_modality", True),
 ]
 
 
