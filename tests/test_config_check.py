@@ -271,7 +271,7 @@ def test_schema_baselines_and_text_names_match_the_code():
     assert GLOVE_6B_50D in OFFLINE_TEXT_SOURCES
     assert config_check.MISSING_MODALITY == metrics.MISSING_MODALITY
     template = " ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)
-    assert build_command(DownloadConfig(command=template), youtube_id="a", start=1, end=2, out=Path("o"),
+    assert build_command(DownloadConfig(command=template), youtube_id="abcdefghijk", start=1, end=2, out=Path("o"),
                          clip_id="c")
 
 
