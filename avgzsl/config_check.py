@@ -308,12 +308,11 @@ def _template_problems(command: str) -> list[tuple[str, str]]:
     except ValueError as err:
         return [(key, f"not a valid template ({err}); write literal braces as {{{{ }}}}")]
     unknown = sorted(fields - set(DOWNLOAD_FIELDS))
-    missing = [f for f in ("youtube_id", "out") if f not in fields]
     problems = []
     if unknown:
         problems.append((key, f"unknown field(s) {unknown}; known: {list(DOWNLOAD_FIELDS)}"))
-    if missing:
-        problems.append((key, f"must contain {', '.join('{' + f + '}' for f in missing)}"))
+    if "out" not in fields:  # the clip is expected there; which clip is up to the command ({out} names it)
+        problems.append((key, "must contain {out}, the file the command writes"))
     return problems
 
 

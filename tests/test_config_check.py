@@ -168,6 +168,8 @@ BAD = [
     (_merge(CUSTOM, {"custom": {"media_root": "@manifest.csv"}}), "custom.media_root"),  # a file, not a folder
     ({"dataset": "audiosetzsl", "audiosetzsl": {"split_lists": "@no-lists"}}, "audiosetzsl.split_lists"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id}"}}), "audiosetzsl.download_command"),
+    (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id} -o {output}"}}),
+     "audiosetzsl.download_command"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {id} -o {out}"}}), "audiosetzsl.download_command"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id -o {out}"}}),
      "audiosetzsl.download_command"),
@@ -204,6 +206,7 @@ GOOD = [
     {"experiments": {"e": {"baseline": "gcca", "options": {"n_components": None, "metric": "cosine"}}}},
     {"experiments": {"x": {"model": {"kind": "cjme", "attention": True}, "preset": "paper", "seeds": [3]}}},
     {"extract": {"logmel": {"fmax": 8000}}},  # exactly Nyquist
+    _merge(CUSTOM, {"audiosetzsl": {"download_command": "touch {out}"}}),
     {"dataset": "features", "features": {"released_root": "@released"}, "extract": {"text": {"source": "nope"}}},
 ]
 
