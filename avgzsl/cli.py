@@ -13,6 +13,7 @@ import yaml
 
 from avgzsl.atomic import staged_folder
 from avgzsl.config import PRESETS, build_experiment
+from avgzsl.config_check import check_experiment_sections
 from avgzsl.dataset import SPLITS, ClassTable, load_split, read_manifest
 
 log = logging.getLogger("avgzsl")
@@ -122,6 +123,7 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
     preset, base = _settings(args)
     base["model"].update(dims or {})
     base["train"]["seed"] = seed
+    check_experiment_sections(base)  # names the key of a bad value (train.epochs: must be an integer ...)
     return build_experiment(name=args.name, preset_name=preset, **base)
 
 

@@ -160,7 +160,7 @@ def test_features_dataset_trains_from_existing_shards(tiny_run, tmp_path):
     [
         ({"shard_szie": 3}, "shard_szie"),
         ({"device": "gpu0"}, "gpu0"),
-        ({"experiments": {"broken": {"loss": {"rek": False}}}}, "experiments.broken"),
+        ({"experiments": {"broken": {"loss": {"rek": False}}}}, "experiments.broken.loss.rek"),
         ({"demo": {"seconds": -1}}, "seconds"),
     ],
 )
@@ -181,7 +181,9 @@ def test_audiosetzsl_dry_run_is_bounded_by_shards(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     cfg = tmp_path / "asz.yaml"
     cfg.write_text(yaml.safe_dump({"dataset": "audiosetzsl", "shard_size": 500,
-                                   "audiosetzsl": {"split_lists": str(split_lists)}}))
+                                   "audiosetzsl": {"split_lists": str(split_lists)},
+                                   # the default (auto) needs the GoogleNews vectors on disk before any job
+                                   "extract": {"text": {"source": "glove-6b-50d"}}}))
     counts = job_counts(snakemake(repo, "--configfile", str(cfg), "-n", "--quiet", "rules").stdout)
     n_shards = -(-156_416 // 500)
     assert counts["download_shard"] == counts["extract_video_shard"] == counts["extract_audio_shard"] == n_shards

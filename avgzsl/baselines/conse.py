@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from avgzsl.baselines._common import ZeroShotBaseline, cosine_distances
 
@@ -38,9 +37,12 @@ class CONSE(ZeroShotBaseline):
         self.config = config or ConseConfig()
         if self.config.top_t < 1:
             raise ValueError(f"top_t must be >= 1; got {self.config.top_t}")
-        self.classifier_: LogisticRegression | None = None
+        self.classifier_ = None  # a fitted sklearn LogisticRegression
 
     def _fit(self, x, labels, text, seen) -> None:
+        # imported here: the workflow builds baselines while parsing the config, and sklearn takes seconds to load
+        from sklearn.linear_model import LogisticRegression
+
         self.classifier_ = LogisticRegression(C=self.config.regularization_c, max_iter=self.config.max_iter)
         self.classifier_.fit(self._prepare(x), labels)
 

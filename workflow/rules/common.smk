@@ -8,7 +8,14 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from avgzsl.config import build_experiment
+from avgzsl.config_check import ConfigError, check_config
 
+try:  # every bad key at once, by name: the schema, then paths per dataset, cross-field rules, baseline options
+    check_config(
+        config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
+except ConfigError as err:
+    raise WorkflowError(f"config: {err}")
 validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
