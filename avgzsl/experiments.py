@@ -1,31 +1,31 @@
-"""One workflow experiment: a deep model over its seeds, or a classical baseline, on shared features.
+"""Workflow experiments: one deep-model seed per job, and the per-experiment summary over its seeds.
 
-Both write `<runs>/<experiment>/summary.json`:
-    {"experiment", "kind", "seeds", "runs": [per-seed metrics], "summary": mean/std of every number}
-and per seed the files `avgzsl.evaluate.run_experiment` writes (scores.npz, metrics.json, ...).
+Each (experiment, seed) trains in its own job into `<runs>/<experiment>/seed<k>/` (the files
+`avgzsl.evaluate.run_experiment` writes: config.json, history.csv, checkpoint.pt, scores.npz,
+metrics.json). The folder is written under a temporary name and renamed into place whole, so a
+killed job never leaves a seed folder that mixes two runs. A cheap downstream step writes
+`<runs>/<experiment>/summary.json`:
+    {"experiment", "kind", "spec", "runs": [per-seed metrics], "summary": mean/std of every number}
+Classical baselines (one job each, `avgzsl.baseline_experiment`) write the same layout with seed 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
-import numpy as np
 import torch
 
 from avgzsl.config import build_experiment
 from avgzsl.dataset import SPLITS, ClassTable, FeatureSplit, load_split, read_manifest
-from avgzsl.evaluate import coverage, run_experiment, summarize_seeds, write_run
+from avgzsl.evaluate import run_experiment, summarize_seeds
 
 log = logging.getLogger("avgzsl.experiments")
-
-# which features a classical baseline sees: Table 1 runs them on video; GCCA and the
-# pre-trained baseline are retrieval systems of Table 2, on audio and on video
-BASELINE_MODALITIES = {
-    "conse": ("video",), "devise": ("video",), "sae": ("video",), "eszsl": ("video",), "ale": ("video",),
-    "gcca": ("audio", "video", "both"), "pretrained": ("audio", "video"),
-}
 
 
 def load_feature_splits(*, manifest, classes, text, audio, video) -> dict[str, FeatureSplit]:
@@ -38,79 +38,84 @@ def load_feature_splits(*, manifest, classes, text, audio, video) -> dict[str, F
     }
 
 
-def _write_summary(path: str, spec: dict, runs: list[dict], kind: str) -> dict:
-    summary = {"experiment": spec["name"], "kind": kind, "spec": spec, "runs": runs,
+@contextlib.contextmanager
+def publish_dir(out: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside `out`; on success it is renamed to `out` in one step.
+
+    Leftovers of killed earlier attempts (`.<name>.*.tmp`) are removed first; on failure the
+    temporary folder is removed, so `out` is either the complete new folder or absent.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            # the workflow removes a job's outputs before it runs; an empty folder it made may remain
+            out.rmdir()
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, threads: int = 1,
+               out: str) -> dict:
+    """Train and test one seed of a deep experiment into the folder `out` (published whole)."""
+    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)
+    dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
+            "text_dim": splits["trn"].text.shape[1]}
+    torch.set_num_threads(max(1, threads))
+    cfg = build_experiment(
+        name=spec["name"], preset_name=spec["preset"], model={**spec["model"], **dims}, loss=spec["loss"],
+        train={**spec["train"], "seed": seed},
+    )
+    with publish_dir(out) as tmp:
+        metrics = run_experiment(cfg, splits, tmp, progress=False, log=log.info)
+    both = metrics["classification"].get("both") or next(iter(metrics["classification"].values()))
+    log.info("seed %d: S=%.4f U=%.4f HM=%.4f (beta=0)", seed, both["beta0"]["S"], both["beta0"]["U"],
+             both["beta0"]["HM"])
+    return metrics
+
+
+def experiment_kind(spec: dict) -> str:
+    """The model kind of a deep experiment, or the baseline's name."""
+    if "baseline" in spec:
+        return spec["baseline"]
+    cfg = build_experiment(name=spec["name"], preset_name=spec["preset"], model=spec["model"], loss=spec["loss"],
+                           train=spec["train"])
+    return cfg.model.kind
+
+
+def write_summary(path: str | Path, spec: dict, runs: list[dict]) -> dict:
+    summary = {"experiment": spec["name"], "kind": experiment_kind(spec), "spec": spec, "runs": runs,
                "summary": summarize_seeds(runs)}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
 
+def summarize_experiment(spec: dict, seed_dirs: list[str], *, out: str) -> dict:
+    """Mean ± std over the seed folders' metrics.json, in the order of the experiment's seeds."""
+    runs = []
+    for folder in seed_dirs:
+        path = Path(folder) / "metrics.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the seed folder is not a finished run")
+        runs.append(json.loads(path.read_text()))
+    return write_summary(out, spec, runs)
+
+
 def run_deep_experiment(spec: dict, *, manifest, classes, text, audio, video, threads: int = 1,
                         summary_out: str) -> dict:
-    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)
-    dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
-            "text_dim": splits["trn"].text.shape[1]}
-    torch.set_num_threads(max(1, threads))
-    runs = []
+    """Every seed of a deep experiment, one after the other, then the summary (outside the workflow,
+    which runs each seed as its own job)."""
+    runs = Path(summary_out).parent
+    seed_dirs = []
     for seed in spec["seeds"]:
-        cfg = build_experiment(
-            name=spec["name"], preset_name=spec["preset"], model={**spec["model"], **dims}, loss=spec["loss"],
-            train={**spec["train"], "seed": seed},
-        )
-        out = Path(summary_out).parent / f"seed{seed}"
-        metrics = run_experiment(cfg, splits, out, progress=False, log=log.info)
-        both = metrics["classification"].get("both") or next(iter(metrics["classification"].values()))
-        log.info("seed %d: S=%.4f U=%.4f HM=%.4f (beta=0)", seed, both["beta0"]["S"], both["beta0"]["U"],
-                 both["beta0"]["HM"])
-        runs.append(metrics)
-    return _write_summary(summary_out, spec, runs, cfg.model.kind)
-
-
-def _baseline_rows(split: FeatureSplit, modalities: tuple[str, ...]) -> torch.Tensor:
-    keep = torch.ones(len(split), dtype=torch.bool)
-    for m in modalities:
-        keep &= split.has_audio if m == "audio" else split.has_video if m == "video" else keep
-    return keep
-
-
-def run_baseline_experiment(spec: dict, *, manifest, classes, text, audio, video, summary_out: str) -> dict:
-    from avgzsl.baselines import create_baseline
-
-    name, options = spec["baseline"], dict(spec.get("options", {}))
-    torch.set_num_threads(1)  # DEVISE / ALE fit small problems; more threads only add overhead
-    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)
-    modalities = BASELINE_MODALITIES[name]
-    needs = tuple(m for m in modalities if m != "both")
-    trn = splits["trn"]
-    train = trn.subset(trn.seen[trn.labels] & _baseline_rows(trn, needs))
-    x = {"audio": train.audio.numpy(), "video": train.video.numpy()}
-    labels, class_text, seen = train.labels.numpy(), train.text.numpy(), train.classes.seen
-
-    def score(split: FeatureSplit) -> dict[str, np.ndarray]:
-        feats = {"audio": split.audio.numpy(), "video": split.video.numpy()}
-        if name == "gcca":
-            views = {"audio": {0: feats["audio"]}, "video": {1: feats["video"]},
-                     "both": {0: feats["audio"], 1: feats["video"]}}
-            return {m: model.retrieval_distances(views[m]) for m in modalities}
-        return {m: models[m].distances(feats[m]) for m in modalities}
-
-    if name == "gcca":
-        model = create_baseline("gcca", **options)
-        model.fit_views([x["audio"], x["video"], class_text[labels]], labels, seen, class_text=class_text)
-    else:
-        models = {}
-        for m in modalities:
-            models[m] = create_baseline(name, **options)
-            models[m].fit(x[m], labels, class_text, seen)
-    test, val = splits["tst"].subset(_baseline_rows(splits["tst"], needs)), splits.get("val")
-    if val is not None:
-        val = val.subset(_baseline_rows(val, needs))
-    out = Path(summary_out).parent / "seed0"
-    # the classical baselines score only clips holding their modalities (the rows above), whatever the policy
-    run_info = dict(experiment=spec["name"], model=name, seed=0, coverage={k: coverage(s) for k, s in splits.items()},
-                    train_clips=len(train), missing_modality="exclude")
-    metrics = write_run(out, test, score(test), run_info=run_info, val=val,
-                        val_scores=score(val) if val is not None else None)
-    return _write_summary(summary_out, spec, [metrics], name)
-
+        seed_dirs.append(str(runs / f"seed{seed}"))
+        train_seed(spec, seed, manifest=manifest, classes=classes, text=text, audio=audio, video=video,
+                   threads=threads, out=seed_dirs[-1])
+    return summarize_experiment(spec, seed_dirs, out=summary_out)

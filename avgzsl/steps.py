@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from avgzsl.dataset import ClassTable
-from avgzsl.workflow_utils import shard_rows, write_media_table
+from avgzsl.workflow_utils import write_media_table
 
 log = logging.getLogger("avgzsl.steps")
 
@@ -54,23 +54,19 @@ def write_manifest(dataset: str, settings: dict, *, resources: str, manifest_out
              len(classes.unseen_names))
 
 
-def _read_manifest(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"clip_id": str, "youtube_id": str, "path": str})
-
-
-def render_demo_shard(manifest: str, shard: str, shard_size: int, *, settings: dict, media_root: str, out: str):
+def render_demo_shard(rows: pd.DataFrame, *, settings: dict, media_root: str, out: str):
+    """Render a shard's clips; `rows` are the shard's manifest rows (the workflow passes them as a param)."""
     from avgzsl.datasets.demo import DemoConfig, render_clips
 
-    rows = shard_rows(_read_manifest(manifest), shard, shard_size)
+    shard = Path(out).stem
     report = render_clips(rows, media_root, DemoConfig(**settings))
     log.info("shard %s: rendered %d of %d clips", shard, int(report["rendered"].sum()), len(rows))
     table = rows.assign(path=[str(Path(media_root) / p) for p in rows["path"]], status="ok", reason="")
     write_media_table(out, table)
 
 
-def custom_media_shard(manifest: str, shard: str, shard_size: int, *, download: dict, media_root: str, out: str):
+def custom_media_shard(rows: pd.DataFrame, *, download: dict, media_root: str, out: str):
     """The user's files as they are (a missing one is recorded as failed); rows with only a YouTube id are downloaded."""
-    rows = shard_rows(_read_manifest(manifest), shard, shard_size)
     if "path" not in rows:
         rows = rows.assign(path="")
     rows = rows.assign(path=rows["path"].fillna(""))
@@ -112,8 +108,8 @@ def _download(rows: pd.DataFrame, settings: dict, out_dir: Path) -> pd.DataFrame
     })
 
 
-def download_media_shard(manifest: str, shard: str, shard_size: int, *, settings: dict, media_root: str, out: str):
-    rows = shard_rows(_read_manifest(manifest), shard, shard_size)
+def download_media_shard(rows: pd.DataFrame, *, settings: dict, media_root: str, out: str):
+    shard = Path(out).stem
     fetched = _download(rows, settings, Path(media_root) / "clips")
     table = rows.assign(**{c: fetched[c].to_numpy() for c in ("path", "status", "reason", "start", "end")})
     log.info("shard %s: %s", shard, table["status"].value_counts().to_dict())

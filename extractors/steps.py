@@ -1,6 +1,7 @@
-"""Extraction steps of the workflow: word vectors, audio-CNN training, one audio or video shard.
+"""Extraction steps of the workflow: audio-CNN training, one audio shard, and what every shard step shares.
 
-Each takes a shard's media table (see avgzsl.steps) and the rule's config slices.
+The video step lives in `extractors.video_step`, so that the audio rules do not import I3D (a rule's code
+inputs are the modules its script imports). Each takes a shard's media table (see avgzsl.steps) and the rule's config slices.
 Clips the media step could not provide (a vanished video, a missing file) go
 straight into the shard's status table with that reason, so the reason survives.
 """
@@ -8,7 +9,6 @@ straight into the shard's status table with that reason, so the reason survives.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from extractors.logmel import LogMelConfig, num_frames
 log = logging.getLogger("avgzsl.extract")
 
 
-def _setup(device: str, threads: int | None) -> torch.device:
+def setup_device(device: str, threads: int | None) -> torch.device:
     if threads:
         torch.set_num_threads(threads)
     if device == "auto":
@@ -33,7 +33,7 @@ def _setup(device: str, threads: int | None) -> torch.device:
     return torch.device(device)
 
 
-def _split_by_media(media: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+def split_by_media(media: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
     usable = media[media["status"] == "ok"]
     lost = [
         {"clip_id": r.clip_id, "status": "skipped", "reason": f"media {r.status}: {r.reason}"}
@@ -42,7 +42,7 @@ def _split_by_media(media: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
     return usable, lost
 
 
-def _finish_status(tmp_status: Path, lost: list[dict], media: pd.DataFrame, out_status: str) -> None:
+def finish_status(tmp_status: Path, lost: list[dict], media: pd.DataFrame, out_status: str) -> None:
     """Merge extraction's status with the media step's losses, in manifest order; written last."""
     lost_table = pd.DataFrame(lost, columns=["clip_id", "status", "reason"]).assign(flags="")
     table = pd.concat([read_status_table(tmp_status), lost_table])
@@ -55,7 +55,7 @@ def _logmel_cfg(decode: dict, logmel: dict) -> LogMelConfig:
     return LogMelConfig(sample_rate=decode["sample_rate"], **logmel)
 
 
-def _decode_cfg(decode: dict, **overrides) -> DecodeConfig:
+def decode_config(decode: dict, **overrides) -> DecodeConfig:
     return DecodeConfig(**{**decode, **overrides})
 
 
@@ -66,14 +66,14 @@ def train_audio_cnn_step(
     """Decode the seen-class train clips, then train (or resume) the audio CNN on their log-mels."""
     from extractors.audio_train import AudioTrainConfig, train_audio_cnn
 
-    _setup(device, threads)
+    setup_device(device, threads)
     class_table = ClassTable.read(classes)
     media = pd.concat([read_media_table(p) for p in media_tables])
     seen = set(class_table.seen_names)
     # decoding unseen or non-train clips would be wasted work: the trainer refuses them anyway
     rows = media[(media["status"] == "ok") & (media["split"] == "trn") & media["class"].isin(seen)]
     log.info("audio CNN: %d seen-class train clips with media (of %d listed)", len(rows), len(media))
-    logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), _decode_cfg(decode)
+    logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
     specs, ids, status = load_audio_for_training(
         rows, logmel_cfg, decode_cfg, num_frames(decode_cfg.max_seconds, logmel_cfg),
         job=ExtractJobConfig(workers=max(1, threads), progress=False), dtype=np.float16,
@@ -95,44 +95,17 @@ def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, de
                        out_features: str, out_status: str) -> None:
     from extractors.audio_cnn import load_audio_cnn, make_embed_fn
 
-    dev = _setup(device, threads)
+    dev = setup_device(device, threads)
     table = read_media_table(media)
-    usable, lost = _split_by_media(table)
+    usable, lost = split_by_media(table)
     cnn, meta = load_audio_cnn(model, device=dev)
-    logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), _decode_cfg(decode)
+    logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
     tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
     summary = extract_audio_shard(
         usable, out_features=out_features, out_status=tmp_status, embed_fn=make_embed_fn(cnn, dev),
         logmel_cfg=logmel_cfg, decode_cfg=decode_cfg, settings={"model": meta["config"].to_dict()},
         job=ExtractJobConfig(workers=2, progress=False),
     )
-    _finish_status(tmp_status, lost, table, out_status)
+    finish_status(tmp_status, lost, table, out_status)
     log.info("audio shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",
-             summary.n_ok, summary.n_skipped, len(lost), summary.decode_seconds, summary.model_seconds)
-
-
-def extract_video_step(*, media: str, decode: dict, video: dict, device: str, threads: int,
-                       out_features: str, out_status: str) -> None:
-    from extractors.i3d import create_i3d
-    from extractors.video import VideoFeatureConfig, video_features
-
-    dev = _setup(device, threads)
-    table = read_media_table(media)
-    usable, lost = _split_by_media(table)
-    video = dict(video)
-    weights, batch_clips = video.pop("weights"), video.pop("batch_clips", 4)
-    vcfg = VideoFeatureConfig(**video)
-    # decode straight to the rate and (roughly) the size I3D will see
-    decode_cfg = _decode_cfg(decode, fps=vcfg.fps, short_side=vcfg.resize_short_side)
-    model = create_i3d(weights=weights).to(dev).eval()
-    tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
-    summary = extract_video_shard(
-        usable, out_features=out_features, out_status=tmp_status,
-        embed_fn=lambda frames: video_features(model, frames, vcfg, dev),
-        decode_cfg=decode_cfg, batch_size=batch_clips,
-        settings={"weights": weights if weights == "kinetics400" else os.path.basename(weights), **video},
-        job=ExtractJobConfig(workers=2, progress=False),
-    )
-    _finish_status(tmp_status, lost, table, out_status)
-    log.info("video shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",
              summary.n_ok, summary.n_skipped, len(lost), summary.decode_seconds, summary.model_seconds)

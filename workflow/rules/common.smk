@@ -1,14 +1,18 @@
 # Config validation, the parse-time manifest (fixed shard fan-out) and input functions.
 
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from avgzsl.code_deps import code_inputs
 from avgzsl.config import build_experiment
 from avgzsl.config_check import ConfigError, check_config
+from avgzsl.workflow_utils import shard_job_rows
+from extractors.i3d_weights import weights_source
 
 try:  # every bad key at once, by name: the schema, then paths per dataset, cross-field rules, baseline options
     check_config(
@@ -34,9 +38,15 @@ def canonical(value):
     return value
 
 
-def sources(*relative):
-    """Source files as inputs, so that editing an extractor re-runs exactly its jobs."""
-    return [str(REPO / r) for r in relative]
+def code(script):
+    """A rule's code inputs: the modules of avgzsl/ and extractors/ its script imports, transitively.
+
+    Derived from the script's import statements (read, not run), as paths relative to the working
+    directory (the repository root in a normal run), so a moved or copied run keeps its record."""
+    return [
+        os.path.relpath(p)
+        for p in code_inputs(REPO / "workflow" / "scripts" / script, REPO)
+    ]
 
 
 GOOGLE_NEWS = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"
@@ -50,19 +60,14 @@ def text_settings():
     return canonical(text)
 
 
-DECODE_SOURCES = sources(
-    "extractors/decode.py",
-    "extractors/probe.py",
-    "extractors/extract.py",
-    "avgzsl/features.py",
-)
-AUDIO_SOURCES = DECODE_SOURCES + sources(
-    "extractors/logmel.py", "extractors/audio_cnn.py", "extractors/audio_train.py"
-)
-VIDEO_SOURCES = DECODE_SOURCES + sources(
-    "extractors/i3d.py", "extractors/i3d_weights.py", "extractors/video.py"
-)
-TEXT_SOURCES = sources("extractors/text.py", "avgzsl/features.py")
+def word_vector_file():
+    """The word-vector file the text rule reads, when it is one of the user's (or the GoogleNews) files.
+
+    Missing, it is left out, so the text job fails with its own message naming the file and how to get it."""
+    source = text_settings()["source"]
+    if source != "glove-6b-50d" and os.path.isfile(source):
+        return [source]
+    return []
 
 
 def _dataset_manifest():
@@ -84,6 +89,44 @@ except (ValueError, FileNotFoundError, KeyError) as err:
     raise WorkflowError(f"cannot build the {DATASET} manifest: {err}")
 N_SHARDS = 0 if MANIFEST is None else math.ceil(len(MANIFEST) / config["shard_size"])
 SHARDS = [f"{k:05d}" for k in range(N_SHARDS)]
+
+
+def shard_rows_param(wildcards):
+    """A shard's manifest rows, as a param: a media job re-runs when its own rows change, and only then."""
+    return shard_job_rows(MANIFEST, wildcards.shard, config["shard_size"])
+
+
+def shard_media_files(wildcards):
+    """The user's clips of one shard that exist now: editing one re-runs its shard's media job."""
+    rows = shard_job_rows(MANIFEST, wildcards.shard, config["shard_size"])
+    if "path" not in rows:
+        return []
+    return sorted(
+        {p for p in rows["path"] if isinstance(p, str) and p and os.path.isfile(p)}
+    )
+
+
+def dataset_user_inputs():
+    """Files of the user's that the manifest rule reads: the custom CSV and class lists, or a local
+    folder of AudioSetZSL split lists (its files)."""
+    settings = config[DATASET]
+    if DATASET == "custom":
+        return [
+            settings[k] for k in ("manifest", "classes", "unseen") if settings.get(k)
+        ]
+    if DATASET == "audiosetzsl" and settings["split_lists"] != "pinned":
+        return folder_files(settings["split_lists"])
+    return []
+
+
+def folder_files(root):
+    """Every file under a folder, sorted (a folder input would only see its own mtime)."""
+    return sorted(
+        str(Path(d) / f)
+        for d, _, files in os.walk(root)
+        for f in files
+        if not f.startswith(".")
+    )
 
 
 # ---- experiments ---------------------------------------------------------------------------
@@ -124,6 +167,31 @@ DEEP = [n for n, e in EXPERIMENTS.items() if "baseline" not in e]
 BASELINES = [n for n, e in EXPERIMENTS.items() if "baseline" in e]
 
 
+def seed_spec(wildcards):
+    """What one seed's training depends on: the experiment without its list of seeds, so that
+    adding a seed leaves the other seeds' jobs untouched."""
+    return {k: v for k, v in EXPERIMENTS[wildcards.experiment].items() if k != "seeds"}
+
+
+def seed_dirs(wildcards):
+    spec = EXPERIMENTS[wildcards.experiment]
+    return [f"{R}/runs/{wildcards.experiment}/seed{s}" for s in spec["seeds"]]
+
+
+# ---- weights -------------------------------------------------------------------------------
+
+I3D_WEIGHTS = f"{config['resources']}/models/i3d_kinetics400_rgb.pt"
+
+
+def video_weights_inputs():
+    """The I3D weights the video jobs read: the converted Kinetics-400 state dict this run's
+    `i3d_weights` rule writes (with its checksum), or the user's own checkpoint."""
+    weights = config["extract"]["video"]["weights"]
+    if weights == "kinetics400":
+        return {"weights": I3D_WEIGHTS, "sha256": f"{I3D_WEIGHTS}.sha256"}
+    return {"weights": weights}
+
+
 # ---- inputs --------------------------------------------------------------------------------
 
 
@@ -157,6 +225,10 @@ def status_tables(modality):
     if DATASET == "features":
         return []
     return expand(f"{R}/features/{modality}/shard_{{shard}}.status.tsv", shard=SHARDS)
+
+
+def released_files():
+    return folder_files(config["features"]["released_root"])
 
 
 def feature_inputs():

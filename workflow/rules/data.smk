@@ -1,9 +1,14 @@
 # Datasets: the manifest, then each shard's clips (rendered, downloaded or the user's own).
+# A shard job gets its own manifest rows as a param (not the manifest file), so editing the
+# manifest re-runs only the shards whose rows changed.
 
 
 if DATASET != "features":
 
     rule manifest:
+        input:
+            user=dataset_user_inputs(),
+            code=code("write_manifest.py"),
         output:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
@@ -27,8 +32,7 @@ if DATASET == "demo":
 
     rule render_demo_shard:
         input:
-            manifest=f"{R}/manifest.csv",
-            code=sources("avgzsl/datasets/demo.py", "extractors/text.py"),
+            code=code("render_demo_shard.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
         log:
@@ -38,6 +42,7 @@ if DATASET == "demo":
         conda:
             "../envs/avgzsl.yaml"
         params:
+            rows=shard_rows_param,
             settings=demo_settings(),
             media_root=MEDIA_ROOT,
         script:
@@ -48,7 +53,7 @@ if DATASET == "audiosetzsl":
 
     rule download_shard:
         input:
-            manifest=f"{R}/manifest.csv",
+            code=code("download_shard.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
         log:
@@ -61,6 +66,7 @@ if DATASET == "audiosetzsl":
         conda:
             "../envs/avgzsl.yaml"
         params:
+            rows=shard_rows_param,
             settings=canonical(config["audiosetzsl"]),
             media_root=MEDIA_ROOT,
         script:
@@ -71,7 +77,9 @@ if DATASET == "custom":
 
     rule custom_media_shard:
         input:
-            manifest=f"{R}/manifest.csv",
+            # only this shard's files: an edited clip re-runs its own shard
+            clips=shard_media_files,
+            code=code("custom_media_shard.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
         log:
@@ -82,6 +90,7 @@ if DATASET == "custom":
         conda:
             "../envs/avgzsl.yaml"
         params:
+            rows=shard_rows_param,
             media_root=config["custom"]["media_root"] or MEDIA_ROOT,
             download=canonical(config["audiosetzsl"]),
         script:
@@ -92,7 +101,8 @@ if DATASET == "features" and config["features"]["released_root"]:
 
     rule import_released:
         input:
-            root=config["features"]["released_root"],
+            released=released_files(),
+            code=code("import_released.py"),
         output:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
@@ -108,5 +118,7 @@ if DATASET == "features" and config["features"]["released_root"]:
             f"{R}/benchmarks/import_released.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        params:
+            root=config["features"]["released_root"],
         script:
             "../scripts/import_released.py"

@@ -1,21 +1,25 @@
-# Experiments: every deep model and classical baseline trained on the same features.
+# Experiments: every deep model (one job per seed) and classical baseline (one job each),
+# trained on the same features; a cheap summary job per experiment (mean ± std over seeds).
 
 
 wildcard_constraints:
     shard=r"\d+",
+    seed=r"\d+",
 
 
 if DEEP:
 
-    rule train_experiment:
+    rule train_seed:
         input:
             **feature_inputs(),
+            code=code("train_seed.py"),
         output:
-            summary=f"{R}/runs/{{experiment}}/summary.json",
+            # written under a temporary name and renamed into place whole
+            run=directory(f"{R}/runs/{{experiment}}/seed{{seed}}"),
         log:
-            f"{R}/logs/train/{{experiment}}.log",
+            f"{R}/logs/train/{{experiment}}/seed{{seed}}.log",
         benchmark:
-            f"{R}/benchmarks/train/{{experiment}}.tsv"
+            f"{R}/benchmarks/train/{{experiment}}/seed{{seed}}.tsv"
         wildcard_constraints:
             experiment="|".join(DEEP),
         conda:
@@ -24,9 +28,29 @@ if DEEP:
         resources:
             gpu=GPU,
         params:
+            experiment=seed_spec,
+        script:
+            "../scripts/train_seed.py"
+
+    rule summarize_experiment:
+        input:
+            seeds=seed_dirs,
+            code=code("summarize_experiment.py"),
+        output:
+            summary=f"{R}/runs/{{experiment}}/summary.json",
+        log:
+            f"{R}/logs/summary/{{experiment}}.log",
+        benchmark:
+            f"{R}/benchmarks/summary/{{experiment}}.tsv"
+        wildcard_constraints:
+            experiment="|".join(DEEP),
+        localrule: True
+        conda:
+            "../envs/avgzsl.yaml"
+        params:
             experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
-            "../scripts/train_experiment.py"
+            "../scripts/summarize_experiment.py"
 
 
 if BASELINES:
@@ -34,7 +58,9 @@ if BASELINES:
     rule run_baseline:
         input:
             **feature_inputs(),
+            code=code("run_baseline.py"),
         output:
+            run=directory(f"{R}/runs/{{experiment}}/seed0"),
             summary=f"{R}/runs/{{experiment}}/summary.json",
         log:
             f"{R}/logs/baseline/{{experiment}}.log",

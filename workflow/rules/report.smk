@@ -9,6 +9,7 @@ rule tables:
         audio_status=status_tables("audio"),
         video_status=status_tables("video"),
         manifest=manifest_path(),
+        code=code("make_tables.py"),
     output:
         **{
             f"{t}_{ext}": report(
@@ -45,6 +46,7 @@ rule figures:
         summaries=expand(
             f"{R}/runs/{{experiment}}/summary.json", experiment=EXPERIMENTS
         ),
+        code=code("make_figures.py"),
     output:
         curves=report(
             f"{R}/figures/training_curves.png",

@@ -4,9 +4,7 @@ with rule_log(snakemake.log[0]):
     from avgzsl.steps import custom_media_shard
 
     custom_media_shard(
-        snakemake.input.manifest,
-        snakemake.wildcards.shard,
-        snakemake.config["shard_size"],
+        snakemake.params.rows,
         download=dict(snakemake.params.download),
         media_root=snakemake.params.media_root,
         out=snakemake.output.media,

@@ -1,10 +1,13 @@
 from avgzsl.workflow_utils import rule_log
 
 with rule_log(snakemake.log[0]):
-    from extractors.steps import extract_video_step
+    from extractors.i3d_weights import read_sha256_file
+    from extractors.video_step import extract_video_step
 
     extract_video_step(
         media=snakemake.input.media,
+        weights_file=snakemake.input.weights,
+        weights_sha256=read_sha256_file(snakemake.input.sha256) if "sha256" in snakemake.input.keys() else None,
         decode=dict(snakemake.params.decode),
         video=dict(snakemake.params.video),
         device=snakemake.params.device,

@@ -8,6 +8,6 @@ with rule_log(snakemake.log[0]):
 
     # shards and text land in features/ (the rule's outputs); the manifest and class table one level up.
     # Unseen classes: AVCA-GZSL's class-split/unseen_class.txt, or AudioSetZSL's ten for the authors' layout.
-    written = import_released(snakemake.input.root, Path(snakemake.output.text).parent)
+    written = import_released(snakemake.params.root, Path(snakemake.output.text).parent)
     os.replace(written["manifest"], snakemake.output.manifest)
     os.replace(written["classes"], snakemake.output.classes)

@@ -4,9 +4,7 @@ with rule_log(snakemake.log[0]):
     from avgzsl.steps import render_demo_shard
 
     render_demo_shard(
-        snakemake.input.manifest,
-        snakemake.wildcards.shard,
-        snakemake.config["shard_size"],
+        snakemake.params.rows,
         settings=dict(snakemake.params.settings),
         media_root=snakemake.params.media_root,
         out=snakemake.output.media,

@@ -1,7 +1,7 @@
 from avgzsl.workflow_utils import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.experiments import run_baseline_experiment
+    from avgzsl.baseline_experiment import run_baseline_experiment
 
     run_baseline_experiment(
         dict(snakemake.params.experiment),
@@ -10,5 +10,6 @@ with rule_log(snakemake.log[0]):
         text=snakemake.input.text,
         audio=list(snakemake.input.audio),
         video=list(snakemake.input.video),
+        seed_out=snakemake.output.run,
         summary_out=snakemake.output.summary,
     )

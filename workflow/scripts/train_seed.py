@@ -1,15 +1,16 @@
 from avgzsl.workflow_utils import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.experiments import run_deep_experiment
+    from avgzsl.experiments import train_seed
 
-    run_deep_experiment(
+    train_seed(
         dict(snakemake.params.experiment),
+        int(snakemake.wildcards.seed),
         manifest=snakemake.input.manifest,
         classes=snakemake.input.classes,
         text=snakemake.input.text,
         audio=list(snakemake.input.audio),
         video=list(snakemake.input.video),
         threads=snakemake.threads,
-        summary_out=snakemake.output.summary,
+        out=snakemake.output.run,
     )
