@@ -129,7 +129,7 @@ def test_tiny_run_on_slurm_matches_local_run(slurm_cluster, tmp_path):
     for group in ("group_media_render_demo_shard", "group_video_extract_video_shard",
                   "group_audio_extract_audio_shard"):
         assert len(list((logs / group).glob("*.log"))) == 1, group
-    for rule in ("rule_text_features", "rule_train_audio_cnn", "rule_train_experiment", "rule_run_baseline"):
+    for rule in ("rule_text_features", "rule_train_audio_cnn", "rule_train_seed", "rule_run_baseline"):
         assert list((logs / rule).rglob("*.log")), rule
     assert not (logs / "rule_manifest").exists() and not (logs / "rule_tables").exists()  # local rules
 

@@ -71,7 +71,7 @@ def test_editing_video_extractor_reruns_video_branch_only(tiny_run):
         source.write_text(original)
     n_shards = len(list((tiny_run / "results/demo/features/video").glob("shard_*.h5")))
     assert counts.get("extract_video_shard") == n_shards
-    assert counts.get("train_experiment", 0) >= 1 and counts.get("tables") == 1
+    assert counts.get("train_seed", 0) >= 1 and counts.get("tables") == 1
     for job in ("extract_audio_shard", "train_audio_cnn", "text_features", "render_demo_shard", "manifest"):
         assert job not in counts, counts
     # the edit undone, nothing is left to do
@@ -84,7 +84,8 @@ def test_changing_a_training_setting_schedules_no_extraction(tiny_run, tmp_path)
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     counts = job_counts(snakemake(tiny_run, "--configfile", str(changed), "-n").stdout)
-    assert counts.get("train_experiment") == 3  # the three deep experiments
+    assert counts.get("train_seed") == 3  # the three deep experiments, one seed each
+    assert counts.get("summarize_experiment") == 3
     assert not {"extract_video_shard", "extract_audio_shard", "train_audio_cnn", "text_features"} & set(counts)
     assert "run_baseline" not in counts
 

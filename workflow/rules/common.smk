@@ -42,7 +42,8 @@ def code(script):
     """A rule's code inputs: the modules of avgzsl/ and extractors/ its script imports, transitively.
 
     Derived from the script's import statements (read, not run), as paths relative to the working
-    directory (the repository root in a normal run), so a moved or copied run keeps its record."""
+    directory (the repository root in a normal run), so a moved or copied run keeps its record.
+    """
     return [
         os.path.relpath(p)
         for p in code_inputs(REPO / "workflow" / "scripts" / script, REPO)
@@ -63,7 +64,8 @@ def text_settings():
 def word_vector_file():
     """The word-vector file the text rule reads, when it is one of the user's (or the GoogleNews) files.
 
-    Missing, it is left out, so the text job fails with its own message naming the file and how to get it."""
+    Missing, it is left out, so the text job fails with its own message naming the file and how to get it.
+    """
     source = text_settings()["source"]
     if source != "glove-6b-50d" and os.path.isfile(source):
         return [source]
@@ -107,8 +109,8 @@ def shard_media_files(wildcards):
 
 
 def dataset_user_inputs():
-    """Files of the user's that the manifest rule reads: the custom CSV and class lists, or a local
-    folder of AudioSetZSL split lists (its files)."""
+    """The user's files the manifest is built from: the custom CSV and class lists, or the files of
+    a local folder of AudioSetZSL split lists."""
     settings = config[DATASET]
     if DATASET == "custom":
         return [

@@ -2,10 +2,7 @@
 # train clips), the I3D weights, then one job per shard and modality.
 
 
-if (
-    DATASET != "features"
-    and config["extract"]["video"]["weights"] == "kinetics400"
-):
+if DATASET != "features" and config["extract"]["video"]["weights"] == "kinetics400":
 
     # DeepMind's Kinetics-400 I3D converted to torch, copied into this run's resources with its
     # checksum, so the video jobs depend on a tracked file; the user cache only saves re-conversion.
@@ -99,8 +96,8 @@ if DATASET != "features":
 
     rule extract_video_shard:
         input:
-            media=f"{R}/media/shard_{{shard}}.tsv",
             **video_weights_inputs(),
+            media=f"{R}/media/shard_{{shard}}.tsv",
             code=code("extract_video_shard.py"),
         output:
             features=f"{R}/features/video/shard_{{shard}}.h5",

@@ -1,0 +1,68 @@
+"""Code inputs of a workflow script: the package modules it imports, transitively, read not run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avgzsl.code_deps import code_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return _tree(tmp_path, {
+        "avgzsl/__init__.py": "",
+        "avgzsl/a.py": "import numpy\nfrom avgzsl import b\n",
+        "avgzsl/b.py": "def f():\n    from .sub.c import g  # a lazy, relative import still runs\n",
+        "avgzsl/sub/__init__.py": "",
+        "avgzsl/sub/c.py": "from ..d import h\n",
+        "avgzsl/d.py": "import os\n",
+        "avgzsl/unused.py": "",
+        "extractors/__init__.py": "",
+        "extractors/x.py": "import avgzsl.a\n",
+        "tests/helper.py": "",
+    })
+
+
+@pytest.mark.parametrize("script,expected", [
+    ("import avgzsl.a\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
+                           "avgzsl/sub/__init__.py", "avgzsl/sub/c.py"]),
+    ("from avgzsl.d import h\n", ["avgzsl/__init__.py", "avgzsl/d.py"]),
+    ("from extractors import x\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
+                                    "avgzsl/sub/__init__.py", "avgzsl/sub/c.py", "extractors/__init__.py",
+                                    "extractors/x.py"]),
+    ("import numpy, tests.helper\n", []),  # third-party and non-package modules are not code inputs
+    ("with open('x') as f:\n    import avgzsl.sub\n", ["avgzsl/__init__.py", "avgzsl/sub/__init__.py"]),
+])
+def test_code_inputs_follow_imports_transitively(repo, tmp_path, script, expected):
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    got = [p.relative_to(repo.resolve()).as_posix() for p in code_inputs(path, repo)]
+    assert got == expected
+
+
+def test_every_workflow_script_imports_only_existing_modules():
+    scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        found = code_inputs(script, REPO)
+        assert found and all(p.is_file() for p in found), script
+        assert REPO / "avgzsl" / "workflow_utils.py" in found, script  # every script logs through it
+
+
+def test_audio_steps_do_not_depend_on_i3d():
+    audio = code_inputs(REPO / "workflow" / "scripts" / "extract_audio_shard.py", REPO)
+    video = code_inputs(REPO / "workflow" / "scripts" / "extract_video_shard.py", REPO)
+    assert REPO / "extractors" / "i3d.py" in video and REPO / "extractors" / "i3d.py" not in audio
+    assert REPO / "extractors" / "steps.py" in audio and REPO / "extractors" / "steps.py" in video
