@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -49,7 +49,8 @@ def publish_dir(out: str | Path) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp.mkdir()  # (not mkdtemp: its 0700 would stay on the published folder)
     try:
         yield tmp
         if out.exists():
