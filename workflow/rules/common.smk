@@ -234,8 +234,8 @@ def released_files():
 
 
 def feature_inputs():
-    """What training reads. Not the status tables: each is written with its shard, by the same job,
-    and every training job listing ~600 more files would slow the DAG build of a full dataset."""
+    """What training reads. Not the status tables: each is written with its shard by one job,
+    and ~600 more files per training job would slow the DAG build of a full dataset."""
     return {
         "manifest": manifest_path(),
         "classes": classes_path(),
