@@ -7,6 +7,7 @@ metrics.json), published whole, and `<runs>/<name>/summary.json`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,10 +33,12 @@ def _baseline_rows(split: FeatureSplit, modalities: tuple[str, ...]) -> torch.Te
     return keep
 
 
-def run_baseline_experiment(spec: dict, *, manifest, classes, text, audio, video, seed_out: str,
-                            summary_out: str) -> dict:
+def run_baseline_experiment(spec: dict, *, manifest, classes, text, audio, video, summary_out: str,
+                            seed_out: str | None = None) -> dict:
+    """Fit, score and evaluate; `seed_out` defaults to `seed0/` beside `summary_out`."""
     from avgzsl.baselines import create_baseline
 
+    seed_out = seed_out or str(Path(summary_out).parent / "seed0")
     name, options = spec["baseline"], dict(spec.get("options", {}))
     torch.set_num_threads(1)  # DEVISE / ALE fit small problems; more threads only add overhead
     splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)

@@ -9,7 +9,7 @@ inside functions: a lazy import still runs when the step does.
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGES = ("avgzsl", "extractors")
@@ -38,7 +38,7 @@ def _package_of(repo: Path, path: Path) -> str:
     return ".".join(path.relative_to(repo).parts[:-1])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _imported_modules(repo: Path, path: Path) -> tuple[str, ...]:
     """Dotted names a file imports (and, for `from x import y`, x.y in case y is a submodule)."""
     tree = ast.parse(path.read_text(), filename=str(path))

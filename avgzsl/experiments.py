@@ -16,8 +16,8 @@ import json
 import logging
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

@@ -19,7 +19,7 @@ from avgzsl.dataset import ClassTable
 from avgzsl.features import read_status_table, write_status_table
 from avgzsl.workflow_utils import read_media_table
 from extractors.decode import DecodeConfig
-from extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard, load_audio_for_training
+from extractors.extract import ExtractJobConfig, extract_audio_shard, load_audio_for_training
 from extractors.logmel import LogMelConfig, num_frames
 
 log = logging.getLogger("avgzsl.extract")

@@ -166,4 +166,5 @@ def test_example_config_builds_its_dag(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     counts = job_counts(snakemake(repo, "--configfile", "config/custom.example.yaml", "-n").stdout)
     assert counts["manifest"] == counts["custom_media_shard"] == counts["extract_video_shard"] == 1
-    assert counts["train_experiment"] == 2 and counts["run_baseline"] == 1
+    assert counts["train_seed"] == 6 and counts["summarize_experiment"] == 2  # two experiments, three seeds
+    assert counts["run_baseline"] == 1

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from avgzsl.baseline_experiment import run_baseline_experiment
 from avgzsl.cli import main
 from avgzsl.evaluate import read_scores, recompute_run
-from avgzsl.experiments import run_baseline_experiment, run_deep_experiment
+from avgzsl.experiments import run_deep_experiment
 from avgzsl.features import write_feature_shard
 from avgzsl.metrics import MISSING_MODALITY, gzsl_classification, scored_rows
 from avgzsl.synthetic import SyntheticConfig, synthetic_splits
