@@ -16,7 +16,7 @@ import torch  # noqa: E402
 
 from avgzsl.evaluate import read_scores  # noqa: E402
 from avgzsl.metrics import per_class_accuracy, scored_rows  # noqa: E402
-from avgzsl.tables import TABLE1  # noqa: E402
+from avgzsl.paper_tables import TABLE1  # noqa: E402
 
 log = logging.getLogger("avgzsl.figures")
 
