@@ -155,6 +155,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from avgzsl.evaluate import VAL_SCORES_FILE, coverage, model_scores, write_run
+    from avgzsl.protocol import beta_rule
     from avgzsl.train import load_checkpoint
 
     model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)
@@ -166,11 +167,13 @@ def cmd_evaluate(args) -> int:
     _warn_undefined_metrics(splits)
     device = next(model.parameters()).device
     val = splits.get("val")
-    run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=cfg.train.protocol,
-                    missing_modality=cfg.train.missing_modality, coverage={k: coverage(s) for k, s in splits.items()})
+    protocol = cfg.train.protocol
+    run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
+                    beta_rule=beta_rule(protocol), missing_modality=cfg.train.missing_modality,
+                    coverage={k: coverage(s) for k, s in splits.items()})
     with staged_folder(args.out) as stage:  # scores and metrics appear together, or not at all
-        metrics = write_run(stage, test, model_scores(model, test, device), run_info=run_info, val=val,
-                            val_scores=model_scores(model, val, device) if val is not None else None)
+        metrics = write_run(stage, test, model_scores(model, test, device, protocol=protocol), run_info=run_info,
+                            val=val, val_scores=model_scores(model, val, device, protocol=protocol) if val is not None else None)
     if val is None:  # a val_scores.npz left from an earlier evaluation would change the recomputed numbers
         (Path(args.out) / VAL_SCORES_FILE).unlink(missing_ok=True)
     for m, v in metrics["classification"].items():
@@ -241,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--out", required=True, help="output folder; one seed<k>/ subfolder per seed")
     p.add_argument("--name", default="avgzslnet", help="experiment name recorded in the outputs")
-    p.add_argument("--preset", choices=PRESETS, default="official", help="official (released code) or paper")
+    p.add_argument("--preset", choices=PRESETS, default="official", help="official (released code), paper or avca (AVCA-GZSL's re-implementation)")
     p.add_argument("--config", type=_existing, help="YAML with model/loss/train sections (and optionally preset)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. --set train.epochs=50 --set loss.rec=false")

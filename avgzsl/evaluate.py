@@ -29,7 +29,8 @@ from scipy import stats
 from avgzsl.config import ExperimentConfig
 from avgzsl.dataset import FeatureSplit
 from avgzsl.json_output import json_text, write_json
-from avgzsl.metrics import choose_beta, gzsl_classification, retrieval_map, scored_rows
+from avgzsl.metrics import gzsl_classification, retrieval_map, scored_rows
+from avgzsl.protocol import beta_rule as protocol_beta_rule, calibration_betas
 from avgzsl.train import model_distances, reported_fusion, selected_epoch, test_modalities, train_model
 from avgzsl.model import JointEmbedding
 
@@ -46,30 +47,40 @@ def evaluate_scores(
     val_labels: np.ndarray | None = None,
     test_rows: dict[str, np.ndarray] | None = None,
     val_rows: dict[str, np.ndarray] | None = None,
+    beta_rule: str = "per_modality",
 ) -> dict:
     """Classification (beta = 0 and calibrated on val) and retrieval for each modality's distances.
 
     `test_rows` / `val_rows` (modality -> boolean mask) keep only the clips a modality's row scores
-    (avgzsl.metrics.scored_rows); every clip counts when absent.
+    (avgzsl.metrics.scored_rows); every clip counts when absent. `beta_rule`
+    (avgzsl.protocol.calibration_betas): each row its own val-best beta, or AVCA's one beta for all rows,
+    the mean of the audio, video and both val-best betas.
     """
     out: dict = {"classification": {}, "retrieval": {}}
+    betas = (
+        calibration_betas({m: d for m, d in val_scores.items() if m in test_scores}, val_labels, seen, rule=beta_rule)
+        if val_scores is not None else {}
+    )
+    betas = {}
+    if val_scores is not None:
+        usable = {m: v for m, v in val_scores.items() if m in test_scores}
+        betas = calibration_betas(usable, val_labels, seen, rule=beta_rule, rows=val_rows)
     for modality, d in test_scores.items():
         keep = test_rows[modality] if test_rows is not None else slice(None)
         d, labels = d[keep], test_labels[keep]
         cls = {"beta0": gzsl_classification(d, labels, seen)}
-        if val_scores is not None and modality in val_scores:
-            v_keep = val_rows[modality] if val_rows is not None else slice(None)
-            beta = choose_beta(val_scores[modality][v_keep], val_labels[v_keep], seen)
-            cls["calibrated"] = gzsl_classification(d, labels, seen, beta=beta)
+        if modality in betas:
+            cls["calibrated"] = gzsl_classification(d, labels, seen, beta=betas[modality])
         out["classification"][modality] = cls
         ret = retrieval_map(d, labels, seen)
         out["retrieval"][modality] = {k: ret[k] for k in ("S", "U", "HM")}
     return out
 
 
-def model_scores(model: JointEmbedding, split: FeatureSplit, device) -> dict[str, np.ndarray]:
-    """Distances per test modality; an attention model's `both` uses its learned weights."""
-    fusion = reported_fusion(model)
+def model_scores(model: JointEmbedding, split: FeatureSplit, device, *, protocol: str = "paper") -> dict[str, np.ndarray]:
+    """Distances per test modality; an attention model's `both` uses its learned weights, and under the
+    avca protocol a model without attention reports AVCA's `both` = d_a + d_v."""
+    fusion = reported_fusion(model, protocol)
     raw = model_distances(model, split, device, fusion=fusion)
     scores = {m: raw[m] for m in test_modalities(model)}
     if fusion == "attention":
@@ -141,6 +152,7 @@ def metrics_from_saved(test: dict, val: dict | None = None) -> dict:
         val_scores=_distances(val) if val is not None else None,
         val_labels=val["labels"] if val is not None else None,
         test_rows=test_rows, val_rows=val_rows,
+        beta_rule=info.get("beta_rule") or protocol_beta_rule(info.get("protocol", "paper")),
     )
     metrics.update(info)
     metrics["scored"] = {"tst": {m: int(r.sum()) for m, r in test_rows.items()}}
@@ -198,27 +210,29 @@ def run_experiment(
     cfg.dump(out / "config.json")
     val = splits.get("val")
     result = train_model(cfg, splits["trn"], val, checkpoint=out / "checkpoint.pt", progress=progress, log=log)
-    val_scores = model_scores(result.model, val, result.device) if val is not None else None
+    protocol = cfg.train.protocol
+    val_scores = model_scores(result.model, val, result.device, protocol=protocol) if val is not None else None
     model, history = result.model, result.history
     if cfg.train.protocol == "avca":
         if val is None:
             raise ValueError("the avca protocol needs a val split")
         log(f"avca: retraining on trn+val seen classes for {result.selected_epoch} epochs")
         trn_val = splits["trn"].concat(val)
-        retrained = train_model(
-            cfg, trn_val, None, epochs=result.selected_epoch, checkpoint=out / "checkpoint.pt",
+        retrained = train_model(  # val only steps a plateau schedule here, as in AVCA's stage 2
+            cfg, trn_val, val, epochs=result.selected_epoch, select=False, checkpoint=out / "checkpoint.pt",
             progress=progress, log=log,
         )
         model = retrained.model
         history = history + [{**row, "phase": "retrain"} for row in retrained.history]
     pd.DataFrame(history).to_csv(out / "history.csv", index=False)
     run_info = dict(
-        experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=cfg.train.protocol,
-        missing_modality=cfg.train.missing_modality, epochs=cfg.train.epochs,
+        experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
+        beta_rule=protocol_beta_rule(protocol), missing_modality=cfg.train.missing_modality, epochs=cfg.train.epochs,
         coverage={k: coverage(s) for k, s in splits.items()},
     )
     epoch_rows = [row for row in result.history if "val_hm" in row]  # stage 1: the epochs selection saw
-    metrics = write_run(out, splits["tst"], model_scores(model, splits["tst"], result.device), run_info=run_info,
+    metrics = write_run(out, splits["tst"], model_scores(model, splits["tst"], result.device, protocol=protocol),
+                        run_info=run_info,
                         val=val, val_scores=val_scores, epoch_rows=epoch_rows)
     if metrics["selected_epoch"] != result.selected_epoch:  # the saved numbers must re-derive the trainer's choice
         raise AssertionError(f"saved validation numbers choose epoch {metrics['selected_epoch']}, "

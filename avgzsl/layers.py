@@ -93,7 +93,28 @@ class Projection(nn.Sequential):
         return out(linear_dropout_relu(x, hidden, dropout))
 
 
-def create_projection(*, in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> Projection:
-    return Projection(
-        nn.Linear(in_dim, hidden_dim), BitMaskDropout(dropout), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim)
-    )
+class BatchNormProjection(nn.Sequential):
+    """AVCA-GZSL's EmbeddingNet: Linear -> BatchNorm1d -> ReLU -> Dropout -> Linear [-> ReLU].
+
+    The order and the optional last ReLU (their CJME's EmbeddingNetCJME) follow their src/model.py:233-251
+    and 335-352. ReLU before dropout gives the same function as dropout before ReLU.
+    """
+
+
+def create_projection(
+    *, in_dim: int, hidden_dim: int, out_dim: int, dropout: float, batch_norm: bool = False,
+    out_relu: bool = False,
+) -> nn.Sequential:
+    """Two-layer projection; the released code's (fast `Projection`) unless AVCA's BatchNorm or last ReLU is asked."""
+    if not (batch_norm or out_relu):
+        return Projection(
+            nn.Linear(in_dim, hidden_dim), BitMaskDropout(dropout), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, out_dim),
+        )
+    layers = [nn.Linear(in_dim, hidden_dim)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(hidden_dim))
+    layers += [nn.ReLU(inplace=True), BitMaskDropout(dropout), nn.Linear(hidden_dim, out_dim)]
+    if out_relu:
+        layers.append(nn.ReLU(inplace=True))
+    return BatchNormProjection(*layers)

@@ -94,7 +94,8 @@ def hinge_terms(gaps: dict[str, torch.Tensor], margin: float) -> dict[str, torch
 
 
 def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> dict[str, torch.Tensor]:
-    """L_REC (Eq. 3), L_CTA (Eq. 4), L_CTV (Eq. 5). Reconstruction is always MSE, as in both sources.
+    """L_REC (Eq. 3), L_CTA (Eq. 4), L_CTV (Eq. 5). Reconstruction is MSE, as in the paper and the released
+    code, unless `rec_distance` asks for AVCA-GZSL's Euclidean distance.
 
     z_a, z_v, z_t: (2, B, E) embeddings [p, q]; x_t_p: (B, Dt) the positive class's (normalised) word vector.
     """
@@ -103,7 +104,9 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
     (t_p, _), (a_p, a_q), (v_p, v_q) = z_t.unbind(), z_a.unbind(), z_v.unbind()  # unbind: one backward op
     rec_t, rec_a, rec_v = decoder(t_p), decoder(a_p), decoder(v_p)  # (B, E) -> (B, Dt) each
     terms: dict[str, torch.Tensor] = {}
-    if cfg.rec:
+    if cfg.rec and cfg.rec_distance == "euclidean":  # AVCA-GZSL: mean L2 distance (their src/loss.py:91-95)
+        terms["rec"] = sum(pairwise_distance(r, x_t_p, "euclidean").mean() for r in (rec_t, rec_a, rec_v))
+    elif cfg.rec:
         terms["rec"] = F.mse_loss(rec_t, x_t_p) + F.mse_loss(rec_a, x_t_p) + F.mse_loss(rec_v, x_t_p)
     if cfg.cta:
         terms["cta"] = triplet(rec_t, rec_a, decoder(a_q), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)

@@ -12,6 +12,9 @@ the training loss:
 
 AVGZSLNet and CJME optionally learn CJME's attention, a per-clip weight w that mixes
 the audio and video distances at test time as (1 - w) d_a + w d_v.
+
+The `avca` preset switches on AVCA-GZSL's variant of the same nets (BatchNorm, a
+two-layer F_T, a regularised and L2-normalised F_DEC; see `avgzsl.config.avca_preset`).
 """
 
 from __future__ import annotations
@@ -33,22 +36,39 @@ from avgzsl.losses import (
 )
 
 
-def create_text_projection(*, in_dim: int, out_dim: int) -> nn.Linear:
-    """F_T is a single linear layer."""
-    return nn.Linear(in_dim, out_dim)
+def create_text_projection(m: ModelConfig) -> nn.Module:
+    """F_T: a single linear layer (released code), or AVCA's two-layer net when `text_hidden_dim` > 0."""
+    if m.text_hidden_dim <= 0:
+        return nn.Linear(m.text_dim, m.embed_dim)
+    return create_projection(
+        in_dim=m.text_dim, hidden_dim=m.text_hidden_dim, out_dim=m.embed_dim, dropout=m.dropout,
+        batch_norm=m.batch_norm, out_relu=m.embed_relu,
+    )
 
 
 class CrossModalDecoder(nn.Module):
-    """F_DEC: reconstructs the class text feature from any embedding (audio, video or text)."""
+    """F_DEC: reconstructs the class text feature from any embedding (audio, video or text).
 
-    def __init__(self, *, embed_dim: int, hidden_dim: int, text_dim: int):
+    Released code: Linear -> ReLU -> Linear. AVCA-GZSL adds BatchNorm and Dropout after the hidden
+    Linear and L2-normalises the output (their src/model.py:318-326, 393-414).
+    """
+
+    def __init__(self, *, embed_dim: int, hidden_dim: int, text_dim: int, batch_norm: bool = False,
+                 dropout: float = 0.0, normalize_outputs: bool = False):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(embed_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, text_dim)
-        )
+        if batch_norm or dropout > 0:
+            self.net = create_projection(
+                in_dim=embed_dim, hidden_dim=hidden_dim, out_dim=text_dim, dropout=dropout, batch_norm=batch_norm
+            )
+        else:
+            self.net = nn.Sequential(
+                nn.Linear(embed_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, text_dim)
+            )
+        self.normalize_outputs = normalize_outputs
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, embed) -> (B, text_dim)
-        return self.net(z)
+        out = self.net(z)
+        return F.normalize(out, dim=1) if self.normalize_outputs else out
 
 
 class ModalityAttention(nn.Module):
@@ -79,15 +99,12 @@ class JointEmbedding(nn.Module):
         super().__init__()
         self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
         m = model_cfg
-        self.text_proj = create_text_projection(in_dim=m.text_dim, out_dim=m.embed_dim)
+        self.text_proj = create_text_projection(m)
+        nets = {"batch_norm": m.batch_norm, "out_relu": m.embed_relu, "dropout": m.dropout}
         if self.uses_audio and not getattr(self, "concat", False):
-            self.audio_proj = create_projection(
-                in_dim=m.audio_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
-            )
+            self.audio_proj = create_projection(in_dim=m.audio_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, **nets)
         if self.uses_video and not getattr(self, "concat", False):
-            self.video_proj = create_projection(
-                in_dim=m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
-            )
+            self.video_proj = create_projection(in_dim=m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, **nets)
         self.attention = ModalityAttention(audio_dim=m.audio_dim, video_dim=m.video_dim) if m.attention else None
         self.inputs_normalized = False  # set while the trainer feeds rows it normalised once up front
 
@@ -108,6 +125,14 @@ class JointEmbedding(nn.Module):
     def embed_text(self, x_t):
         return self.text_proj(self.prep(x_t))
 
+    def embed_pairs(self, embed, x: torch.Tensor) -> torch.Tensor:
+        """(2B, D) rows [p, q] -> (2, B, E). With BatchNorm, p and q go through the net in separate calls, so
+        their batch statistics are computed apart, as in AVCA-GZSL's TripletNet (their src/model.py:378-387)."""
+        b = x.shape[0] // 2
+        if self.model_cfg.batch_norm and self.training:
+            return torch.stack([embed(x[:b]), embed(x[b:])])
+        return embed(x).view(2, b, -1)
+
     def embed_audio(self, x_a):
         return self.audio_proj(self.prep(x_a))
 
@@ -119,9 +144,11 @@ class JointEmbedding(nn.Module):
             return {}
         kind = self.loss_cfg.distance
         with torch.no_grad():  # the target only judges the embeddings; it must not move them
-            target = attention_target(
-                embedding_distances(a_p, class_emb, kind), embedding_distances(v_p, class_emb, kind)
-            )
+            if self.loss_cfg.attention_logits == "dot":  # AVCA: softmax(z . t) = softmax(-(-z . t))
+                d_a, d_v = -(a_p @ class_emb.t()), -(v_p @ class_emb.t())
+            else:
+                d_a, d_v = embedding_distances(a_p, class_emb, kind), embedding_distances(v_p, class_emb, kind)
+            target = attention_target(d_a, d_v)
         half = batch["xa"].shape[0] // 2
         w = self.attention(self.prep(batch["xa"][:half]), self.prep(batch["xv"][:half]))
         return {"attention": F.mse_loss(w, target)}
@@ -137,11 +164,15 @@ class JointEmbedding(nn.Module):
             if self.attention is None:
                 raise ValueError(f"fusion='attention' needs a model trained with attention ({self.model_cfg.kind})")
             w = self.attention(self.prep(x_a), self.prep(x_v))[:, None]  # (N, 1)
-        elif fusion == "equal":
+            if self.model_cfg.attention_test == "hard":  # AVCA's CJME: w >= 0.5 -> 1, else 0
+                w = (w >= 0.5).to(w.dtype)
+        elif fusion in ("equal", "sum"):  # sum: AVCA's "both" for AVGZSLNet, d_a + d_v = 2 x the mean
             w = torch.full((x_a.shape[0], 1), 0.5, device=x_a.device)
         else:
-            raise ValueError(f"unknown fusion {fusion!r}; use 'equal' or 'attention'")
+            raise ValueError(f"unknown fusion {fusion!r}; use 'equal', 'sum' or 'attention'")
         both = (1 - w) * d_a + w * d_v
+        if fusion == "sum":
+            both = d_a + d_v
         has_a, has_v = has_a[:, None], has_v[:, None]
         both = torch.where(has_a & has_v, both, torch.where(has_a, d_a, d_v))
         audio = torch.where(has_a, d_a, d_v)
@@ -153,14 +184,17 @@ class AVGZSLNet(JointEmbedding):
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
         super().__init__(model_cfg, loss_cfg)
         m = model_cfg
-        self.decoder = CrossModalDecoder(embed_dim=m.embed_dim, hidden_dim=m.decoder_hidden_dim, text_dim=m.text_dim)
+        self.decoder = CrossModalDecoder(
+            embed_dim=m.embed_dim, hidden_dim=m.decoder_hidden_dim, text_dim=m.text_dim,
+            batch_norm=m.decoder_batch_norm, dropout=m.decoder_dropout, normalize_outputs=m.normalize_decoder_outputs,
+        )
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         # batch rows: B positives then B negatives; one projection call each, viewed as [p, q]: (2B, D) -> (2, B, E)
         b = batch["xa"].shape[0] // 2
-        z_a = self.embed_audio(batch["xa"]).view(2, b, -1)
-        z_v = self.embed_video(batch["xv"]).view(2, b, -1)
-        z_t = self.embed_text(batch["xt"]).view(2, b, -1)
+        z_a = self.embed_pairs(self.embed_audio, batch["xa"])
+        z_v = self.embed_pairs(self.embed_video, batch["xv"])
+        z_t = self.embed_pairs(self.embed_text, batch["xt"])
         x_t_p = self.prep(batch["xt"][:b])  # reconstruction target: the (normalised) class word vector
         terms = cross_modal_decoder_loss(self.decoder, z_a, z_v, z_t, x_t_p, self.loss_cfg)
         terms.update(composite_triplet_loss(z_a, z_v, z_t, self.loss_cfg))
@@ -173,20 +207,26 @@ class CJME(JointEmbedding):
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
-        a_p, a_q = self.embed_audio(batch["xa"]).chunk(2)
-        v_p, v_q = self.embed_video(batch["xv"]).chunk(2)
-        t_p = self.embed_text(batch["xt"][: len(a_p)])
+        a_p, a_q = self.embed_pairs(self.embed_audio, batch["xa"]).unbind()
+        v_p, v_q = self.embed_pairs(self.embed_video, batch["xv"]).unbind()
+        if self.model_cfg.batch_norm and self.training:
+            t_p, _ = self.embed_pairs(self.embed_text, batch["xt"]).unbind()  # t_q moves BatchNorm's running stats
+        else:
+            t_p = self.embed_text(batch["xt"][: len(a_p)])
+        batch_mean = c.attention_weighting == "batch_mean"
         if self.attention is not None:
-            w = self.attention(self.prep(batch["xa"][: len(a_p)]), self.prep(batch["xv"][: len(a_p)])).detach()
+            w = self.attention(self.prep(batch["xa"][: len(a_p)]), self.prep(batch["xv"][: len(a_p)]))
+            w = w if batch_mean else w.detach()
         else:
             w = torch.full((a_p.shape[0],), 0.5, device=a_p.device)
-        gap_a = pairwise_distance(t_p, a_p, c.distance, c.eps) - pairwise_distance(t_p, a_q, c.distance, c.eps)
-        gap_v = pairwise_distance(t_p, v_p, c.distance, c.eps) - pairwise_distance(t_p, v_q, c.distance, c.eps)
-        terms = {
-            "ta": ((1 - w) * F.relu(gap_a + c.margin)).mean(),
-            "tv": (w * F.relu(gap_v + c.margin)).mean(),
-            "pair": F.mse_loss(a_p, v_p),
-        }
+        d = lambda x, y: pairwise_distance(x, y, c.distance, c.eps)  # noqa: E731  anchor first
+        hinge_a = F.relu(d(t_p, a_p) - d(t_p, a_q) + c.margin)
+        hinge_v = F.relu(d(t_p, v_p) - d(t_p, v_q) + c.margin)
+        if batch_mean:  # AVCA's (B, 1) x (B,) broadcast: mean_ij (1 - w_i) l_ta_j + w_i l_tv_j
+            terms = {"ta": (1 - w.mean()) * hinge_a.mean(), "tv": w.mean() * hinge_v.mean()}
+        else:
+            terms = {"ta": ((1 - w) * hinge_a).mean(), "tv": (w * hinge_v).mean()}
+        terms["pair"] = F.mse_loss(a_p, v_p)
         terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
         return terms
 
@@ -223,7 +263,8 @@ class ConcatNet(JointEmbedding):
         super().__init__(model_cfg, loss_cfg)
         m = model_cfg
         self.av_proj = create_projection(
-            in_dim=m.audio_dim + m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout
+            in_dim=m.audio_dim + m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, dropout=m.dropout,
+            batch_norm=m.batch_norm, out_relu=m.embed_relu,
         )
 
     def embed_av(self, x_a, x_v):  # (B, Da), (B, Dv) -> (B, E)

@@ -31,6 +31,7 @@ from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.dataset import FeatureSplit
 from avgzsl.metrics import choose_beta, gzsl_classification, scored_rows
 from avgzsl.model import JointEmbedding, create_model, required_modalities
+from avgzsl.protocol import improves
 
 
 def seed_everything(seed: int) -> None:
@@ -128,9 +129,12 @@ def model_distances(model: JointEmbedding, split: FeatureSplit, device: torch.de
     return {k: (v.cpu().numpy() if v is not None else None) for k, v in out.items()}
 
 
-def reported_fusion(model: JointEmbedding) -> str:
-    """The "both" fusion a model's reported numbers use: its learned attention if it has one, else equal weights."""
-    return "attention" if getattr(model, "attention", None) is not None else "equal"
+def reported_fusion(model: JointEmbedding, protocol: str = "paper") -> str:
+    """The "both" fusion a model's reported numbers use: its learned attention if it has one, else the mean
+    of the audio and video distances, or their sum under the avca protocol (AVCA-GZSL's src/utils.py:269-273)."""
+    if getattr(model, "attention", None) is not None:
+        return "attention"
+    return "sum" if protocol == "avca" else "equal"
 
 
 # --- epoch selection: the validation numbers of the row the run reports -------------------------------------
@@ -158,7 +162,7 @@ def selected_epoch(rows: list[dict], protocol: str, epochs: int) -> int:
     best, chosen = -1.0, epochs
     for row in rows:
         score = selection_score(row, protocol)
-        if score > best:
+        if improves(score, best, protocol):
             best, chosen = score, int(row["epoch"])
     return chosen
 
@@ -186,6 +190,19 @@ def _checkpoint(cfg: ExperimentConfig, model: torch.nn.Module, epoch: int, selec
         "config": json.loads(json.dumps(cfg.to_dict())), "epoch": int(epoch), "selected": bool(selected),
         "model": model.state_dict(),
     }
+def create_optimizer(model: torch.nn.Module, t) -> torch.optim.Optimizer:
+    if t.optimizer == "adam":  # AVCA-GZSL: Adam with torch's defaults apart from lr (their main.py:220)
+        return torch.optim.Adam(model.parameters(), lr=t.lr)
+    return torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum)
+
+
+def create_scheduler(optimizer: torch.optim.Optimizer, t):
+    """MultiStepLR (released code), ReduceLROnPlateau on the validation score (AVCA's main.py:222), or none."""
+    if t.lr_schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(t.milestones), gamma=t.gamma)
+    if t.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "max", factor=t.gamma, patience=t.patience)
+    return None
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -199,11 +216,16 @@ def train_model(
     val: FeatureSplit | None = None,
     *,
     epochs: int | None = None,
+    select: bool = True,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda msg: None,
 ) -> TrainResult:
-    """Train on the seen-class clips of `train`; keep the epoch with the best validation HM."""
+    """Train on the seen-class clips of `train`; keep the epoch with the best validation HM.
+
+    select=False trains for exactly `epochs` epochs and keeps the last; `val` then only drives a plateau
+    learning-rate schedule (AVCA's retraining on trn+val steps its scheduler on val HM as well).
+    """
     t = cfg.train
     epochs = t.epochs if epochs is None else epochs
     if t.num_threads:
@@ -227,15 +249,20 @@ def train_model(
     seen_text = text[data.seen.to(device)]  # (C_seen, Dt): the classes training may compare against
     sampler = ClassPairSampler(labels, generator=generator, device=device)
     batcher = PairBatcher(xa, xv, text, labels, seen_text)
-    batches_per_epoch = max(1, math.ceil(len(data) / t.batch_size))
+    batches_per_epoch = t.batches_per_epoch or max(1, math.ceil(len(data) / t.batch_size))
 
     model = create_model(cfg.model, cfg.loss).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(t.milestones), gamma=t.gamma)
-    # select on the row that is reported: an attention model's "both" is the attention-weighted one
-    select = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
-    fusion = reported_fusion(model)
-    use_val = val is not None and t.select_epoch and epochs > 0
+    optimizer = create_optimizer(model, t)
+    scheduler = create_scheduler(optimizer, t)
+    plateau = t.lr_schedule == "plateau"
+    if plateau and val is None and epochs > 0:
+        raise ValueError("train.lr_schedule 'plateau' steps on the validation HM and needs a val split")
+    selecting = select and t.select_epoch and val is not None
+    use_val = val is not None and epochs > 0 and (selecting or plateau)
+    # select on the row that is reported: an attention model's "both" is the attention-weighted one, and
+    # under the avca protocol a plain model's "both" is d_a + d_v
+    select_modality = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
+    fusion = reported_fusion(model, t.protocol)
     best_hm, best_state, best_epoch, history = -1.0, None, epochs, []
 
     bar = tqdm(range(1, epochs + 1), desc=f"train {cfg.name}", disable=not progress, leave=False)
@@ -253,15 +280,19 @@ def train_model(
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-        scheduler.step()
+        if scheduler is not None and not plateau:
+            scheduler.step()
         row = {"epoch": epoch, **{k: v / batches_per_epoch for k, v in sums.items()}}
         if use_val:
-            d = model_distances(model, val, device, fusion=fusion)[select]
-            row.update(validation_metrics(d, val, select, t.missing_modality))
+            d = model_distances(model, val, device, fusion=fusion)[select_modality]
+            row.update(validation_metrics(d, val, select_modality, t.missing_modality))
             score = selection_score(row, t.protocol)
-            if score > best_hm:  # strict: the earliest of equal epochs wins
+            if selecting and improves(score, best_hm, t.protocol):  # strict: the earliest of equal epochs wins
                 best_hm, best_epoch = score, epoch
                 best_state = copy.deepcopy(model.state_dict())
+            if plateau:
+                scheduler.step(score)
+                row["lr"] = optimizer.param_groups[0]["lr"]
         history.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", **({"val_hm": f"{row['val_hm']:.3f}"} if use_val else {}))
         log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
