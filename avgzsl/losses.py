@@ -102,7 +102,9 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
     # five decoder calls of B rows, not one of 5B: on CPU the concatenation and the copies its backward
     # makes of the (5B, Dt) gradient cost more than the extra calls (measured: 175 vs 185 ms a full-scale step)
     (t_p, _), (a_p, a_q), (v_p, v_q) = z_t.unbind(), z_a.unbind(), z_v.unbind()  # unbind: one backward op
-    rec_t, rec_a, rec_v = decoder(t_p), decoder(a_p), decoder(v_p)  # (B, E) -> (B, Dt) each
+    # (B, E) -> (B, Dt) each; AVCA's call order (a_p, v_p, t_p, then a_q, v_q), which a decoder with
+    # BatchNorm needs for the same running statistics (their src/model.py:399-404)
+    rec_a, rec_v, rec_t = decoder(a_p), decoder(v_p), decoder(t_p)
     terms: dict[str, torch.Tensor] = {}
     if cfg.rec and cfg.rec_distance == "euclidean":  # AVCA-GZSL: mean L2 distance (their src/loss.py:91-95)
         terms["rec"] = sum(pairwise_distance(r, x_t_p, "euclidean").mean() for r in (rec_t, rec_a, rec_v))

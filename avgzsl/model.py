@@ -198,7 +198,8 @@ class AVGZSLNet(JointEmbedding):
         x_t_p = self.prep(batch["xt"][:b])  # reconstruction target: the (normalised) class word vector
         terms = cross_modal_decoder_loss(self.decoder, z_a, z_v, z_t, x_t_p, self.loss_cfg)
         terms.update(composite_triplet_loss(z_a, z_v, z_t, self.loss_cfg))
-        terms.update(self.attention_loss(batch, z_a[0], z_v[0], self.embed_text(batch["class_text"])))
+        if self.attention is not None:  # the class embeddings only when needed: they move F_T's BatchNorm statistics
+            terms.update(self.attention_loss(batch, z_a[0], z_v[0], self.embed_text(batch["class_text"])))
         return terms
 
 
@@ -227,7 +228,8 @@ class CJME(JointEmbedding):
         else:
             terms = {"ta": ((1 - w) * hinge_a).mean(), "tv": (w * hinge_v).mean()}
         terms["pair"] = F.mse_loss(a_p, v_p)
-        terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
+        if self.attention is not None:
+            terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
         return terms
 
 

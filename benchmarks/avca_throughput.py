@@ -1,0 +1,252 @@
+"""Training pairs per second: the `avca` preset here vs AVCA-GZSL's own training loop, same data, same machine.
+
+Synthetic features of AudioSetZSL's real sizes (93,865 train / 31,271 val / 31,280 test clips, 33 classes of
+which 23 seen, 1024-d audio and video, 300-d text). Both sides train AVGZSLNet with AVCA's settings (batch
+256, Adam 1e-3, BatchNorm nets, dropout 0.8 / 0.5, normalised decoder outputs) on the seen-class train
+clips; a pair is one (positive, negative) tuple of a batch.
+
+* ours: `train_model` with the `avca` preset; an epoch's time is read between two epoch-end log lines, so
+  it excludes the one-off setup (copying inputs, building the model);
+* theirs (with `--avca-repo PATH`, a checkout of AVCA-GZSL): the features are written in their AudioSetZSL
+  layout (`class-split/*.txt`, `features/<method>/{audio,video}/{trn,val,tst}/<class>.h5`,
+  `text/word_embeddings-dict-33.npy`), their `AudioSetZSLDataset` preprocesses them once (not timed), and
+  one epoch is their `src.train.train_step` over their loader exactly as main.py builds it
+  (ContrastiveDataset, class-balanced WeightedRandomBatchSampler, DataLoader with 8 workers), their
+  AVGZSLNet, AVGZSLLoss and Adam. Their modules are imported from the checkout; `torchvision` and
+  `torch.utils.tensorboard`, which they import but this loop never uses, are stubbed when absent.
+
+The sides alternate epoch by epoch (ours, theirs, ours, ...) so that drift in a shared machine's speed hits
+both; the report gives each side's median and the ratio of medians, and the ratio in every round.
+Their CJME cannot run on AudioSetZSL (their AudioSetZSLDataset has no `map_embeddings_target`, which
+their CJME training step reads), so only AVGZSLNet is compared.
+
+Usage: python benchmarks/avca_throughput.py [--avca-repo PATH] [--batches 500] [--rounds 3] [--threads N]
+                                             [--eval-per-class N] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from avgzsl.config import build_experiment
+from avgzsl.dataset import ClassTable, FeatureSplit
+from avgzsl.train import train_model
+
+N_TRAIN, N_VAL, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_271, 31_280, 33, 23
+N_TRAIN_SEEN = 72_207  # AudioSetZSL's seen-class train clips: the ones both sides train on
+DIM_AV, DIM_TEXT, BATCH = 1024, 300, 256
+
+
+def class_names() -> list[str]:
+    return [f"class{i:02d}" for i in range(N_CLASSES)]  # sorted order = index order, as their loader sorts
+
+
+def synthetic_labels(n: int, n_seen_rows: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Labels with a realistic split between seen classes (0..22) and unseen ones (23..32)."""
+    n_seen_rows = round(n * N_TRAIN_SEEN / N_TRAIN) if n_seen_rows is None else n_seen_rows
+    seen = rng.integers(0, N_SEEN, n_seen_rows)
+    unseen = rng.integers(N_SEEN, N_CLASSES, n - n_seen_rows)
+    return np.sort(np.concatenate([seen, unseen]))
+
+
+def synthetic_data(eval_per_class: int | None, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    sizes = {"trn": (N_TRAIN, N_TRAIN_SEEN), "val": (N_VAL, None), "tst": (N_TEST, None)}
+    if eval_per_class:
+        sizes["val"] = sizes["tst"] = (eval_per_class * N_CLASSES, eval_per_class * N_SEEN)
+    out = {}
+    for split, (n, n_seen_rows) in sizes.items():
+        labels = synthetic_labels(n, n_seen_rows, rng)
+        out[split] = {
+            "labels": labels,
+            "audio": rng.standard_normal((n, DIM_AV), dtype=np.float32),
+            "video": rng.standard_normal((n, DIM_AV), dtype=np.float32),
+        }
+    out["text"] = {"vectors": rng.standard_normal((N_CLASSES, DIM_TEXT), dtype=np.float32)}
+    return out
+
+
+# ---------------------------------------------------------------- ours
+
+
+def our_split(data: dict, split: str) -> FeatureSplit:
+    d = data[split]
+    n = len(d["labels"])
+    return FeatureSplit(
+        clip_ids=[f"{split}-{i}" for i in range(n)],
+        audio=torch.from_numpy(d["audio"]), video=torch.from_numpy(d["video"]),
+        has_audio=torch.ones(n, dtype=torch.bool), has_video=torch.ones(n, dtype=torch.bool),
+        labels=torch.from_numpy(d["labels"].astype(np.int64)),
+        text=torch.from_numpy(data["text"]["vectors"]),
+        classes=ClassTable(names=class_names(), seen=np.arange(N_CLASSES) < N_SEEN),
+    )
+
+
+def our_epoch_seconds(train: FeatureSplit, batches: int, device: str, seed: int) -> float:
+    """One timed epoch of the avca preset: the second of two, timed between their epoch-end log lines."""
+    cfg = build_experiment(
+        name="avca-bench", preset_name="avca", model={"audio_dim": DIM_AV, "video_dim": DIM_AV},
+        train={"epochs": 2, "batches_per_epoch": batches, "select_epoch": False, "lr_schedule": "none",
+               "device": device, "seed": seed},
+    )
+    stamps: list[float] = []
+    train_model(cfg, train, None, progress=False, log=lambda msg: stamps.append(time.perf_counter())
+                if msg.startswith("epoch=") else None)
+    return stamps[1] - stamps[0]
+
+
+# ---------------------------------------------------------------- theirs
+
+
+def write_avca_layout(data: dict, root: Path, method: str) -> None:
+    """The features in the layout AVCA-GZSL's AudioSetZSLDataset reads (their src/dataset.py:386-564)."""
+    names = class_names()
+    split_dir = root / "class-split"
+    split_dir.mkdir(parents=True, exist_ok=True)
+    for file, subset in (("all_class.txt", names), ("seen_class.txt", names[:N_SEEN]),
+                         ("unseen_class.txt", names[N_SEEN:])):
+        (split_dir / file).write_text("\n".join(f"'{n}'," for n in subset) + "\n")
+    feats = root / "features" / method
+    for split in ("trn", "val", "tst"):
+        d = data[split]
+        for modality in ("audio", "video"):
+            folder = feats / modality / split
+            folder.mkdir(parents=True, exist_ok=True)
+            for c, name in enumerate(names):
+                rows = np.flatnonzero(d["labels"] == c)
+                if rows.size == 0:
+                    continue
+                with h5py.File(folder / f"{name}.h5", "w") as h5:
+                    h5["data"] = d[modality][rows]
+                    h5["video_urls"] = np.array([f"{split}-{i}".encode() for i in rows])
+    (feats / "text").mkdir(parents=True, exist_ok=True)
+    np.save(feats / "text" / "word_embeddings-dict-33.npy", dict(zip(names, data["text"]["vectors"])))
+
+
+def _stub_unused_imports() -> None:
+    """Modules their files import at the top but the training loop never calls."""
+    try:
+        importlib.import_module("torchvision")
+    except ImportError:  # beside a CPU torch, a torchvision wheel may be missing or fail to import
+        sys.modules["torchvision"] = types.ModuleType("torchvision")
+        sys.modules["torchvision.models"] = sys.modules["torchvision"].models = types.ModuleType("torchvision.models")
+    try:
+        importlib.import_module("torch.utils.tensorboard")
+    except ImportError:
+        stub = types.ModuleType("torch.utils.tensorboard")
+        stub.SummaryWriter = object
+        sys.modules["torch.utils.tensorboard"] = stub
+
+
+class TheirLoop:
+    """AVCA-GZSL's AVGZSLNet training epoch, set up as their main.py does for AudioSetZSL."""
+
+    def __init__(self, repo: Path, root: Path, workdir: Path, batches: int, device: str):
+        _stub_unused_imports()
+        sys.path.insert(0, str(repo))
+        self.dataset = importlib.import_module("src.dataset")
+        self.loss = importlib.import_module("src.loss")
+        self.model_mod = importlib.import_module("src.model")
+        self.sampler = importlib.import_module("src.sampler")
+        self.train = importlib.import_module("src.train")
+        self.args = argparse.Namespace(  # their run-script flags for AVGZSLNet + src/args.py defaults
+            root_dir=root, feature_extraction_method=Path("bench"), dataset_name="AudioSetZSL",
+            input_size=DIM_AV, input_size_audio=DIM_AV, input_size_video=DIM_AV, embeddings_hidden_size=1024,
+            decoder_hidden_size=64, embedding_dropout=0.8, decoder_dropout=0.5, embedding_use_bn=True,
+            decoder_use_bn=True, normalize_decoder_outputs=True, margin=1.0, lr=1e-3, bs=BATCH,
+            n_batches=batches, z_score_inputs=False, manual_text_word2vec=False, cjme=False, device=device,
+        )
+        logger = logging.getLogger("avca-bench")
+        with contextlib.chdir(workdir):  # they write processed pickles under the working directory
+            train_set = self.dataset.AudioSetZSLDataset(args=self.args, dataset_split="train", zero_shot_mode="seen")
+        contrastive = self.dataset.ContrastiveDataset(train_set)
+        sampler = self.sampler.SamplerFactory(logger).get(
+            class_idxs=list(contrastive.target_to_indices.values()), batch_size=BATCH, n_batches=batches,
+            alpha=1, kind="random",
+        )
+        self.loader = torch.utils.data.DataLoader(dataset=contrastive, batch_sampler=sampler, num_workers=8)
+        self.model = self.model_mod.AVGZSLNet(self.args).to(device)
+        self.criterion = self.loss.AVGZSLLoss(margin=1.0, distance_fn=self.loss.L2Loss())
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.device = device
+        self.epoch = 0
+
+    def epoch_seconds(self) -> float:
+        stats = types.SimpleNamespace(update=lambda row: None)
+        start = time.perf_counter()
+        self.train.train_step(self.loader, self.model, self.criterion, self.optimizer, self.epoch, 1, None,
+                              self.device, [], stats, False, False, False, False, self.args)
+        self.epoch += 1
+        return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--avca-repo", type=Path, help="a checkout of AVCA-GZSL (the folder holding src/ and main.py)")
+    parser.add_argument("--batches", type=int, default=500, help="batches per timed epoch (their run scripts: 500)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed epochs per side, alternating")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads for both sides")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval-per-class", type=int,
+                        help="write only N val and N test clips per class (neither side reads them while training)")
+    parser.add_argument("--workdir", type=Path, help="where their layout and pickles go (default: a temp folder)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.avca_repo is not None and not (args.avca_repo / "src" / "model.py").is_file():
+        raise SystemExit(f"error: {args.avca_repo} is not an AVCA-GZSL checkout (no src/model.py)")
+
+    t0 = time.perf_counter()
+    data = synthetic_data(args.eval_per_class)
+    train = our_split(data, "trn")
+    print(f"synthetic data: {len(train)} train clips ({N_TRAIN_SEEN} seen-class), batch {BATCH}, "
+          f"{args.batches} batches an epoch, {torch.get_num_threads()} torch threads ({time.perf_counter() - t0:.1f} s)")
+
+    theirs = None
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        if args.avca_repo is not None:
+            t0 = time.perf_counter()
+            root = workdir / "AudioSetZSL"
+            write_avca_layout(data, root, "bench")
+            theirs = TheirLoop(args.avca_repo.resolve(), root, workdir, args.batches, args.device)
+            print(f"their layout written and preprocessed in {time.perf_counter() - t0:.0f} s (not timed below)")
+        del data
+        pairs = args.batches * BATCH
+        ours_s, theirs_s = [], []
+        for r in range(args.rounds):
+            ours_s.append(our_epoch_seconds(train, args.batches, args.device, seed=r))
+            line = f"round {r + 1}: ours {pairs / ours_s[-1]:8.0f} pairs/s ({ours_s[-1]:.2f} s)"
+            if theirs is not None:
+                theirs_s.append(theirs.epoch_seconds())
+                line += (f"   theirs {pairs / theirs_s[-1]:8.0f} pairs/s ({theirs_s[-1]:.2f} s)"
+                         f"   ratio {theirs_s[-1] / ours_s[-1]:.2f}")
+            print(line, flush=True)
+    ours_med = statistics.median(ours_s)
+    print(f"ours: median {pairs / ours_med:.0f} pairs/s")
+    if theirs_s:
+        theirs_med = statistics.median(theirs_s)
+        print(f"theirs: median {pairs / theirs_med:.0f} pairs/s")
+        print(f"ratio (ours / theirs, pairs per second): {theirs_med / ours_med:.2f}  (goal >= 3)")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    main()
