@@ -16,7 +16,8 @@ clips; a pair is one (positive, negative) tuple of a batch.
   `torch.utils.tensorboard`, which they import but this loop never uses, are stubbed when absent.
 
 The sides alternate epoch by epoch (ours, theirs, ours, ...) so that drift in a shared machine's speed hits
-both; the report gives each side's median and the ratio of medians, and the ratio in every round.
+both; the report gives each side's median and the ratio of medians, and the ratio in every round. Last, each
+side's data path alone (drawing and gathering pairs, no training) is timed for one epoch's batches.
 Their CJME cannot run on AudioSetZSL (their AudioSetZSLDataset has no `map_embeddings_target`, which
 their CJME training step reads), so only AVGZSLNet is compared.
 
@@ -44,7 +45,7 @@ import torch
 
 from avgzsl.config import build_experiment
 from avgzsl.dataset import ClassTable, FeatureSplit
-from avgzsl.train import train_model
+from avgzsl.train import ClassPairSampler, PairBatcher, train_model, training_clips
 
 N_TRAIN, N_VAL, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_271, 31_280, 33, 23
 N_TRAIN_SEEN = 72_207  # AudioSetZSL's seen-class train clips: the ones both sides train on
@@ -107,6 +108,18 @@ def our_epoch_seconds(train: FeatureSplit, batches: int, device: str, seed: int)
     train_model(cfg, train, None, progress=False, log=lambda msg: stamps.append(time.perf_counter())
                 if msg.startswith("epoch=") else None)
     return stamps[1] - stamps[0]
+
+
+def our_loading_seconds(train: FeatureSplit, batches: int) -> float:
+    """Drawing and gathering `batches` batches of pairs, without training: this project's data path."""
+    data = training_clips(train, "avgzslnet")
+    labels = data.labels
+    sampler = ClassPairSampler(labels, generator=torch.Generator().manual_seed(0), device=torch.device("cpu"))
+    batcher = PairBatcher(data.audio, data.video, data.text, labels, data.text[data.seen])
+    start = time.perf_counter()
+    for _ in range(batches):
+        batcher(*sampler.sample(BATCH))
+    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- theirs
@@ -185,6 +198,13 @@ class TheirLoop:
         self.device = device
         self.epoch = 0
 
+    def loading_seconds(self) -> float:
+        """One pass of their loader alone (8 workers, per-sample __getitem__, collation), no training."""
+        start = time.perf_counter()
+        for _ in self.loader:
+            pass
+        return time.perf_counter() - start
+
     def epoch_seconds(self) -> float:
         stats = types.SimpleNamespace(update=lambda row: None)
         start = time.perf_counter()
@@ -239,6 +259,12 @@ def main() -> None:
                 line += (f"   theirs {pairs / theirs_s[-1]:8.0f} pairs/s ({theirs_s[-1]:.2f} s)"
                          f"   ratio {theirs_s[-1] / ours_s[-1]:.2f}")
             print(line, flush=True)
+    load_ours = our_loading_seconds(train, args.batches)
+    line = f"data path alone, {args.batches} batches: ours {pairs / load_ours:.0f} pairs/s ({load_ours:.2f} s)"
+    if theirs is not None:
+        load_theirs = theirs.loading_seconds()
+        line += f"   theirs {pairs / load_theirs:.0f} pairs/s ({load_theirs:.2f} s)"
+    print(line)
     ours_med = statistics.median(ours_s)
     print(f"ours: median {pairs / ours_med:.0f} pairs/s")
     if theirs_s:
