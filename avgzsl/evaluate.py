@@ -57,10 +57,6 @@ def evaluate_scores(
     the mean of the audio, video and both val-best betas.
     """
     out: dict = {"classification": {}, "retrieval": {}}
-    betas = (
-        calibration_betas({m: d for m, d in val_scores.items() if m in test_scores}, val_labels, seen, rule=beta_rule)
-        if val_scores is not None else {}
-    )
     betas = {}
     if val_scores is not None:
         usable = {m: v for m, v in val_scores.items() if m in test_scores}

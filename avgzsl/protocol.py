@@ -29,16 +29,18 @@ def beta_rule(protocol: str) -> str:
 
 def calibration_betas(
     val_scores: dict[str, np.ndarray], val_labels: np.ndarray, seen: np.ndarray, *, rule: str = "per_modality",
-    grid=BETA_GRID,
+    rows: dict[str, np.ndarray] | None = None, grid=BETA_GRID,
 ) -> dict[str, float]:
     """The beta each modality's row is calibrated with, from validation distances.
 
     per_modality: each row its own val-best beta. mean_of_modalities (AVCA): every row gets the mean of the
-    val-best betas of whichever of audio, video and both are present.
+    val-best betas of whichever of audio, video and both are present. `rows` (modality -> boolean mask)
+    limits each modality to the clips its row scores.
     """
     if rule not in BETA_RULES:
         raise ValueError(f"unknown beta rule {rule!r}; valid: {BETA_RULES}")
-    best = {m: choose_beta(d, val_labels, seen, grid) for m, d in val_scores.items()}
+    keep = {m: (rows[m] if rows is not None and m in rows else slice(None)) for m in val_scores}
+    best = {m: choose_beta(d[keep[m]], val_labels[keep[m]], seen, grid) for m, d in val_scores.items()}
     if rule == "per_modality":
         return best
     averaged = [best[m] for m in BETA_MODALITIES if m in best] or list(best.values())
