@@ -31,7 +31,9 @@ import yaml
 
 from avgzsl.config import (
     DISTANCES,
+    LR_SCHEDULES,
     MODEL_KINDS,
+    OPTIMIZERS,
     PROTOCOLS,
     LossConfig,
     ModelConfig,
@@ -120,15 +122,20 @@ RULES: dict[type, dict[str, Callable]] = {
     ModelConfig: {
         "kind": one_of(MODEL_KINDS), "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
         "hidden_dim": at_least(1), "embed_dim": at_least(1), "decoder_hidden_dim": at_least(1), "dropout": below_one,
+        "text_hidden_dim": at_least(0), "decoder_dropout": below_one, "attention_test": one_of(("soft", "hard")),
     },
-    LossConfig: {"distance": one_of(DISTANCES), "margin": at_least(0), "eps": at_least(0)},
+    LossConfig: {
+        "distance": one_of(DISTANCES), "margin": at_least(0), "eps": at_least(0), "rec_distance": one_of(DISTANCES),
+        "attention_logits": one_of(("distance", "dot")), "attention_weighting": one_of(("per_clip", "batch_mean")),
+    },
     TrainConfig: {
         "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "momentum": below_one,
         "milestones": increasing_positive, "gamma": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
         "select_modality": one_of(("audio", "video", "both")), "protocol": one_of(PROTOCOLS),
         "num_threads": lambda v: None if v is None else at_least(1)(v), "device": _device,
         "seed": lambda v: None if 0 <= v < 2**32 else f"must be in 0 .. 2^32-1 (numpy's seed range), got {v}",
-        "missing_modality": one_of(MISSING_MODALITY),
+        "missing_modality": one_of(MISSING_MODALITY), "batches_per_epoch": at_least(0),
+        "optimizer": one_of(OPTIMIZERS), "lr_schedule": one_of(LR_SCHEDULES), "patience": at_least(0),
     },
 }
 

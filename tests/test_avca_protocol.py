@@ -156,3 +156,21 @@ def test_plateau_schedule_lowers_the_rate_when_val_hm_stalls(splits, monkeypatch
 
 def test_beta_grid_is_avcas():
     np.testing.assert_allclose(BETA_GRID, np.linspace(0, 3, 16))
+
+
+@pytest.mark.parametrize("experiment,ok", [
+    ({"preset": "avca"}, True),
+    ({"preset": "avca", "model": {"kind": "cjme", "attention_test": "hard"}, "train": {"optimizer": "adam"}}, True),
+    ({"preset": "avca", "train": {"lr_schedule": "plateau", "patience": 3, "batches_per_epoch": 500}}, True),
+    ({"preset": "avcaa"}, False),
+    ({"train": {"optimizer": "rmsprop"}}, False),
+    ({"loss": {"attention_weighting": "per_batch"}}, False),
+])
+def test_workflow_schema_accepts_the_avca_preset_and_keys(experiment, ok):
+    import jsonschema
+    import yaml
+    from pathlib import Path
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors({"experiments": {"x": experiment}}))
+    assert (not errors) == ok, errors
