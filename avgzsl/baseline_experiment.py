@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from avgzsl.dataset import FeatureSplit
-from avgzsl.evaluate import coverage, write_run
-from avgzsl.experiments import load_feature_splits, publish_dir, write_summary
+from avgzsl.run_folders import load_feature_splits, publish_dir, write_summary
+from avgzsl.saved_scores import coverage, write_run
 
 log = logging.getLogger("avgzsl.experiments")
 

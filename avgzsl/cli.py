@@ -128,7 +128,8 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
 
 
 def cmd_train(args) -> int:
-    from avgzsl.evaluate import run_experiment, summarize_seeds
+    from avgzsl.evaluate import run_experiment
+    from avgzsl.saved_scores import summarize_seeds
     from avgzsl.json_output import write_json
 
     for seed in args.seeds:  # fail on a bad value before loading data
@@ -154,7 +155,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from avgzsl.evaluate import VAL_SCORES_FILE, coverage, model_scores, write_run
+    from avgzsl.evaluate import model_scores
+    from avgzsl.saved_scores import VAL_SCORES_FILE, coverage, write_run
     from avgzsl.protocol import beta_rule
     from avgzsl.train import load_checkpoint
 
@@ -183,7 +185,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recompute(args) -> int:
-    from avgzsl.evaluate import metrics_text, recompute_run
+    from avgzsl.saved_scores import metrics_text, recompute_run
     from avgzsl.recompute import compare_with_saved
 
     metrics = recompute_run(args.run_dir)

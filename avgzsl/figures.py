@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from avgzsl.evaluate import read_scores  # noqa: E402
+from avgzsl.saved_scores import read_scores  # noqa: E402
 from avgzsl.metrics import per_class_accuracy, scored_rows  # noqa: E402
 from avgzsl.paper_tables import TABLE1  # noqa: E402
 
@@ -103,7 +103,7 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     the 2-D map against chance, so the picture says whether classes separate. Returns those numbers."""
     from sklearn.manifold import TSNE
 
-    from avgzsl.experiments import load_feature_splits
+    from avgzsl.run_folders import load_feature_splits
     from avgzsl.train import load_checkpoint
 
     systems = [n for n in ("avgzslnet", "cjme") if n in experiments and "baseline" not in experiments[n]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from avgzsl.metrics import BETA_GRID, choose_beta
+from avgzsl.dataset import FeatureSplit
+from avgzsl.metrics import BETA_GRID, choose_beta, gzsl_classification, scored_rows
 
 BETA_MODALITIES = ("audio", "video", "both")  # the rows whose val-best betas AVCA averages
 BETA_RULES = ("per_modality", "mean_of_modalities")
@@ -57,3 +58,34 @@ def improves(score: float, best: float, protocol: str) -> bool:
     if protocol == "avca" and best <= 0:
         return True
     return score > best
+
+
+# --- epoch selection: the validation numbers of the row the run reports ---
+
+
+def validation_metrics(distances: np.ndarray, split: FeatureSplit, modality: str, missing_modality: str) -> dict:
+    """val HM at beta = 0, the val-best beta and its HM, over the clips `modality`'s reported row scores."""
+    rows = scored_rows(modality, split.has_audio.numpy(), split.has_video.numpy(), missing_modality)
+    d, labels, seen = distances[rows], split.labels.numpy()[rows], split.classes.seen
+    beta = choose_beta(d, labels, seen)
+    return {
+        "val_hm": gzsl_classification(d, labels, seen)["HM"],
+        "val_hm_calibrated": gzsl_classification(d, labels, seen, beta=beta)["HM"],
+        "val_beta": beta,
+    }
+
+
+def selection_score(row: dict, protocol: str) -> float:
+    """The number an epoch is chosen by: calibrated val HM under the avca protocol, val HM at beta = 0 otherwise."""
+    return row["val_hm_calibrated"] if protocol == "avca" else row["val_hm"]
+
+
+def selected_epoch(rows: list[dict], protocol: str, epochs: int) -> int:
+    """The epoch train_model keeps, re-derived from its per-epoch validation rows (the earliest of equal scores);
+    the last epoch when no row has validation numbers."""
+    best, chosen = -1.0, epochs
+    for row in rows:
+        score = selection_score(row, protocol)
+        if improves(score, best, protocol):
+            best, chosen = score, int(row["epoch"])
+    return chosen

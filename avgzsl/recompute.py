@@ -1,7 +1,7 @@
 """Recompute a run's metrics.json, and the result tables of all runs, from saved scores alone.
 
 A run folder is one seed of one experiment, `<runs>/<experiment>/seed<k>/`, holding scores.npz
-(+ val_scores.npz); avgzsl.evaluate writes metrics.json from exactly these files, so the numbers
+(+ val_scores.npz); avgzsl.saved_scores writes metrics.json from exactly these files, so the numbers
 recomputed here are the workflow's, bit for bit, however its jobs were split.
 """
 
@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from avgzsl.evaluate import METRICS_FILE, SCORES_FILE, metrics_text, recompute_run, summarize_seeds
+from avgzsl.saved_scores import METRICS_FILE, SCORES_FILE, metrics_text, recompute_run, summarize_seeds
 from avgzsl.tables import write_result_tables
 
 

@@ -27,7 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.config import preset
 from avgzsl.dataset import ClassTable, FeatureSplit, load_split
-from avgzsl.evaluate import evaluate_scores, model_scores
+from avgzsl.evaluate import model_scores
+from avgzsl.saved_scores import evaluate_scores
 from avgzsl.features import write_feature_shard
 from avgzsl.model import create_model
 from avgzsl.train import ClassPairSampler, make_batch, resolve_device, train_model

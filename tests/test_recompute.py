@@ -8,7 +8,7 @@ import pytest
 
 from avgzsl.baseline_experiment import run_baseline_experiment
 from avgzsl.cli import main
-from avgzsl.evaluate import read_scores, recompute_run
+from avgzsl.saved_scores import read_scores, recompute_run
 from avgzsl.experiments import run_deep_experiment
 from avgzsl.features import write_feature_shard
 from avgzsl.metrics import MISSING_MODALITY, gzsl_classification, scored_rows
