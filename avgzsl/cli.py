@@ -1,4 +1,8 @@
-"""`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, export-features."""
+"""`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, export-features.
+
+Exit status: 0 success; 1 bad input (a file, its data or a setting; one `error:` line naming it);
+2 bad usage (an unknown option, a missing argument); 3 `recompute --check` found different numbers.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,10 @@ import math
 import sys
 from pathlib import Path
 
-import yaml
-
-from avgzsl.atomic import staged_folder
-from avgzsl.config import PRESETS, build_experiment
-from avgzsl.config_check import check_experiment_sections
-from avgzsl.dataset import SPLITS, ClassTable, load_split, read_manifest
+from avgzsl.config import PRESETS  # (dataclasses only: `--help` stays fast because torch is imported lazily)
 
 log = logging.getLogger("avgzsl")
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3
 DIM_KEYS = {"audio": "audio_dim", "video": "video_dim", "text": "text_dim"}
 
 
@@ -28,6 +28,8 @@ def _existing(path: str) -> Path:
 
 
 def load_splits(args) -> dict:
+    from avgzsl.dataset import SPLITS, ClassTable, load_split, read_manifest
+
     manifest = read_manifest(args.manifest)
     classes = ClassTable.read(args.classes)
     present = [s for s in SPLITS if (manifest["split"] == s).any()]
@@ -87,18 +89,22 @@ def _check_checkpoint_fits(checkpoint, cfg, dims: dict[str, int]) -> None:
 
 def _parse_overrides(pairs: list[str]) -> dict:
     """`section.key=value` pairs; values are parsed as YAML (numbers, booleans, lists)."""
+    import yaml
+
     sections: dict = {"model": {}, "loss": {}, "train": {}}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in sections:
-            raise SystemExit(f"error: --set expects section.key=value with section in {list(sections)}, got {pair!r}")
+            raise UsageError(f"--set expects section.key=value with section in {list(sections)}, got {pair!r}")
         sections[section][name] = yaml.safe_load(value)
     return sections
 
 
 def _settings(args) -> tuple[str, dict]:
     """The preset and the model/loss/train sections from --config and --set (later wins)."""
+    import yaml
+
     base: dict = {"model": {}, "loss": {}, "train": {}}
     preset = args.preset
     if args.config:
@@ -120,6 +126,9 @@ def _settings(args) -> tuple[str, dict]:
 
 
 def experiment_from_args(args, seed: int, dims: dict | None = None):
+    from avgzsl.config import build_experiment
+    from avgzsl.config_check import check_experiment_sections
+
     preset, base = _settings(args)
     base["model"].update(dims or {})
     base["train"]["seed"] = seed
@@ -128,9 +137,10 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
 
 
 def cmd_train(args) -> int:
+    from avgzsl.atomic import staged_folder
     from avgzsl.evaluate import run_experiment
-    from avgzsl.saved_scores import summarize_seeds
     from avgzsl.json_output import write_json
+    from avgzsl.saved_scores import summarize_seeds
 
     for seed in args.seeds:  # fail on a bad value before loading data
         experiment_from_args(args, seed)
@@ -146,7 +156,7 @@ def cmd_train(args) -> int:
     with staged_folder(args.out) as stage:
         for cfg in configs:
             metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=not args.quiet,
-                                     log=print if args.verbose else (lambda msg: None))
+                                     log=logging.getLogger("avgzsl.train").info)
             runs.append(metrics)
             hm = metrics["classification"]
             print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={_fmt(v['beta0']['HM'])}" for m, v in hm.items()))
@@ -155,9 +165,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from avgzsl.atomic import staged_folder
     from avgzsl.evaluate import model_scores
-    from avgzsl.saved_scores import VAL_SCORES_FILE, coverage, write_run
     from avgzsl.protocol import beta_rule
+    from avgzsl.saved_scores import VAL_SCORES_FILE, coverage, write_run
     from avgzsl.train import load_checkpoint
 
     model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)
@@ -185,8 +196,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recompute(args) -> int:
-    from avgzsl.saved_scores import metrics_text, recompute_run
     from avgzsl.recompute import compare_with_saved
+    from avgzsl.saved_scores import metrics_text, recompute_run
 
     metrics = recompute_run(args.run_dir)
     if args.out:
@@ -196,7 +207,7 @@ def cmd_recompute(args) -> int:
         sys.stdout.write(metrics_text(metrics))
     difference = compare_with_saved(args.run_dir, metrics)
     print(difference or f"identical to {Path(args.run_dir) / 'metrics.json'}", file=sys.stderr)
-    return 1 if difference and args.check else 0
+    return EXIT_DIFFERS if difference and args.check else EXIT_OK
 
 
 def cmd_recompute_tables(args) -> int:
@@ -239,7 +250,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avgzsl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="avgzsl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train and test one experiment from feature shards (one run per seed)")
@@ -252,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one setting, e.g. --set train.epochs=50 --set loss.rec=false")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; several give mean and std")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--verbose", action="store_true", help="print every epoch's losses")
+    p.add_argument("--verbose", action="store_true", help="log every epoch's losses (standard error)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on the tst split (beta chosen on val if present)")
@@ -313,24 +326,40 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def _log_to_stderr() -> None:
+def _log_to_stderr(verbose: bool = False) -> None:
+    """Warnings (and with --verbose, progress such as each epoch's losses) as `level: message` lines."""
     if not any(isinstance(h, _StderrHandler) for h in log.handlers):
         handler = _StderrHandler()
         handler.setFormatter(_CliFormatter())
         log.addHandler(handler)
-        if log.level == logging.NOTSET:
-            log.setLevel(logging.WARNING)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as written (exit 2, like argparse's own errors)."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("avgzsl")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 on success, 2 with one `error: ...` line (naming the file) for bad input, never a traceback."""
+    """The exit statuses of the module docstring; one `error: ...` line for bad input, never a traceback."""
     args = build_parser().parse_args(argv)
-    _log_to_stderr()
+    _log_to_stderr(verbose=getattr(args, "verbose", False))
     try:
         return args.func(args)
+    except UsageError as err:
+        print(f"avgzsl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except (ValueError, OSError) as err:  # bad input files or settings (FeatureError, CheckpointError are ValueErrors)
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ avgzsl/saved_scores.py.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Callable
@@ -39,7 +40,7 @@ def run_experiment(
     out_dir: str | os.PathLike,
     *,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logging.getLogger("avgzsl.train").info,
 ) -> dict:
     """Train, select, (optionally retrain), test; write config, history, checkpoint, scores and metrics."""
     out = Path(out_dir)

@@ -108,8 +108,8 @@ def test_import_refuses_bad_release_naming_the_source_and_writes_nothing(tmp_pat
         import_released(tmp_path / "rel", tmp_path / "out")
     assert names in str(err.value) and says in str(err.value)
     assert not (tmp_path / "out").exists()
-    # the command line says the same in one line, exit status 2, no traceback
-    assert main(["import-features", str(tmp_path / "rel"), str(tmp_path / "out2")]) == 2
+    # the command line says the same in one line, exit status 1, no traceback
+    assert main(["import-features", str(tmp_path / "rel"), str(tmp_path / "out2")]) == 1
     stderr = capsys.readouterr().err
     assert names in stderr and "Traceback" not in stderr and stderr.startswith("error: ")
     assert not (tmp_path / "out2").exists()

@@ -75,7 +75,7 @@ def test_import_features_refuses_crafted_text_file(tmp_path, capsys):
     _object_npy(src["text_file"], {n: _TouchesMarker(marker) for n in src["names"]})
     with pytest.raises(UnsafePickleError, match="word_embeddings-dict-33.npy"):
         import_released(tmp_path / "rel", tmp_path / "out")
-    assert main(["import-features", str(tmp_path / "rel"), str(tmp_path / "out")]) == 2
+    assert main(["import-features", str(tmp_path / "rel"), str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert str(src["text_file"]) in err and "Traceback" not in err
     assert not marker.exists() and not (tmp_path / "out").exists()
@@ -161,5 +161,5 @@ def test_bad_checkpoint_is_refused_naming_the_file(tmp_path, capsys, case, make,
     rc = main(["evaluate", "--checkpoint", str(path), "--manifest", str(path), "--classes", str(path),
                "--text", str(path), "--out", str(tmp_path / "ev")])
     stderr = capsys.readouterr().err
-    assert rc == 2 and str(path) in stderr and "Traceback" not in stderr
+    assert rc == 1 and str(path) in stderr and "Traceback" not in stderr
     assert not marker.exists() and not (tmp_path / "ev").exists()
