@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from avgzsl.avca_stages import stage_splits
 from avgzsl.config import build_experiment
 from avgzsl.dataset import SPLITS, ClassTable, FeatureSplit, load_split, read_manifest
 from avgzsl.evaluate import run_experiment, summarize_seeds
@@ -28,14 +29,19 @@ from avgzsl.evaluate import run_experiment, summarize_seeds
 log = logging.getLogger("avgzsl.experiments")
 
 
-def load_feature_splits(*, manifest, classes, text, audio, video) -> dict[str, FeatureSplit]:
+def load_feature_splits(*, manifest, classes, text, audio, video, stage1_classes=None) -> dict[str, FeatureSplit]:
+    """Every split with clips. `stage1_classes` (an AVCA-GZSL benchmark's classes_stage1.tsv): trn and val take
+    its class roles and a `trn_val` split the stage-2 ones (avgzsl.avca_stages)."""
     table = read_manifest(manifest)
     class_table = ClassTable.read(classes)
     present = [s for s in SPLITS if (table["split"] == s).any()]
-    return {
+    splits = {
         s: load_split(table, s, classes=class_table, text_path=text, audio_paths=audio, video_paths=video)
         for s in present
     }
+    if stage1_classes:
+        splits = stage_splits(splits, ClassTable.read(stage1_classes))
+    return splits
 
 
 @contextlib.contextmanager
@@ -63,9 +69,10 @@ def publish_dir(out: str | Path) -> Iterator[Path]:
 
 
 def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, threads: int = 1,
-               out: str) -> dict:
+               out: str, stage1_classes=None) -> dict:
     """Train and test one seed of a deep experiment into the folder `out` (published whole)."""
-    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)
+    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video,
+                                 stage1_classes=stage1_classes)
     dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
             "text_dim": splits["trn"].text.shape[1]}
     torch.set_num_threads(max(1, threads))

@@ -208,3 +208,49 @@ def test_unknown_text_lookup_is_refused(tmp_path):
     write_class_split(tmp_path / "lists", "ucf-gzsl")
     with pytest.raises(ValueError, match="text_lookup"):
         load_class_split(AvcaBenchmarkConfig("ucf-gzsl", text_lookup="guess", split_dir=str(tmp_path / "lists")))
+
+
+def test_stage_splits_take_each_stages_class_roles(released):
+    """Stage 1 sees only its own classes (val-unseen unseen, no test-unseen class or word vector); stage 2
+    trains on exactly stage_2_train's classes, all seen, and tests with the test-unseen classes unseen."""
+    from avgzsl.experiments import load_feature_splits
+
+    name, tmp_path, cs = released
+    out = _import(tmp_path, name, "main")
+    split = read_class_split(cs, BENCHMARKS[name], "main")
+    shards = {m: [str(out / m / f"{s}.h5") for s in ("trn", "val", "tst")] for m in ("audio", "video")}
+    splits = load_feature_splits(manifest=out / "manifest.csv", classes=out / "classes.tsv", text=out / "text.h5",
+                                 stage1_classes=out / "classes_stage1.tsv", **shards)
+    text = read_feature_shard(out / "text.h5")
+
+    def names(s):
+        return [s.classes.names[i] for i in s.labels.tolist()]
+
+    for key in ("trn", "val"):
+        s = splits[key]
+        assert s.classes.names == split.stage1_classes
+        assert set(s.classes.unseen_names) == set(split.stages["stage_1_val_unseen"])
+        assert not set(s.classes.names) & set(split.stages["stage_2_test_unseen"])
+        rows = [text.ids.index(n) for n in s.classes.names]
+        assert np.array_equal(s.text.numpy(), text.features[rows])  # each class keeps its own vector
+    assert set(names(splits["trn"])) == set(split.stages["stage_1_train"])
+    assert bool(splits["trn"].seen[splits["trn"].labels].all())  # nothing unseen reaches stage-1 training
+    assert set(names(splits["val"])) == set(split.stages["stage_1_val_seen"]) | set(split.stages["stage_1_val_unseen"])
+    trn_val = splits["trn_val"]
+    assert set(names(trn_val)) == set(split.stages["stage_2_train"])
+    assert bool(trn_val.seen[trn_val.labels].all())
+    assert len(trn_val) == len(splits["trn"]) + len(splits["val"])
+    assert set(splits["tst"].classes.unseen_names) == set(split.stages["stage_2_test_unseen"])
+
+
+def test_relabel_refuses_clips_of_classes_the_stage_does_not_hold(released):
+    from avgzsl.avca_stages import relabel
+    from avgzsl.experiments import load_feature_splits
+
+    name, tmp_path, _ = released
+    out = _import(tmp_path, name, "main")
+    shards = {m: [str(out / m / f"{s}.h5") for s in ("trn", "val", "tst")] for m in ("audio", "video")}
+    splits = load_feature_splits(manifest=out / "manifest.csv", classes=out / "classes.tsv", text=out / "text.h5",
+                                 **shards)
+    with pytest.raises(ValueError, match="does not hold"):
+        relabel(splits["tst"], ClassTable.read(out / "classes_stage1.tsv"), what="split tst")
