@@ -254,3 +254,26 @@ def test_relabel_refuses_clips_of_classes_the_stage_does_not_hold(released):
                                  **shards)
     with pytest.raises(ValueError, match="does not hold"):
         relabel(splits["tst"], ClassTable.read(out / "classes_stage1.tsv"), what="split tst")
+
+
+def test_cli_imports_a_benchmark_and_trains_both_stages(tmp_path):
+    from avgzsl.cli import main
+
+    cs = write_class_split(tmp_path / "lists", "activitynet-gzsl")
+    write_released_features(tmp_path / "rel", cs, "activitynet-gzsl", "cls")
+    out = tmp_path / "imported"
+    assert main(["import-benchmark", str(tmp_path / "rel"), str(out), "--dataset", "activitynet-gzsl",
+                 "--variant", "cls", "--split-lists", str(tmp_path / "lists"), "--no-verify"]) == 0
+    shards = [a for m in ("audio", "video") for a in (f"--{m}", *(str(out / m / f"{s}.h5") for s in ("trn", "val", "tst")))]
+    run = tmp_path / "run"
+    assert main(["train", "--manifest", str(out / "manifest.csv"), "--classes", str(out / "classes.tsv"),
+                 "--text", str(out / "text.h5"), *shards, "--stage1-classes", str(out / "classes_stage1.tsv"),
+                 "--out", str(run), "--quiet", "--set", "train.epochs=2", "--set", "train.protocol=avca"]) == 0
+    metrics = json.loads((run / "seed0" / "metrics.json").read_text())
+    assert metrics["coverage"]["trn_val"]["clips"] == metrics["coverage"]["trn"]["clips"] + metrics["coverage"]["val"]["clips"]
+    with np.load(run / "seed0" / "val_scores.npz") as val, np.load(run / "seed0" / "scores.npz") as tst:
+        assert list(val["class_names"]) == ClassTable.read(out / "classes_stage1.tsv").names  # stage-1 candidates
+        assert list(tst["class_names"]) == ClassTable.read(out / "classes.tsv").names
+    # a missing class list folder is a clear error, not a traceback
+    assert main(["import-benchmark", str(tmp_path / "rel"), str(tmp_path / "o2"), "--dataset", "ucf-gzsl",
+                 "--split-lists", str(tmp_path / "nowhere")]) == 2
