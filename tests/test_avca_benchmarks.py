@@ -277,3 +277,25 @@ def test_cli_imports_a_benchmark_and_trains_both_stages(tmp_path):
     # a missing class list folder is a clear error, not a traceback
     assert main(["import-benchmark", str(tmp_path / "rel"), str(tmp_path / "o2"), "--dataset", "ucf-gzsl",
                  "--split-lists", str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.parametrize("baseline", ["eszsl", "gcca"])
+def test_classical_baseline_runs_both_stages(tmp_path, baseline):
+    from avgzsl.baseline_experiment import run_baseline_experiment
+
+    cs = write_class_split(tmp_path / "lists", "ucf-gzsl")
+    write_released_features(tmp_path / "rel", cs, "ucf-gzsl", "main", clips_per_class=3)
+    out = _import(tmp_path, "ucf-gzsl", "main")
+    shards = {m: [str(out / m / f"{s}.h5") for s in ("trn", "val", "tst")] for m in ("audio", "video")}
+    run_baseline_experiment({"name": baseline, "baseline": baseline}, manifest=out / "manifest.csv",
+                            classes=out / "classes.tsv", text=out / "text.h5", summary_out=str(tmp_path / "b" / "s.json"),
+                            stage1_classes=out / "classes_stage1.tsv", **shards)
+    run = tmp_path / "b" / "seed0"
+    metrics = json.loads((run / "metrics.json").read_text())
+    manifest = pd.read_csv(out / "manifest.csv")
+    assert metrics["protocol"] == "avca"
+    assert metrics["stage1_train_clips"] == int((manifest["split"] == "trn").sum())
+    assert metrics["train_clips"] == int(manifest["split"].isin(["trn", "val"]).sum())  # stage 2: trn + val, all seen
+    with np.load(run / "val_scores.npz") as val, np.load(run / "scores.npz") as tst:
+        assert list(val["class_names"]) == ClassTable.read(out / "classes_stage1.tsv").names
+        assert list(tst["class_names"]) == ClassTable.read(out / "classes.tsv").names

@@ -34,6 +34,8 @@ def test_workflow_runs_an_avca_benchmark_through_both_stages(tmp_path):
     history = pd.read_csv(run / "history.csv")
     assert (history.get("phase") == "retrain").any()  # stage 2 retrained
     metrics = json.loads((run / "metrics.json").read_text())
+    baseline = json.loads((out / "runs" / "eszsl" / "seed0" / "metrics.json").read_text())
+    assert baseline["protocol"] == "avca" and baseline["train_clips"] > baseline["stage1_train_clips"]
     assert metrics["protocol"] == "avca" and metrics["coverage"]["trn_val"]["clips"] == (
         metrics["coverage"]["trn"]["clips"] + metrics["coverage"]["val"]["clips"])
     t1 = pd.read_csv(out / "tables" / "table1_classification.csv", dtype=str, keep_default_na=False)
