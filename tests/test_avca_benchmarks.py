@@ -299,3 +299,24 @@ def test_classical_baseline_runs_both_stages(tmp_path, baseline):
     with np.load(run / "val_scores.npz") as val, np.load(run / "scores.npz") as tst:
         assert list(val["class_names"]) == ClassTable.read(out / "classes_stage1.tsv").names
         assert list(tst["class_names"]) == ClassTable.read(out / "classes.tsv").names
+
+
+def test_lists_are_fetched_once_from_an_archive_and_checked(tmp_path):
+    import tarfile
+
+    from avgzsl.datasets.avca_benchmarks import fetch_class_split
+
+    bench = BENCHMARKS["vggsound-gzsl"]
+    cs = write_class_split(tmp_path / "src", bench.name)
+    (cs / "main_split" / "stage_1_train.csv").write_text("filename,label\n")  # clip lists come along, unchecked
+    archive = tmp_path / "repo.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname="AVCA-GZSL-abc/avgzsl_benchmark_datasets")
+    digest = lists_digest(cs, bench)
+    with pytest.raises(BenchmarkSplitError, match="digest"):
+        fetch_class_split(tmp_path / "cache", bench, commit="abc", digest="0" * 64, url=archive.as_uri())
+    assert not list((tmp_path / "cache").rglob("*.txt"))  # a failed check leaves nothing in the cache
+    got = fetch_class_split(tmp_path / "cache", bench, commit="abc", digest=digest, url=archive.as_uri())
+    assert lists_digest(got, bench) == digest
+    archive.unlink()  # the second call reads the cache
+    assert fetch_class_split(tmp_path / "cache", bench, commit="abc", digest=digest, url=archive.as_uri()) == got
