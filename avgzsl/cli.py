@@ -1,5 +1,5 @@
 """`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, import-benchmark,
-export-features."""
+benchmark-table, export-features."""
 
 from __future__ import annotations
 
@@ -233,6 +233,14 @@ def cmd_import_benchmark(args) -> int:
     return 0
 
 
+def cmd_benchmark_table(args) -> int:
+    from avgzsl.avca_table import write_benchmark_tables
+
+    names = write_benchmark_tables(args.result_dirs, args.out)
+    print(f"wrote {', '.join(names)} under {args.out}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from avgzsl.released_export import export_released
 
@@ -315,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with the class-split/ lists, or 'pinned' to fetch them at the pinned commit")
     p.add_argument("--no-verify", action="store_true", help="accept class lists other than the pinned ones")
     p.set_defaults(func=cmd_import_benchmark)
+
+    p = sub.add_parser("benchmark-table", help="AVCA-GZSL's table layout (methods x datasets) from benchmark runs, "
+                                              "beside their published numbers")
+    p.add_argument("result_dirs", type=_existing, nargs="+",
+                   help="result folders of benchmark runs, e.g. results/ucf-gzsl/main-correct")
+    p.add_argument("--out", required=True, help="folder for the CSV + Markdown tables")
+    p.set_defaults(func=cmd_benchmark_table)
 
     p = sub.add_parser("export-features", help="write shards in AVCA-GZSL's AudioSetZSL layout")
     p.add_argument("--manifest", type=_existing, required=True)

@@ -320,3 +320,36 @@ def test_lists_are_fetched_once_from_an_archive_and_checked(tmp_path):
     assert lists_digest(got, bench) == digest
     archive.unlink()  # the second call reads the cache
     assert fetch_class_split(tmp_path / "cache", bench, commit="abc", digest=digest, url=archive.as_uri()) == got
+
+
+def _fake_result(folder: Path, benchmark: str, variant: str = "main") -> Path:
+    (folder / "runs" / "e").mkdir(parents=True)
+    (folder / "avca_benchmark.json").write_text(json.dumps({"benchmark": benchmark, "variant": variant,
+                                                            "text_lookup": "correct"}))
+    entry = {"mean": 0.5, "std": 0.1, "n": 2}
+    summary = {"experiment": "e", "spec": {}, "runs": [{"model": "cjme"}, {"model": "cjme"}],
+               "summary": {f"classification/both/{b}/{m}": entry for b in ("beta0", "calibrated")
+                           for m in ("S", "U", "HM", "ZSL")}}
+    (folder / "runs" / "e" / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def test_benchmark_table_puts_ours_beside_theirs(tmp_path):
+    from avgzsl.avca_table import benchmark_tables
+
+    frames = benchmark_tables([_fake_result(tmp_path / "a", "ucf-gzsl"), _fake_result(tmp_path / "b", "vggsound-gzsl")])
+    table = frames["avca_benchmarks_main_correct"]
+    row = table[table["method"] == "CJME"].iloc[0]
+    assert row["ucf-gzsl HM"] == "50.00 ± 10.00" and row["ucf-gzsl HM (AVCA-GZSL)"] == "12.48"
+    assert row["vggsound-gzsl ZSL (AVCA-GZSL)"] == "5.16" and row["activitynet-gzsl HM"] == ""
+
+
+@pytest.mark.parametrize("make, error", [
+    (lambda p: [_fake_result(p / "a", "ucf-gzsl"), _fake_result(p / "b", "ucf-gzsl")], "second result folder"),
+    (lambda p: [p], "avca_benchmark.json"),
+])
+def test_benchmark_table_refuses_ambiguous_or_foreign_folders(tmp_path, make, error):
+    from avgzsl.avca_table import benchmark_tables
+
+    with pytest.raises((ValueError, FileNotFoundError), match=error):
+        benchmark_tables(make(tmp_path))

@@ -24,9 +24,11 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
-R = f"{config['results']}/{DATASET}"  # every output of this run lives under here
-MEDIA_ROOT = f"{config['resources']}/{DATASET}"
 AVCA_BENCHMARKS = ("vggsound-gzsl", "ucf-gzsl", "activitynet-gzsl")
+R = f"{config['results']}/{DATASET}"  # every output of this run lives under here
+if DATASET in AVCA_BENCHMARKS:  # one folder per feature set and word-vector pairing
+    R = f"{R}/{config['avca_gzsl']['variant']}-{config['avca_gzsl']['text_lookup']}"
+MEDIA_ROOT = f"{config['resources']}/{DATASET}"
 # nothing is extracted: training reads existing features (ours, or an imported release)
 FROM_FEATURES = DATASET == "features" or DATASET in AVCA_BENCHMARKS
 # the features come from an import rule as {audio,video}/{trn,val,tst}.h5
