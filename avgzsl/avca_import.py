@@ -36,8 +36,19 @@ import pandas as pd
 from avgzsl.atomic import staged_folder
 from avgzsl.dataset import ClassTable
 from avgzsl.datasets.avca_benchmarks import (
-    SPLIT_REPO, SPLIT_REPO_COMMIT, TEXT_DIM, TEXT_LOOKUPS, ClassSplit, benchmark, canonical_key,
-    fetch_class_split, locate_class_split, mislooked_classes, read_class_split, text_vectors, variant,
+    SPLIT_REPO,
+    SPLIT_REPO_COMMIT,
+    TEXT_DIM,
+    TEXT_LOOKUPS,
+    ClassSplit,
+    benchmark,
+    canonical_key,
+    fetch_class_split,
+    locate_class_split,
+    mislooked_classes,
+    read_class_split,
+    text_vectors,
+    variant,
     verify_lists,
 )
 from avgzsl.features import FeatureError, write_feature_shard

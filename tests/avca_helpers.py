@@ -7,7 +7,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from avgzsl.datasets.avca_benchmarks import STAGE_LISTS, VARIANTS, benchmark, read_class_split
+from avgzsl.datasets.avca_benchmarks import (
+    STAGE_LISTS,
+    VARIANTS,
+    benchmark,
+    read_class_split,
+)
 
 REAL_LISTS = Path("/work/shared/datasets/avca-gzsl")
 IMPORT_STAGES = ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen", "stage_2_test_seen", "stage_2_test_unseen")

@@ -10,15 +10,25 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from avca_helpers import REAL_LISTS, write_class_split, write_released_features
 
-from avgzsl.avca_import import AvcaBenchmarkConfig, import_avca_benchmark, load_class_split
+from avgzsl.avca_import import (
+    AvcaBenchmarkConfig,
+    import_avca_benchmark,
+    load_class_split,
+)
 from avgzsl.dataset import ClassTable
 from avgzsl.datasets.avca_benchmarks import (
-    BENCHMARKS, VARIANTS, BenchmarkSplitError, lists_digest, locate_class_split, mislooked_classes,
-    read_class_split, text_vectors,
+    BENCHMARKS,
+    VARIANTS,
+    BenchmarkSplitError,
+    lists_digest,
+    locate_class_split,
+    mislooked_classes,
+    read_class_split,
+    text_vectors,
 )
 from avgzsl.features import FeatureError, read_feature_shard
-from avca_helpers import REAL_LISTS, write_class_split, write_released_features
 
 needs_real_lists = pytest.mark.skipif(not REAL_LISTS.is_dir(), reason=f"{REAL_LISTS}: real class lists not here")
 
