@@ -363,3 +363,18 @@ def test_benchmark_table_refuses_ambiguous_or_foreign_folders(tmp_path, make, er
 
     with pytest.raises((ValueError, FileNotFoundError), match=error):
         benchmark_tables(make(tmp_path))
+
+
+@needs_real_lists
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_import_with_the_real_ucf_lists(tmp_path, variant):
+    """The pinned lists (digest checked) with one synthetic clip per class file; UCF's stage lists spell
+    HandStandPushups where all_class.txt has HandstandPushups, matched case-insensitively as their loader does."""
+    cs = locate_class_split(REAL_LISTS, BENCHMARKS["ucf-gzsl"])
+    write_released_features(tmp_path / "rel", cs, "ucf-gzsl", variant, clips_per_class=1)
+    cfg = AvcaBenchmarkConfig("ucf-gzsl", variant, split_dir=str(REAL_LISTS))
+    record = import_avca_benchmark(tmp_path / "rel", tmp_path / "out", cfg)
+    split = read_class_split(cs, BENCHMARKS["ucf-gzsl"], variant)
+    assert record["classes_stage2"] == len(split.stage2_classes)
+    assert "HandstandPushups" in ClassTable.read(tmp_path / "out" / "classes.tsv").names
+    assert record["avca_text_mismatch"]["test_unseen"] == len(mislooked_classes(split, split.stages["stage_2_test_unseen"]))

@@ -13,11 +13,13 @@ The benchmark folder, as AVCA-GZSL's loaders read it (`src/dataset.py`, classes 
 Feature sets (their README, "Dataset structure"): `main` = SeLaVi, 512-d audio and 512-d video;
 `cls` = VGGish audio (128-d) and C3D video (4096-d).
 
-Word vectors. Their loader sorts the dictionary by its keys (the `manual` names), keeps the vectors as a
-list in that order (`get_data_by_modality`, modality "text"), and later indexes that list with class
-indices taken from the sorted *original* names (`all_data` / `map_embeddings_target`:
-`self.data["text"]["data"][sorted(self.classes)]`). Where the two sort orders differ a class receives
-another class's vector. `text_vectors(..., lookup="correct")` pairs every class with its own vector
+Word vectors. Their loader sorts the dictionary by its keys (the `manual` names) and keeps the vectors as a
+list in that order (`get_data_by_modality`, modality "text": `src/dataset.py` lines 271 (VGGSound), 921 (UCF),
+1222 (ActivityNet), at the pinned commit), and later indexes that list with class indices taken from the
+sorted *original* names (`class_to_idx`, lines 110 / 759 / 1061; `all_data` and `map_embeddings_target`:
+`self.data["text"]["data"][sorted(self.classes)]`, lines 42 and 49 / 666 and 700 / 968 and 1002). The
+per-vector `target` they compute through `text_label_mapping` is never used for that lookup. Where the two
+sort orders differ a class receives another class's vector. `text_vectors(..., lookup="correct")` pairs every class with its own vector
 (our default); `lookup="avca_compat"` reproduces their pairing, to match their published numbers.
 
 Class-split lists come from a local folder (holding `<DS>/class-split/`, or `class-split/` itself), or
@@ -229,8 +231,8 @@ class ClassSplit:
 
 def canonical_key(bench: Benchmark, name: str) -> str:
     """How their loader matches a name against all_class.txt: UCF and ActivityNet lower-case both sides
-    (`class_to_idx` keys and `file.stem.lower()`; UCF's stage lists spell `HandStandPushups`,
-    all_class.txt `HandstandPushups`)."""
+    (`class_to_idx` keys and `file.stem.lower()`, `src/dataset.py` lines 759 / 954 and 1061 / 1255; UCF's stage
+    lists spell `HandStandPushups`, all_class.txt `HandstandPushups`)."""
     return name.lower() if bench.casefold_files else name
 
 
