@@ -1,4 +1,5 @@
-"""`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, export-features.
+"""`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, import-benchmark,
+benchmark-table, export-features.
 
 Exit status: 0 success; 1 bad input (a file, its data or a setting; one `error:` line naming it);
 2 bad usage (an unknown option, a missing argument); 3 `recompute --check` found different numbers.
@@ -33,10 +34,15 @@ def load_splits(args) -> dict:
     manifest = read_manifest(args.manifest)
     classes = ClassTable.read(args.classes)
     present = [s for s in SPLITS if (manifest["split"] == s).any()]
-    return {
+    splits = {
         s: load_split(manifest, s, classes=classes, text_path=args.text, audio_paths=args.audio, video_paths=args.video)
         for s in present
     }
+    if getattr(args, "stage1_classes", None):  # an AVCA-GZSL benchmark: per-stage class roles
+        from avgzsl.avca_stages import stage_splits
+
+        splits = stage_splits(splits, ClassTable.read(args.stage1_classes))
+    return splits
 
 
 def _warn_undefined_metrics(splits: dict) -> None:
@@ -228,6 +234,26 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_import_benchmark(args) -> int:
+    from avgzsl.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
+
+    cfg = AvcaBenchmarkConfig(
+        benchmark=args.dataset, variant=args.variant, text_lookup=args.text_lookup,
+        split_dir=None if args.split_lists == "pinned" else args.split_lists,
+        digest=None if args.no_verify else PINNED,
+    )
+    print(json.dumps(import_avca_benchmark(args.root, args.out, cfg), indent=2))
+    return 0
+
+
+def cmd_benchmark_table(args) -> int:
+    from avgzsl.avca_table import write_benchmark_tables
+
+    names = write_benchmark_tables(args.result_dirs, args.out)
+    print(f"wrote {', '.join(names)} under {args.out}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from avgzsl.released_export import export_released
 
@@ -264,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. --set train.epochs=50 --set loss.rec=false")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; several give mean and std")
+    p.add_argument("--stage1-classes", type=_existing,
+                   help="an AVCA-GZSL benchmark's classes_stage1.tsv: trn and val take the stage-1 class roles "
+                        "(use with --set train.protocol=avca)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="log every epoch's losses (standard error)")
     p.set_defaults(func=cmd_train)
@@ -296,6 +325,26 @@ def build_parser() -> argparse.ArgumentParser:
                                     "AVCA-GZSL's layout, AudioSetZSL's ten in the authors')")
     p.add_argument("--features-name", help="which features/<name>/ of an AVCA-GZSL folder (default: the only one)")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("import-benchmark", help="convert AVCA-GZSL's released VGGSound-, UCF- or ActivityNet-GZSL "
+                                               "features to shards")
+    p.add_argument("root", type=_existing, help="the benchmark's folder (features/<main|cls>_features/...)")
+    p.add_argument("out", help="output folder for shards, manifest.csv, classes.tsv and classes_stage1.tsv")
+    p.add_argument("--dataset", required=True, choices=["vggsound-gzsl", "ucf-gzsl", "activitynet-gzsl"])
+    p.add_argument("--variant", choices=["main", "cls"], default="main", help="main: SeLaVi; cls: VGGish / C3D")
+    p.add_argument("--text-lookup", choices=["correct", "avca_compat"], default="correct",
+                   help="avca_compat reproduces AVCA-GZSL's word-vector pairing (another class's vector for many)")
+    p.add_argument("--split-lists", default="pinned",
+                   help="folder with the class-split/ lists, or 'pinned' to fetch them at the pinned commit")
+    p.add_argument("--no-verify", action="store_true", help="accept class lists other than the pinned ones")
+    p.set_defaults(func=cmd_import_benchmark)
+
+    p = sub.add_parser("benchmark-table", help="AVCA-GZSL's table layout (methods x datasets) from benchmark runs, "
+                                              "beside their published numbers")
+    p.add_argument("result_dirs", type=_existing, nargs="+",
+                   help="result folders of benchmark runs, e.g. results/ucf-gzsl/main-correct")
+    p.add_argument("--out", required=True, help="folder for the CSV + Markdown tables")
+    p.set_defaults(func=cmd_benchmark_table)
 
     p = sub.add_parser("export-features", help="write shards in AVCA-GZSL's AudioSetZSL layout")
     p.add_argument("--manifest", type=_existing, required=True)

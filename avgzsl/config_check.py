@@ -39,11 +39,13 @@ from avgzsl.config import (
     ModelConfig,
     TrainConfig,
 )
+from avgzsl.datasets.avca_benchmarks import BENCHMARKS
 
 MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.metrics.MISSING_MODALITY (a test keeps them equal)
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # extractors.text.GLOVE_6B_50D (a test keeps them equal)
 I3D_WEIGHT_NAMES = ("kinetics400",)
+AVCA_BENCHMARKS = tuple(BENCHMARKS)  # the datasets read from AVCA-GZSL's released features
 DOWNLOAD_FIELDS = ("youtube_id", "start", "end", "out", "clip_id")  # avgzsl.datasets.download.build_command
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
 
@@ -303,6 +305,11 @@ def _dataset_problems(config: dict) -> list[tuple[str, str]]:
                                      "feature shards"))
                 for i, path in enumerate(features[key]):
                     optional(f"features.{key}[{i}]", path)
+    elif dataset in AVCA_BENCHMARKS:
+        avca = config["avca_gzsl"]
+        need("avca_gzsl.root", avca["root"], "folder")
+        if avca["split_lists"] != "pinned":
+            need("avca_gzsl.split_lists", avca["split_lists"], "folder")
     if dataset in ("audiosetzsl", "custom"):  # custom rows may name YouTube ids
         problems += _template_problems(config["audiosetzsl"]["download_command"])
     return problems
@@ -340,7 +347,7 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
     if bad:
         problems.append(("extract.audio_cnn.pool_after", f"indices {bad} name no conv: there are {n_convs} "
                          "(extract.audio_cnn.channels), numbered from 0"))
-    if config["dataset"] == "features":
+    if config["dataset"] == "features" or config["dataset"] in AVCA_BENCHMARKS:
         return problems  # nothing is extracted: the files below are never read
     source = ex["text"]["source"]
     if source == "auto" and config["dataset"] == "audiosetzsl":

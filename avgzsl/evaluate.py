@@ -55,7 +55,8 @@ def run_experiment(
         if val is None:
             raise ValueError("the avca protocol needs a val split")
         log(f"avca: retraining on trn+val seen classes for {result.selected_epoch} epochs")
-        trn_val = splits["trn"].concat(val)
+        # an explicit stage-2 training split carries its own class roles (avgzsl.avca_stages)
+        trn_val = splits["trn_val"] if "trn_val" in splits else splits["trn"].concat(val)
         retrained = train_model(  # val only steps a plateau schedule here, as in AVCA's stage 2
             cfg, trn_val, val, epochs=result.selected_epoch, select=False, checkpoint=out / "checkpoint.pt",
             progress=progress, log=log,

@@ -21,9 +21,10 @@ log = logging.getLogger("avgzsl.experiments")
 
 
 def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, threads: int = 1,
-               out: str) -> dict:
+               out: str, stage1_classes=None) -> dict:
     """Train and test one seed of a deep experiment into the folder `out` (published whole)."""
-    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video)
+    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video,
+                                 stage1_classes=stage1_classes)
     dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
             "text_dim": splits["trn"].text.shape[1]}
     torch.set_num_threads(max(1, threads))

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgzsl.config import ModelConfig, LossConfig
+from avgzsl.config import LossConfig, ModelConfig
 from avgzsl.layers import create_projection
 from avgzsl.losses import (
     attention_target,

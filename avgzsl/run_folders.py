@@ -16,19 +16,25 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from avgzsl.avca_stages import stage_splits
 from avgzsl.config import build_experiment
 from avgzsl.dataset import SPLITS, ClassTable, FeatureSplit, load_split, read_manifest
 from avgzsl.saved_scores import summarize_seeds
 
 
-def load_feature_splits(*, manifest, classes, text, audio, video) -> dict[str, FeatureSplit]:
+def load_feature_splits(*, manifest, classes, text, audio, video, stage1_classes=None) -> dict[str, FeatureSplit]:
+    """Every split with clips. `stage1_classes` (an AVCA-GZSL benchmark's classes_stage1.tsv): trn and val take
+    its class roles and a `trn_val` split the stage-2 ones (avgzsl.avca_stages)."""
     table = read_manifest(manifest)
     class_table = ClassTable.read(classes)
     present = [s for s in SPLITS if (table["split"] == s).any()]
-    return {
+    splits = {
         s: load_split(table, s, classes=class_table, text_path=text, audio_paths=audio, video_paths=video)
         for s in present
     }
+    if stage1_classes:
+        splits = stage_splits(splits, ClassTable.read(stage1_classes))
+    return splits
 
 
 @contextlib.contextmanager

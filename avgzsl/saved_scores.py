@@ -44,19 +44,23 @@ def evaluate_scores(
     test_rows: dict[str, np.ndarray] | None = None,
     val_rows: dict[str, np.ndarray] | None = None,
     beta_rule: str = "per_modality",
+    val_seen: np.ndarray | None = None,
 ) -> dict:
     """Classification (beta = 0 and calibrated on val) and retrieval for each modality's distances.
 
     `test_rows` / `val_rows` (modality -> boolean mask) keep only the clips a modality's row scores
     (avgzsl.metrics.scored_rows); every clip counts when absent. `beta_rule`
     (avgzsl.protocol.calibration_betas): each row its own val-best beta, or AVCA's one beta for all rows,
-    the mean of the audio, video and both val-best betas.
+    the mean of the audio, video and both val-best betas. `val_seen`: the val split's own seen flags, where its
+    class roles differ from the test's (AVCA-GZSL's stage 1 on their benchmarks, avgzsl.avca_stages); the test's
+    when absent.
     """
     out: dict = {"classification": {}, "retrieval": {}}
     betas = {}
     if val_scores is not None:
         usable = {m: v for m, v in val_scores.items() if m in test_scores}
-        betas = calibration_betas(usable, val_labels, seen, rule=beta_rule, rows=val_rows)
+        betas = calibration_betas(usable, val_labels, seen if val_seen is None else val_seen, rule=beta_rule,
+                                  rows=val_rows)
     for modality, d in test_scores.items():
         keep = test_rows[modality] if test_rows is not None else slice(None)
         d, labels = d[keep], test_labels[keep]
@@ -131,7 +135,7 @@ def metrics_from_saved(test: dict, val: dict | None = None) -> dict:
         _distances(test), test["labels"], test["seen"],
         val_scores=_distances(val) if val is not None else None,
         val_labels=val["labels"] if val is not None else None,
-        test_rows=test_rows, val_rows=val_rows,
+        test_rows=test_rows, val_rows=val_rows, val_seen=val["seen"] if val is not None else None,
         beta_rule=info.get("beta_rule") or protocol_beta_rule(info.get("protocol", "paper")),
     )
     metrics.update(info)

@@ -161,6 +161,12 @@ BAD = [
     (_merge(OWN_FEATURES, {"features": {"text": "@missing.h5"}}), "features.text"),
     (_merge(OWN_FEATURES, {"features": {"released_root": "@released"}}), "features.manifest"),
     ({"dataset": "features", "features": {"released_root": "@nowhere"}}, "features.released_root"),
+    ({"dataset": "ucf-gzsl"}, "avca_gzsl.root"),
+    ({"dataset": "vggsound-gzsl", "avca_gzsl": {"root": "@nowhere"}}, "avca_gzsl.root"),
+    ({"dataset": "activitynet-gzsl", "avca_gzsl": {"root": "@released", "split_lists": "@no-lists"}},
+     "avca_gzsl.split_lists"),
+    ({"dataset": "ucf-gzsl", "avca_gzsl": {"root": "@released", "variant": "selavi"}}, "avca_gzsl.variant"),
+    ({"dataset": "ucf-gzsl", "avca_gzsl": {"root": "@released", "text_lookup": "sorted"}}, "avca_gzsl.text_lookup"),
     ({"dataset": "custom"}, "custom.manifest"),
     (_merge(CUSTOM, {"custom": {"classes": ""}}), "custom.classes"),
     (_merge(CUSTOM, {"custom": {"manifest": "@missing.csv"}}), "custom.manifest"),
@@ -208,6 +214,9 @@ GOOD = [
     {"extract": {"logmel": {"fmax": 8000}}},  # exactly Nyquist
     _merge(CUSTOM, {"audiosetzsl": {"download_command": "touch {out}"}}),
     {"dataset": "features", "features": {"released_root": "@released"}, "extract": {"text": {"source": "nope"}}},
+    {"dataset": "ucf-gzsl", "avca_gzsl": {"root": "@released"}, "extract": {"text": {"source": "nope"}}},
+    {"dataset": "vggsound-gzsl", "avca_gzsl": {"root": "@released", "split_lists": "@released", "variant": "cls",
+                                               "text_lookup": "avca_compat", "verify_split_lists": False}},
 ]
 
 

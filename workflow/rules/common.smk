@@ -24,8 +24,17 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
+AVCA_BENCHMARKS = ("vggsound-gzsl", "ucf-gzsl", "activitynet-gzsl")
 R = f"{config['results']}/{DATASET}"  # every output of this run lives under here
+if DATASET in AVCA_BENCHMARKS:  # one folder per feature set and word-vector pairing
+    R = f"{R}/{config['avca_gzsl']['variant']}-{config['avca_gzsl']['text_lookup']}"
 MEDIA_ROOT = f"{config['resources']}/{DATASET}"
+# nothing is extracted: training reads existing features (ours, or an imported release)
+FROM_FEATURES = DATASET == "features" or DATASET in AVCA_BENCHMARKS
+# the features come from an import rule as {audio,video}/{trn,val,tst}.h5
+IMPORTED = DATASET in AVCA_BENCHMARKS or (
+    DATASET == "features" and bool(config["features"]["released_root"])
+)
 GPU = 0 if config["device"] == "cpu" else 1  # resources: gpu for rules that use one
 
 
@@ -74,7 +83,7 @@ def word_vector_file():
 
 def _dataset_manifest():
     """The clip list, known before any job runs, so the shard fan-out is fixed at parse time."""
-    if DATASET == "features":
+    if FROM_FEATURES:
         return None  # nothing to extract
     from avgzsl.steps import dataset_manifest
 
@@ -216,15 +225,15 @@ def text_path():
 
 
 def feature_shards(modality):
-    if DATASET == "features":
-        if config["features"]["released_root"]:
+    if FROM_FEATURES:
+        if IMPORTED:
             return [f"{R}/features/{modality}/{s}.h5" for s in ("trn", "val", "tst")]
         return list(config["features"][modality])
     return expand(f"{R}/features/{modality}/shard_{{shard}}.h5", shard=SHARDS)
 
 
 def status_tables(modality):
-    if DATASET == "features":
+    if FROM_FEATURES:
         return []
     return expand(f"{R}/features/{modality}/shard_{{shard}}.status.tsv", shard=SHARDS)
 
@@ -233,16 +242,25 @@ def released_files():
     return folder_files(config["features"]["released_root"])
 
 
+def avca_split_list_files():
+    """The files of a local folder of AVCA-GZSL class lists (none when they are fetched)."""
+    lists = config["avca_gzsl"]["split_lists"]
+    return [] if lists == "pinned" else folder_files(lists)
+
+
 def feature_inputs():
     """What training reads. Not the status tables: each is written with its shard by one job,
     and ~600 more files per training job would slow the DAG build of a full dataset."""
-    return {
+    inputs = {
         "manifest": manifest_path(),
         "classes": classes_path(),
         "text": text_path(),
         "audio": feature_shards("audio"),
         "video": feature_shards("video"),
     }
+    if DATASET in AVCA_BENCHMARKS:  # stage-1 class roles (avgzsl/avca_stages.py)
+        inputs["classes_stage1"] = f"{R}/classes_stage1.tsv"
+    return inputs
 
 
 def final_targets():

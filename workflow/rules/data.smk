@@ -3,7 +3,7 @@
 # manifest re-runs only the shards whose rows changed.
 
 
-if DATASET != "features":
+if not FROM_FEATURES:
 
     rule manifest:
         input:
@@ -122,3 +122,36 @@ if DATASET == "features" and config["features"]["released_root"]:
             root=config["features"]["released_root"],
         script:
             "../scripts/import_released.py"
+
+
+if DATASET in AVCA_BENCHMARKS:
+
+    # AVCA-GZSL's released benchmark folder -> our shards; the stage lists map onto trn / val / tst
+    # (avgzsl/avca_import.py), and classes_stage1.tsv keeps the stage-1 class roles.
+    rule import_avca_benchmark:
+        input:
+            released=folder_files(config["avca_gzsl"]["root"]),
+            lists=avca_split_list_files(),
+            code=code("import_avca_benchmark.py"),
+        output:
+            manifest=f"{R}/manifest.csv",
+            classes=f"{R}/classes.tsv",
+            classes_stage1=f"{R}/classes_stage1.tsv",
+            record=f"{R}/avca_benchmark.json",
+            text=f"{R}/features/text.h5",
+            shards=expand(
+                f"{R}/features/{{modality}}/{{split}}.h5",
+                modality=["audio", "video"],
+                split=["trn", "val", "tst"],
+            ),
+        log:
+            f"{R}/logs/import_avca_benchmark.log",
+        benchmark:
+            f"{R}/benchmarks/import_avca_benchmark.tsv"
+        conda:
+            "../envs/avgzsl.yaml"
+        params:
+            dataset=DATASET,
+            settings=canonical(config["avca_gzsl"]),
+        script:
+            "../scripts/import_avca_benchmark.py"

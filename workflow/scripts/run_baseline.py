@@ -12,4 +12,6 @@ with rule_log(snakemake.log[0]):
         video=list(snakemake.input.video),
         seed_out=snakemake.output.run,
         summary_out=snakemake.output.summary,
+        # AVCA-GZSL benchmarks: stage-1 class roles, then a refit on trn + val (avgzsl.avca_stages)
+        stage1_classes=snakemake.input.get("classes_stage1"),
     )

@@ -13,4 +13,6 @@ with rule_log(snakemake.log[0]):
         video=list(snakemake.input.video),
         threads=snakemake.threads,
         out=snakemake.output.run,
+        # AVCA-GZSL benchmarks: the stage-1 class roles for trn and val (avgzsl.avca_stages)
+        stage1_classes=snakemake.input.get("classes_stage1"),
     )

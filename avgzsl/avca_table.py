@@ -1,0 +1,130 @@
+"""The benchmark table in AVCA-GZSL's layout: methods x datasets, per feature set, ours beside their numbers.
+
+Ours: for each result folder of an AVCA-GZSL benchmark run (`<results>/<dataset>/<variant>-<text_lookup>`,
+holding `avca_benchmark.json` and `runs/<experiment>/summary.json`), S, U, HM calibrated (β chosen on the
+stage-1 val split, as their protocol does) and ZSL, mean ± sample std over seeds, of the audio-visual ("both")
+row, or the video row for a model without one (the classical baselines). Published: GZSL HM and ZSL from
+AVCA-GZSL's README ("Results": SeLaVi features = our `main`, VGGish/C3D = our `cls`); the README gives no S
+and U. Their numbers were computed with their word-vector pairing (`text_lookup: avca_compat`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from avgzsl.tables import write_table
+
+DATASETS = ("vggsound-gzsl", "ucf-gzsl", "activitynet-gzsl")
+# AVCA-GZSL README, "Results": (HM, ZSL) per feature set, method, dataset (VGGSound, UCF, ActivityNet)
+PUBLISHED = {
+    "main": {
+        "ALE": ((0.53, 23.66, 3.94), (5.48, 16.32, 7.90)),
+        "SJE": ((2.15, 26.50, 5.57), (4.06, 18.93, 7.08)),
+        "DEVISE": ((2.08, 23.56, 4.91), (5.59, 16.09, 8.53)),
+        "APN": ((5.11, 20.61, 7.27), (4.49, 16.44, 6.34)),
+        "f-vaegan-d2": ((1.77, 11.37, 2.87), (1.91, 11.11, 2.40)),
+        "CJME": ((6.17, 12.48, 5.12), (5.16, 8.29, 5.84)),
+        "AVGZSLNET": ((5.83, 18.05, 6.44), (5.28, 13.65, 5.40)),
+        "AVCA": ((6.31, 27.15, 12.13), (6.00, 20.01, 9.13)),
+    },
+    "cls": {
+        "ALE": ((3.23, 35.37, 1.55), (4.97, 32.30, 6.16)),
+        "SJE": ((4.69, 24.28, 2.35), (3.22, 32.47, 4.35)),
+        "DEVISE": ((3.64, 31.98, 0.33), (4.72, 35.48, 5.84)),
+        "APN": ((6.29, 18.35, 3.58), (6.50, 29.69, 3.97)),
+        "CJME": ((3.68, 28.65, 7.32), (3.72, 29.01, 6.29)),
+        "AVGZSLNET": ((5.26, 36.51, 8.30), (4.81, 31.51, 6.39)),
+        "AVCA": ((8.31, 41.34, 9.92), (6.91, 37.72, 7.58)),
+    },
+}
+FEATURE_SETS = {"main": "SeLaVi features", "cls": "VGGish/C3D features"}
+
+
+def method_name(summary: dict) -> str:
+    """Their method name for one of our experiments: its model kind or baseline name, upper-cased."""
+    spec = summary.get("spec", {})
+    kind = spec.get("baseline") or (summary["runs"][0].get("model") if summary.get("runs") else None)
+    return str(kind or summary["experiment"]).upper()
+
+
+def _cell(summary: dict, key: str) -> str:
+    entry = summary["summary"].get(key)
+    if entry is None or not np.isfinite(entry["mean"]):
+        return ""
+    mean, std = 100 * entry["mean"], 100 * entry["std"]
+    return f"{mean:.2f} ± {std:.2f}" if entry["n"] > 1 else f"{mean:.2f}"
+
+
+def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
+    record_path = result_dir / "avca_benchmark.json"
+    if not record_path.is_file():
+        raise FileNotFoundError(f"{record_path}: not found; is {result_dir} the result folder of an AVCA-GZSL "
+                                "benchmark run?")
+    record = json.loads(record_path.read_text())
+    rows = []
+    for path in sorted((result_dir / "runs").glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        s = summary["summary"]
+        modality = "both" if "classification/both/beta0/HM" in s else "video"
+        rows.append({
+            "experiment": summary["experiment"], "method": method_name(summary),
+            "S": _cell(summary, f"classification/{modality}/calibrated/S"),
+            "U": _cell(summary, f"classification/{modality}/calibrated/U"),
+            "HM": _cell(summary, f"classification/{modality}/calibrated/HM"),
+            "ZSL": _cell(summary, f"classification/{modality}/beta0/ZSL"),
+        })
+    if not rows:
+        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/summary.json")
+    return record, rows
+
+
+def benchmark_tables(result_dirs: list[str | os.PathLike]) -> dict[str, pd.DataFrame]:
+    """One frame per feature set (and text lookup): rows methods, per dataset S / U / HM / ZSL and theirs."""
+    ours: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for folder in result_dirs:
+        record, rows = _our_rows(Path(folder))
+        key = (record["variant"], record["text_lookup"])
+        if record["benchmark"] in ours.setdefault(key, {}):
+            raise ValueError(f"{folder}: a second result folder for {record['benchmark']} ({key[0]}, text "
+                             f"{key[1]}); give one per benchmark and feature set")
+        ours[key][record["benchmark"]] = rows
+    frames = {}
+    for (variant, lookup), by_dataset in sorted(ours.items()):
+        published = PUBLISHED[variant]
+        our_methods = [r["method"] for d in DATASETS for r in by_dataset.get(d, [])]
+        experiments = {}
+        for d in DATASETS:
+            for r in by_dataset.get(d, []):
+                experiments.setdefault((r["method"], r["experiment"]), {})[d] = r
+        keys = sorted(experiments, key=lambda k: (list(published).index(k[0]) if k[0] in published else 99, k))
+        keys += [(m, "") for m in published if m not in our_methods]
+        table = []
+        for method, experiment in keys:
+            row = {"method": method, "experiment": experiment}
+            for i, d in enumerate(DATASETS):
+                mine = experiments.get((method, experiment), {}).get(d, {})
+                row.update({f"{d} {m}": mine.get(m, "") for m in ("S", "U", "HM", "ZSL")})
+                hm, zsl = published.get(method, (None, None))
+                row[f"{d} HM (AVCA-GZSL)"] = f"{hm[i]:.2f}" if hm else ""
+                row[f"{d} ZSL (AVCA-GZSL)"] = f"{zsl[i]:.2f}" if zsl else ""
+            table.append(row)
+        frames[f"avca_benchmarks_{variant}_{lookup}"] = pd.DataFrame(table)
+    return frames
+
+
+def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) -> list[str]:
+    names = []
+    for name, frame in benchmark_tables(result_dirs).items():
+        _, _, variant, lookup = name.split("_", 3)
+        note = (f"{FEATURE_SETS[variant]} ({variant}); word vectors: {lookup}. Ours: calibrated S, U, HM (β chosen "
+                "on stage-1 val) and ZSL of the audio-visual row (video for the classical baselines), mean ± sample "
+                "std over seeds (%). AVCA-GZSL: GZSL HM and ZSL from their README, computed with their "
+                "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector.")
+        write_table(frame, name, out_dir, note)
+        names.append(name)
+    return names
