@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from avgzsl.atomic import atomic_output
 from avgzsl.dataset import FeatureSplit
 from avgzsl.json_output import json_text, write_json
 from avgzsl.metrics import gzsl_classification, retrieval_map, scored_rows
@@ -86,18 +87,17 @@ def write_scores(path: str | os.PathLike, split: FeatureSplit, scores: dict[str,
     if epoch_rows:
         for column in EPOCH_COLUMNS:
             arrays[f"epochs_{column}"] = np.array([row[column] for row in epoch_rows])
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        clip_ids=np.array(split.clip_ids, dtype=str),
-        class_names=np.array(split.classes.names, dtype=str),
-        labels=split.labels.numpy(),
-        seen=split.classes.seen,
-        has_audio=split.has_audio.numpy(),
-        has_video=split.has_video.numpy(),
-        **arrays,
-    )
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:  # a file object: numpy adds no suffix
+        np.savez_compressed(
+            handle,
+            clip_ids=np.array(split.clip_ids, dtype=str),
+            class_names=np.array(split.classes.names, dtype=str),
+            labels=split.labels.numpy(),
+            seen=split.classes.seen,
+            has_audio=split.has_audio.numpy(),
+            has_video=split.has_video.numpy(),
+            **arrays,
+        )
 
 
 def read_scores(path: str | os.PathLike) -> dict:

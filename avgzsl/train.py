@@ -99,11 +99,6 @@ class PairBatcher:
         }
 
 
-def make_batch(xa, xv, text, labels, p, q, class_text) -> dict[str, torch.Tensor]:
-    """One batch without buffer reuse (tests, FLOP counting)."""
-    return PairBatcher(xa, xv, text, labels, class_text)(p, q)
-
-
 def training_clips(split: FeatureSplit, kind: str) -> FeatureSplit:
     """Seen-class clips that carry every modality the model trains on."""
     keep = split.seen[split.labels]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from avgzsl.atomic import atomic_output
+
 MEDIA_COLUMNS = ("clip_id", "class", "split", "path", "start", "end", "status", "reason")
 
 
@@ -57,10 +59,8 @@ def write_media_table(path: str, table: pd.DataFrame) -> None:
     missing = set(MEDIA_COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"media table lacks columns {sorted(missing)}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    table[list(MEDIA_COLUMNS)].to_csv(tmp, sep="\t", index=False)
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        table[list(MEDIA_COLUMNS)].to_csv(tmp, sep="\t", index=False)
 
 
 def read_media_table(path: str) -> pd.DataFrame:

@@ -28,10 +28,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from avgzsl.config import preset
 from avgzsl.dataset import ClassTable, FeatureSplit, load_split
 from avgzsl.evaluate import model_scores
-from avgzsl.saved_scores import evaluate_scores
 from avgzsl.features import write_feature_shard
 from avgzsl.model import create_model
-from avgzsl.train import ClassPairSampler, make_batch, resolve_device, train_model
+from avgzsl.saved_scores import evaluate_scores
+from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
 
 N_TRAIN, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_280, 33, 23
 
@@ -56,7 +56,7 @@ def training_step(cfg, split: FeatureSplit, device):
                                device=device)
     p, q = sampler.sample(cfg.train.batch_size)
     xa, xv, text, lab = split.audio.to(device), split.video.to(device), split.text.to(device), split.labels.to(device)
-    batch = make_batch(xa, xv, text, lab, p, q, text[:N_SEEN])
+    batch = PairBatcher(xa, xv, text, lab, text[:N_SEEN])(p, q)  # one batch, no buffer reuse
 
     def step():
         loss = torch.stack(list(model.training_terms(batch).values())).sum()

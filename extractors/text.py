@@ -86,13 +86,6 @@ def _verify(path: Path, expected: str | None) -> None:
         raise TextVectorError(f"{path}: sha256 is {actual}, expected {expected} (corrupt or different file)")
 
 
-def vector_file(cfg: TextConfig) -> Path:
-    """The file whose bytes define the vectors (what `sha256` is checked against)."""
-    if cfg.source == GLOVE_6B_50D:
-        return _glove_files()[0]
-    return Path(cfg.source).expanduser()
-
-
 def _is_binary(path: Path, flag: bool | None) -> bool:
     if flag is not None:
         return flag

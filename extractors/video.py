@@ -25,7 +25,6 @@ from torch import nn
 
 from extractors.i3d import FEATURE_DIM, MIN_LOGIT_FRAMES
 
-
 TAIL_WINDOWS = ("aligned", "drop")
 
 

@@ -9,10 +9,10 @@ import torch
 import avgzsl.evaluate as evaluate
 from avgzsl.config import build_experiment
 from avgzsl.evaluate import model_scores, run_experiment
-from avgzsl.saved_scores import evaluate_scores
 from avgzsl.metrics import BETA_GRID, choose_beta, gzsl_classification
 from avgzsl.model import create_model
 from avgzsl.protocol import calibration_betas, improves
+from avgzsl.saved_scores import evaluate_scores
 from avgzsl.synthetic import SyntheticConfig, synthetic_splits
 
 
@@ -168,9 +168,10 @@ def test_beta_grid_is_avcas():
     ({"loss": {"attention_weighting": "per_batch"}}, False),
 ])
 def test_workflow_schema_accepts_the_avca_preset_and_keys(experiment, ok):
+    from pathlib import Path
+
     import jsonschema
     import yaml
-    from pathlib import Path
 
     schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors({"experiments": {"x": experiment}}))

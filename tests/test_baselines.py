@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy.linalg import solve_sylvester
 
-from avgzsl.baselines import BASELINES, GCCA, ESZSL, SAE, create_baseline, l2_normalize
+from avgzsl.baselines import BASELINES, ESZSL, GCCA, SAE, create_baseline, l2_normalize
 from avgzsl.baselines.eszsl import eszsl_closed_form
 from avgzsl.baselines.gcca import GccaConfig
 from avgzsl.baselines.sae import sae_closed_form

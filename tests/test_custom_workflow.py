@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 from media import make_clip, make_rotated_clip
-
 from workflow_helpers import copy_repo, job_counts, snakemake
 
 TINY = "tests/configs/tiny.yaml"

@@ -8,10 +8,10 @@ import pytest
 
 from avgzsl.baseline_experiment import run_baseline_experiment
 from avgzsl.cli import main
-from avgzsl.saved_scores import read_scores, recompute_run
 from avgzsl.experiments import run_deep_experiment
 from avgzsl.features import write_feature_shard
 from avgzsl.metrics import MISSING_MODALITY, gzsl_classification, scored_rows
+from avgzsl.saved_scores import read_scores, recompute_run
 from avgzsl.synthetic import SyntheticConfig, synthetic_splits
 from avgzsl.tables import write_all_tables
 

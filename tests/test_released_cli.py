@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from released_helpers import shard_args, write_our_shards
 
 from avgzsl.cli import main
 from avgzsl.features import write_feature_shard
-from released_helpers import shard_args, write_our_shards
 
 FAST = ["--quiet", "--set", "train.epochs=2", "--set", "train.batch_size=32"]
 
@@ -162,7 +162,6 @@ def test_cli_argument_errors_are_clear(shard_dir, tmp_path, capsys):
 def test_version_and_fast_help():
     import subprocess
     import sys
-    import time
 
     from avgzsl import cli
 

@@ -13,13 +13,13 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from released_helpers import write_class_file, write_our_shards, write_released
 
 from avgzsl.cli import main
 from avgzsl.dataset import ClassTable
 from avgzsl.features import FeatureError, read_feature_shard
 from avgzsl.released import import_released
 from avgzsl.released_export import export_released
-from released_helpers import write_class_file, write_our_shards, write_released
 
 
 def _shard_rows(folder: Path, modality: str) -> dict:

@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from released_helpers import write_released
 
 from avgzsl.cli import main
 from avgzsl.config import ExperimentConfig
@@ -16,7 +17,6 @@ from avgzsl.model import create_model
 from avgzsl.released import import_released
 from avgzsl.safe_pickle import UnsafePickleError, load_word_vector_dict
 from avgzsl.train import CheckpointError, _checkpoint, load_checkpoint
-from released_helpers import write_released
 
 
 class _TouchesMarker:

@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from workflow_helpers import REPO, copy_repo, job_counts, snakemake
 
 TINY = "tests/configs/tiny.yaml"

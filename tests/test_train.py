@@ -8,8 +8,8 @@ import torch
 
 from avgzsl.config import build_experiment
 from avgzsl.evaluate import run_experiment
-from avgzsl.saved_scores import read_scores, summarize_seeds
 from avgzsl.metrics import gzsl_classification
+from avgzsl.saved_scores import read_scores, summarize_seeds
 from avgzsl.synthetic import SyntheticConfig, synthetic_splits
 from avgzsl.train import ClassPairSampler, train_model
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from workflow_helpers import SHARED, SNAKEMAKE, copy_repo, job_counts, snakemake
 
 TINY = "tests/configs/tiny.yaml"

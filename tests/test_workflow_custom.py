@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from media import make_clip
 from workflow_helpers import copy_repo, job_counts, snakemake
 

@@ -42,6 +42,7 @@ import av
 import numpy as np
 import pandas as pd
 
+from avgzsl.atomic import atomic_output
 from avgzsl.dataset import SPLITS, ClassTable
 
 log = logging.getLogger(__name__)
@@ -295,14 +296,8 @@ def render_clip(name: str, clip_id: str, path: str | os.PathLike, cfg: DemoConfi
     props = clip_properties(name, cfg, rng)
     frames = render_frames(props, cfg, rng)
     wave = render_audio(props, cfg, rng)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         _encode(tmp, frames, wave, cfg)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -343,7 +338,6 @@ def render_demo(
     for _, rows in groups:
         render_clips(rows, out_dir, cfg)
     demo_classes().write(out_dir / "classes.tsv")
-    tmp = out_dir / ".manifest.csv.tmp"
-    manifest.to_csv(tmp, index=False)
-    os.replace(tmp, out_dir / "manifest.csv")
+    with atomic_output(out_dir / "manifest.csv") as tmp:
+        manifest.to_csv(tmp, index=False)
     return manifest

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avgzsl.atomic import atomic_output
 from avgzsl.ids import UnsafeIdError, check_clip_id, check_youtube_id, clip_id_problem, youtube_id_problem
 
 log = logging.getLogger(__name__)
@@ -199,24 +198,4 @@ def download_shard(
     table = pd.DataFrame(records, columns=list(AVAILABILITY_COLUMNS))
     counts = table["status"].value_counts().to_dict()
     log.info("downloaded shard into %s: %s", out_dir, counts)
-    return table
-
-
-def write_availability(path: str | os.PathLike, table: pd.DataFrame) -> Path:
-    """Write an availability table as TSV, atomically."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        table[list(AVAILABILITY_COLUMNS)].to_csv(tmp, sep="\t", index=False)
-    return path
-
-
-def read_availability(path: str | os.PathLike) -> pd.DataFrame:
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    missing = set(AVAILABILITY_COLUMNS) - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: availability table lacks columns {sorted(missing)}")
-    bad = sorted(set(table["status"]) - set(STATUSES))
-    if bad:
-        raise ValueError(f"{path}: unknown status value(s) {bad}")
-    table["attempts"] = table["attempts"].astype(int)
     return table
