@@ -144,12 +144,15 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
 
 def cmd_train(args) -> int:
     from avgzsl.atomic import staged_folder
+    from avgzsl.cpu_memory import keep_freed_memory
     from avgzsl.evaluate import run_experiment
     from avgzsl.json_output import write_json
     from avgzsl.saved_scores import summarize_seeds
 
     for seed in args.seeds:  # fail on a bad value before loading data
         experiment_from_args(args, seed)
+    if (why_not := keep_freed_memory()) is not None:  # the command owns its process: keep freed blocks for reuse
+        log.info("malloc keeps its default thresholds: %s", why_not)
     splits = load_splits(args)
     if "trn" not in splits or "tst" not in splits:
         raise ValueError(f"{args.manifest}: needs trn and tst clips; it has {sorted(splits)}")

@@ -2,10 +2,10 @@
 
 glibc's malloc hands large freed blocks back to the kernel (blocks over the mmap threshold, and heap tops
 over the trim threshold). A training step frees and re-allocates the same (2B, hidden) activations every
-step, so each step page-faults ~24 MB in anew: ~140,000 minor faults per full-scale epoch, 3-4 % of its
-time on the 2-core development machine. Raising both thresholds makes malloc reuse those blocks, as an
-allocator such as jemalloc would. It is process-wide, and the cost is that the process keeps up to 1 GB of
-freed memory instead of returning it.
+step, so each step page-faults ~24 MB in anew (benchmarks/README.md has the measured cost). Raising both
+thresholds makes malloc reuse those blocks, as an allocator such as jemalloc would. It is process-wide, and
+the cost is that the process keeps up to 1 GB of freed memory instead of returning it, so only code that owns
+its process calls it: the workflow's training script and `avgzsl train`, never the library's training loop.
 """
 
 from __future__ import annotations

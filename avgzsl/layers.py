@@ -19,9 +19,9 @@ import torch.nn as nn
 class BitMaskDropout(nn.Dropout):
     """nn.Dropout with a cheaper mask: at p = 0.5, each random bit of a 64-bit draw is one element's mask.
 
-    The mask is the same Bernoulli(1 - p) mask, scaled by 1 / (1 - p) as in nn.Dropout. Drawing it costs
-    0.6 ms for 8192 x 256 on CPU, against 26 ms for torch's bernoulli_ and 7 ms for rand_like: on a
-    full-scale CPU epoch those were 16 % and 8 % of the time. Other rates draw one uniform per element.
+    The mask is the same Bernoulli(1 - p) mask, scaled by 1 / (1 - p) as in nn.Dropout. It needs one random
+    bit per element where bernoulli_ and rand_like need a float each, which made mask drawing a visible part
+    of a CPU epoch (benchmarks/README.md has the numbers). Other rates draw one uniform per element.
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False):

@@ -100,7 +100,7 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
     z_a, z_v, z_t: (2, B, E) embeddings [p, q]; x_t_p: (B, Dt) the positive class's (normalised) word vector.
     """
     # five decoder calls of B rows, not one of 5B: on CPU the concatenation and the copies its backward
-    # makes of the (5B, Dt) gradient cost more than the extra calls (measured: 175 vs 185 ms a full-scale step)
+    # makes of the (5B, Dt) gradient cost more than the extra calls (benchmarks/README.md)
     (t_p, _), (a_p, a_q), (v_p, v_q) = z_t.unbind(), z_a.unbind(), z_v.unbind()  # unbind: one backward op
     # (B, E) -> (B, Dt) each; AVCA's call order (a_p, v_p, t_p, then a_q, v_q), which a decoder with
     # BatchNorm needs for the same running statistics (their src/model.py:399-404)

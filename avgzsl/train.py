@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 
 from avgzsl.atomic import atomic_output
 from avgzsl.config import ExperimentConfig
-from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.dataset import FeatureSplit
 from avgzsl.model import JointEmbedding, create_model, required_modalities
 from avgzsl.protocol import improves, selection_score, validation_metrics
@@ -75,8 +74,8 @@ class ClassPairSampler:
 class PairBatcher:
     """Gathers positive and negative rows into buffers reused across batches: rows [0, B) are p, [B, 2B) q.
 
-    A fresh (2B, 1024) tensor per batch costs more in page faults than the copy itself (measured on CPU:
-    14 ms vs 2.4 ms for 8192 rows), and training only reads a batch before the next one is drawn.
+    A fresh (2B, 1024) tensor per batch costs more in page faults than the copy itself (benchmarks/README.md),
+    and training only reads a batch before the next one is drawn.
     """
 
     def __init__(self, xa, xv, text, labels, class_text):
@@ -195,8 +194,6 @@ def train_model(
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     device = resolve_device(t.device)
-    if device.type == "cpu" and (why_not := keep_freed_memory()) is not None:
-        log(f"malloc keeps its default thresholds: {why_not}")
     seed_everything(t.seed)
     generator = torch.Generator(device=device).manual_seed(t.seed)
 

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from avgzsl.config import build_experiment
+from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.dataset import ClassTable, FeatureSplit
 from avgzsl.train import ClassPairSampler, PairBatcher, train_model, training_clips
 
@@ -228,6 +229,7 @@ def main() -> None:
                         help="write only N val and N test clips per class (neither side reads them while training)")
     parser.add_argument("--workdir", type=Path, help="where their layout and pickles go (default: a temp folder)")
     args = parser.parse_args()
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.avca_repo is not None and not (args.avca_repo / "src" / "model.py").is_file():

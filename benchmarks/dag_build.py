@@ -5,7 +5,7 @@ and build the DAG (goal: under 15 s and 2,000 jobs), the CPU seconds it used (a 
 shared machine), and the job count per rule. The experiments and seeds are config/config.yaml's (every
 (experiment, seed) is a job).
 
-Usage: python benchmarks/dag_build.py [--split-lists ../shared/datasets/audiosetzsl] [--shard-size 500]
+Usage: python benchmarks/dag_build.py [--split-lists <a local copy of the split lists>] [--shard-size 500]
 """
 
 from __future__ import annotations

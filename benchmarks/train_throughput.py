@@ -26,6 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.config import preset
+from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.dataset import ClassTable, FeatureSplit, load_split
 from avgzsl.evaluate import model_scores
 from avgzsl.features import write_feature_shard
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-load", action="store_true", help="skip the shard-loading benchmark")
     args = parser.parse_args()
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -2,8 +2,8 @@
 
 Paper §4.2 trains it on the AudioSetZSL train spectrograms and takes the audio
 feature "after the seventh convolution layer ... a 1024 dimension vector by
-averaging". No pretrained audio weights are reachable offline (REFERENCE.md §5),
-so the pipeline trains it (`extractors/audio_train.py`) and this module holds
+averaging". The pretrained audio networks (VGGish, YAMNet, PANNs) all download
+their weights at run time, so the pipeline trains it (`extractors/audio_train.py`) and this module holds
 the network, its checkpoint format and the batch embedding function the shard
 extraction job calls.
 

@@ -39,7 +39,7 @@ def test_official_counts(official):
     unseen = manifest["class"].isin(UNSEEN)
     counts = manifest[unseen].groupby("split").size().to_dict()
     assert counts == {"trn": 14_070, "val": 4_684, "tst": 4_687}
-    # seen = total - unseen (REFERENCE §3's seen figures leave out the dog class)
+    # seen = total - unseen: every class the split lists do not name as unseen
     assert manifest[~unseen].groupby("split").size().to_dict() == {"trn": 79_795, "val": 26_587, "tst": 26_593}
     assert ((manifest["end"] - manifest["start"]) < 10).sum() == 2_025
     assert manifest.groupby("class").size()["car"] == 22_989 + 7_663 + 7_663

@@ -1,4 +1,4 @@
-"""Presets differ exactly where the released code departs from the paper; model shapes follow REFERENCE §2."""
+"""Presets differ exactly where the released code departs from the paper; model shapes follow the released training code."""
 
 import dataclasses
 

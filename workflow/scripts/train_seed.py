@@ -1,7 +1,11 @@
 from avgzsl.workflow_utils import rule_log
 
 with rule_log(snakemake.log[0]):
+    from avgzsl.cpu_memory import keep_freed_memory
     from avgzsl.experiments import train_seed
+
+    if (why_not := keep_freed_memory()) is not None:  # this process only trains: keep freed blocks for reuse
+        print(f"malloc keeps its default thresholds: {why_not}")
 
     train_seed(
         dict(snakemake.params.experiment),
