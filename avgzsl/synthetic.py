@@ -29,7 +29,8 @@ class SyntheticConfig:
     seed: int = 0
 
 
-def synthetic_splits(cfg: SyntheticConfig = SyntheticConfig()) -> dict[str, FeatureSplit]:
+def synthetic_splits(cfg: SyntheticConfig | None = None) -> dict[str, FeatureSplit]:
+    cfg = cfg or SyntheticConfig()
     rng = np.random.default_rng(cfg.seed)
     per_class = cfg.clips_per_class or {"trn": 40, "val": 10, "tst": 10}
     latent = rng.standard_normal((cfg.n_classes, cfg.latent_dim))  # (C, L)

@@ -56,3 +56,10 @@ def test_library_does_not_need_the_workflow_engine():
     """snakemake is an extra: nothing under avgzsl/ or extractors/ may import it."""
     for path in [*REPO.glob("avgzsl/**/*.py"), *REPO.glob("extractors/**/*.py")]:
         assert not re.search(r"^\s*(import|from) snakemake", path.read_text(), re.M), path
+
+
+def test_python_code_is_lint_clean():
+    """ruff with the project's settings (pyproject.toml [tool.ruff]); Snakemake files have their own test."""
+    ruff = Path(sys.executable).parent / "ruff"
+    proc = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
