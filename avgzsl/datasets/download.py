@@ -39,9 +39,9 @@ from avgzsl.ids import UnsafeIdError, check_clip_id, check_youtube_id, clip_id_p
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COMMAND = (
-    'yt-dlp --quiet --no-warnings --no-playlist -f "bv*[height<=360]+ba/b" --merge-output-format mp4 '
-    '--download-sections "*{start}-{end}" --force-keyframes-at-cuts -o {out} '
+DEFAULT_COMMAND = (  # the workflow's default too (workflow/schemas/config.schema.yaml; a test keeps them equal)
+    'yt-dlp --quiet --no-warnings --no-playlist -f "bv*[height<=360]+ba/b[height<=360]/b" '
+    '--download-sections "*{start}-{end}" --force-keyframes-at-cuts --merge-output-format mp4 -o {out} '
     "https://www.youtube.com/watch?v={youtube_id}"
 )
 UNAVAILABLE_PATTERNS = (
