@@ -18,9 +18,10 @@ import dataclasses
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -80,6 +81,40 @@ class AudioTrainConfig:
         return dataclass_from_dict(cls, data)
 
 
+class SpectrogramSource(Protocol):
+    """Where the trainer gets log-mels: `read(indices)` returns those clips' (n_mels, frames_i) arrays.
+
+    `extractors.logmel_cache.LogMelStore` reads them from the on-disk cache (bounded memory);
+    `InMemorySpectrograms` wraps arrays already in memory (tests, small data sets).
+    """
+
+    def __len__(self) -> int: ...
+
+    def shapes(self, indices: Sequence[int]) -> list[tuple[int, ...]]: ...
+
+    def read(self, indices: Sequence[int]) -> Sequence[np.ndarray]: ...
+
+
+class InMemorySpectrograms:
+    """A sequence of (n_mels, frames_i) arrays, used as given (float16 stays float16 until a batch is built)."""
+
+    def __init__(self, specs: Sequence[np.ndarray]) -> None:
+        self._specs = specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def shapes(self, indices: Sequence[int]) -> list[tuple[int, ...]]:
+        return [tuple(np.shape(self._specs[i])) for i in indices]
+
+    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+        return [np.asarray(self._specs[i]) for i in indices]
+
+
+def as_source(specs: Sequence[np.ndarray] | SpectrogramSource) -> SpectrogramSource:
+    return specs if hasattr(specs, "read") and hasattr(specs, "shapes") else InMemorySpectrograms(specs)
+
+
 def select_training_clips(labels: Sequence[str], splits: Sequence[str], classes: ClassTable) -> np.ndarray:
     """Indices of clips that may train the audio CNN: split `trn` and a seen class."""
     if len(labels) != len(splits):
@@ -135,6 +170,32 @@ def _batch(specs: list[np.ndarray], frames: int, rng: np.random.Generator | None
     return torch.from_numpy(np.stack(out).astype(np.float32, copy=False))  # (B, n_mels, frames)
 
 
+def clip_batches(
+    source: SpectrogramSource,
+    clips: Sequence[int],
+    batch_size: int,
+    frames: int,
+    rng: np.random.Generator | None,
+) -> Iterator[torch.Tensor]:
+    """(B, n_mels, frames) float32 batches of `clips` (indices into `source`) in the order given.
+
+    A background thread reads the next batch's clips while the caller trains on this one (`os.preadv`
+    and numpy copies release the GIL); crops are drawn here, in batch order, so a seed gives the same
+    batches whether the source is in memory or on disk.
+    """
+    starts = range(0, len(clips), batch_size)
+    if not len(clips):
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="logmel-read") as pool:
+        pending = pool.submit(source.read, clips[0:batch_size])
+        for start in starts:
+            specs = pending.result()
+            following = start + batch_size
+            if following < len(clips):
+                pending = pool.submit(source.read, clips[following : following + batch_size])
+            yield _batch(list(specs), frames, rng)
+
+
 def _fingerprint(cfg: AudioTrainConfig, head: list[str], labels: list[str], lengths: list[int], val: list[int]) -> str:
     """What must match for a checkpoint to be resumed: everything but the epoch count and runtime knobs."""
     settings = cfg.to_dict()
@@ -144,21 +205,23 @@ def _fingerprint(cfg: AudioTrainConfig, head: list[str], labels: list[str], leng
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _evaluate(model: AudioCNN, specs: list[np.ndarray], y: torch.Tensor, cfg: AudioTrainConfig, device) -> dict:
+def _evaluate(
+    model: AudioCNN, source: SpectrogramSource, clips: list[int], y: torch.Tensor, cfg: AudioTrainConfig, device
+) -> dict:
     model.eval()
     loss_sum, correct = 0.0, 0
     with torch.inference_mode():
-        for start in range(0, len(specs), cfg.batch_size):
-            x = _batch(specs[start : start + cfg.batch_size], cfg.frames, None).to(device)
-            target = y[start : start + cfg.batch_size].to(device)
+        for b, x in enumerate(clip_batches(source, clips, cfg.batch_size, cfg.frames, None)):
+            x = x.to(device)
+            target = y[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
             logits = model(x)  # (B, n_seen)
             loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
             correct += int((logits.argmax(1) == target).sum())
-    return {"val_loss": loss_sum / len(specs), "val_acc": correct / len(specs)}
+    return {"val_loss": loss_sum / len(clips), "val_acc": correct / len(clips)}
 
 
 def train_audio_cnn(
-    specs: Sequence[np.ndarray],
+    specs: Sequence[np.ndarray] | SpectrogramSource,
     labels: Sequence[str],
     *,
     classes: ClassTable,
@@ -170,17 +233,19 @@ def train_audio_cnn(
     """Train (or resume, or recognise as finished) the seen-class audio CNN; returns history and epochs run.
 
     specs[i] is a log-mel spectrogram (n_mels, frames_i) of clip i, labels[i] its class name
-    and splits[i] its split; clips outside seen-class `trn` are left out here.
+    and splits[i] its split; clips outside seen-class `trn` are left out here. `specs` is either a
+    sequence of arrays or a `SpectrogramSource` such as the on-disk `LogMelStore`, which keeps memory
+    at a few batches whatever the number of clips; both give the same weights for the same seed.
     """
+    source = as_source(specs)
     cfg = cfg or AudioTrainConfig()
     checkpoint_path = Path(checkpoint_path)
-    if len(specs) != len(labels):
-        raise ValueError(f"{len(specs)} spectrograms but {len(labels)} labels")
+    if len(source) != len(labels):
+        raise ValueError(f"{len(source)} spectrograms but {len(labels)} labels")
     idx = select_training_clips(labels, splits, classes)
     if len(idx) == 0:
         raise ValueError("no seen-class trn clips to train the audio CNN on")
-    for i in idx:
-        shape = np.shape(specs[i])
+    for i, shape in zip(idx, source.shapes(idx)):
         if len(shape) != 2 or shape[0] != cfg.model.n_mels or shape[1] < 1:
             raise ValueError(
                 f"clip {i} ({labels[i]!r}): spectrogram shape {shape}, expected ({cfg.model.n_mels}, frames)"
@@ -200,12 +265,11 @@ def train_audio_cnn(
     if not train_idx:
         raise ValueError(f"val_fraction={cfg.val_fraction} leaves no training clips out of {len(idx)}")
 
-    x_train = [np.asarray(specs[i], dtype=np.float32) for i in train_idx]
     y_train_full = torch.tensor([full_index[labels[i]] for i in train_idx], dtype=torch.long)  # (N,)
     split_train = [splits[i] for i in train_idx]
-    x_val = [np.asarray(specs[i], dtype=np.float32) for i in val_idx]
     y_val_full = torch.tensor([full_index[labels[i]] for i in val_idx], dtype=torch.long)
-    fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], [x.shape[1] for x in x_train], val_idx)
+    lengths = [shape[1] for shape in source.shapes(train_idx)]
+    fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], lengths, val_idx)
 
     device = resolve_device(cfg.device)
     previous_threads = torch.get_num_threads()
@@ -247,21 +311,23 @@ def train_audio_cnn(
         y_train = full_to_head[y_train_full]  # (N,) head indices, all >= 0 after the check
         y_val = full_to_head[y_val_full]
         log(
-            f"audio CNN: {len(x_train)} trn clips of {len(head)} seen classes"
-            f"{f', {len(x_val)} held out' if x_val else ''}; device {device}"
+            f"audio CNN: {len(train_idx)} trn clips of {len(head)} seen classes"
+            f"{f', {len(val_idx)} held out' if val_idx else ''}; device {device}"
         )
 
-        n = len(x_train)
+        n = len(train_idx)
+        train_clips = np.asarray(train_idx, dtype=np.int64)
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
             perm = rng.permutation(n)
             loss_sum, correct = 0.0, 0
             n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
             desc = f"audio CNN epoch {epoch + 1}/{cfg.epochs}"
-            bar = tqdm(range(n_batches), desc=desc, disable=not cfg.progress, leave=False)
-            for b in bar:
+            bar = tqdm(total=n_batches, desc=desc, disable=not cfg.progress, leave=False)
+            batches = clip_batches(source, train_clips[perm], cfg.batch_size, cfg.frames, rng)
+            for b, x in enumerate(batches):
                 sel = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                x = _batch([x_train[i] for i in sel], cfg.frames, rng).to(device)  # (B, n_mels, frames)
+                x = x.to(device)  # (B, n_mels, frames)
                 target = y_train[torch.from_numpy(sel)].to(device)  # (B,)
                 logits = model(x)  # (B, n_seen)
                 loss = nn.functional.cross_entropy(logits, target)
@@ -271,10 +337,12 @@ def train_audio_cnn(
                 loss_value = loss.item()
                 loss_sum += loss_value * len(sel)
                 correct += int((logits.detach().argmax(1) == target).sum())
+                bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.3f}")
+            bar.close()
             record = {"epoch": epoch + 1, "loss": loss_sum / n, "acc": correct / n}
-            if x_val:
-                record.update(_evaluate(model, x_val, y_val, cfg, device))
+            if val_idx:
+                record.update(_evaluate(model, source, val_idx, y_val, cfg, device))
             history.append(record)
             summary = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
             log(f"audio CNN {summary}")
@@ -290,7 +358,7 @@ def train_audio_cnn(
             }
             if device.type == "cuda":
                 state["cuda_rng"] = torch.cuda.get_rng_state(device)
-            extra = {"train_state": state, "n_train_clips": n, "n_val_clips": len(x_val)}
+            extra = {"train_state": state, "n_train_clips": n, "n_val_clips": len(val_idx)}
             save_checkpoint(checkpoint_path, model, cfg.model, head, extra)
         return {"history": history, "epochs_run": cfg.epochs - start_epoch, "class_names": head}
     finally:

@@ -9,9 +9,9 @@ straight into the shard's status table with that reason, so the reason survives.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +19,7 @@ from avgzsl.dataset import ClassTable
 from avgzsl.features import read_status_table, write_status_table
 from avgzsl.workflow_utils import read_media_table
 from extractors.decode import DecodeConfig
-from extractors.extract import ExtractJobConfig, extract_audio_shard, load_audio_for_training
+from extractors.extract import ExtractJobConfig, extract_audio_shard
 from extractors.logmel import LogMelConfig, num_frames
 
 log = logging.getLogger("avgzsl.extract")
@@ -59,36 +59,65 @@ def decode_config(decode: dict, **overrides) -> DecodeConfig:
     return DecodeConfig(**{**decode, **overrides})
 
 
+def logmel_cache_dir(out: str | os.PathLike) -> Path:
+    """Where the training step caches log-mels: beside the checkpoint, `<checkpoint stem>.logmel/`."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.logmel")
+
+
 def train_audio_cnn_step(
     *, media_tables: list[str], classes: str, decode: dict, logmel: dict, model: dict, train: dict,
-    device: str, threads: int, out: str,
+    device: str, threads: int, out: str, cache_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Decode the seen-class train clips, then train (or resume) the audio CNN on their log-mels."""
+    """Cache the seen-class train clips' log-mels on disk, shard by shard, then train (or resume) the CNN.
+
+    Memory stays at a few clips while caching and a few batches while training, whatever the number
+    of clips: the log-mels are written per media shard to a float16 cache (extractors.logmel_cache)
+    and streamed back. Shards whose cache already matches (settings and clip list) are not decoded again.
+    """
     from extractors.audio_train import AudioTrainConfig, train_audio_cnn
+    from extractors.logmel_cache import (
+        CacheFiles, LogMelStore, cache_is_current, cache_settings, read_cache_index, write_logmel_cache,
+    )
 
     setup_device(device, threads)
     class_table = ClassTable.read(classes)
-    media = pd.concat([read_media_table(p) for p in media_tables])
     seen = set(class_table.seen_names)
-    # decoding unseen or non-train clips would be wasted work: the trainer refuses them anyway
-    rows = media[(media["status"] == "ok") & (media["split"] == "trn") & media["class"].isin(seen)]
-    log.info("audio CNN: %d seen-class train clips with media (of %d listed)", len(rows), len(media))
     logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
-    specs, ids, status = load_audio_for_training(
-        rows, logmel_cfg, decode_cfg, num_frames(decode_cfg.max_seconds, logmel_cfg),
-        job=ExtractJobConfig(workers=max(1, threads), progress=False), dtype=np.float16,
-    )
-    skipped = [s for s in status if s["status"] != "ok"]
-    for s in skipped:
-        log.info("skipped %s: %s", s["clip_id"], s["reason"])
-    info = rows.set_index("clip_id").loc[ids]
+    frames = num_frames(decode_cfg.max_seconds, logmel_cfg)
+    settings = cache_settings(logmel_cfg, decode_cfg, frames)
+    cache_dir = Path(cache_dir) if cache_dir is not None else logmel_cache_dir(out)
+    job = ExtractJobConfig(workers=max(1, threads), progress=False)
+    parts, labels, splits = [], [], []
+    n_listed = 0
+    for table_path in media_tables:
+        media = read_media_table(table_path)
+        n_listed += len(media)
+        # decoding unseen or non-train clips would be wasted work: the trainer refuses them anyway
+        rows = media[(media["status"] == "ok") & (media["split"] == "trn") & media["class"].isin(seen)]
+        files = CacheFiles.for_stem(cache_dir / Path(table_path).stem)
+        if cache_is_current(files, settings, list(rows["clip_id"].astype(str))):
+            log.info("log-mel cache %s is current (%d clips)", files.array, len(rows))
+        else:
+            write_logmel_cache(rows, files.array.with_suffix(""), logmel_cfg=logmel_cfg, decode_cfg=decode_cfg,
+                               frames=frames, job=job)
+            log.info("log-mel cache %s written (%d clips)", files.array, len(rows))
+        index = read_cache_index(files)
+        for s in index[index["row"] < 0].itertuples():
+            log.info("skipped %s: %s", s.clip_id, s.reason)
+        cached = index[index["row"] >= 0]
+        if len(cached):
+            parts.append((files.array, cached["row"].to_numpy()))
+            labels += list(cached["class"].astype(str))
+            splits += list(cached["split"].astype(str))
+    log.info("audio CNN: %d seen-class train clips with log-mels (of %d listed)", len(labels), n_listed)
+    if not parts:
+        raise ValueError(f"no seen-class trn clip with usable audio in {len(media_tables)} media table(s)")
     cfg = AudioTrainConfig(**train, device=device, progress=False,
                            model={**model, "n_mels": logmel_cfg.n_mels})
-    history = train_audio_cnn(
-        [s.astype(np.float32) for s in specs], list(info["class"]), classes=class_table,
-        splits=list(info["split"]), cfg=cfg, checkpoint_path=out, log=log.info,
-    )
-    return history
+    with LogMelStore(parts) as store:
+        return train_audio_cnn(store, labels, classes=class_table, splits=splits, cfg=cfg,
+                               checkpoint_path=out, log=log.info)
 
 
 def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, device: str, threads: int,
