@@ -169,7 +169,7 @@ def read_cache_index(files: CacheFiles) -> pd.DataFrame:
     return pd.read_csv(files.index, sep="\t", dtype={"clip_id": str, "reason": str}, keep_default_na=False)
 
 
-def _npy_layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
+def npy_layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
     """(data offset, shape, dtype) of a C-ordered .npy file, without reading its data."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
@@ -195,7 +195,7 @@ class LogMelStore:
         file_of, row_of = [], []
         shape = None
         for k, (path, rows) in enumerate(parts):
-            offset, file_shape, dtype = _npy_layout(Path(path))
+            offset, file_shape, dtype = npy_layout(Path(path))
             if dtype != CACHE_DTYPE:
                 raise ValueError(f"{path}: cache dtype {dtype}, expected {CACHE_DTYPE}")
             if shape is not None and file_shape[1:] != shape:
