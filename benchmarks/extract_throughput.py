@@ -12,7 +12,11 @@ timing) and video (Kinetics I3D):
 On a CPU-only machine the default I3D crop is small so that the run stays under ~3 minutes;
 the ratio there says little about a GPU, where the model is 100x faster.
 
-Usage: python benchmarks/extract_throughput.py [--clips 8] [--device auto] [--crop-size N] [--workers 4]
+Each part is repeated (`--repeats`, default 3; the per-clip table is the first serial pass) and
+reported with its spread (benchmarks/_timing.py): a wide spread is measured again once, then flagged.
+
+Usage: python benchmarks/extract_throughput.py [--clips 8] [--device auto|cpu|cuda] [--crop-size N]
+       [--workers 4] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from extractors.extract import ExtractJobConfig, extract_audio_shard, extract_vi
 from extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import Spread, TimingReport, describe_device, resolve_device, steady  # noqa: E402
 
 
 @dataclass
@@ -62,12 +68,6 @@ def _media_helpers():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def audio_model(device: torch.device) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -137,38 +137,53 @@ def serial(paths, decode_cfg, kind, prep_fn, embed_fn, batch) -> Timing:
 
 
 def report_serial(timing: Timing, names: list[str]) -> None:
-    print(f"\n{timing.name}: per clip, no overlap (seconds)")
+    print(f"\n{timing.name}: per clip, no overlap (seconds, first pass)")
     print(f"  {'clip':<22}{'decode':>9}{'prep':>9}{'model':>9}")
     for i, name in enumerate(names):
         model = f"{timing.model[i]:9.3f}" if timing.model else f"{'-':>9}"
         print(f"  {name:<22}{timing.decode[i]:9.3f}{timing.prep[i]:9.3f}{model}")
-    cpu = sum(timing.decode) + sum(timing.prep)
-    if timing.model:
-        model = sum(timing.model)
-        print(f"  total: decode+prep {cpu:.2f} s, model {model:.2f} s, ratio {100 * cpu / model:.1f} % "
-              f"(goal <= 30 %), {len(names) / (cpu + model):.2f} clips/s")
-    else:
-        print(f"  total: decode+prep {cpu:.2f} s, {len(names) / cpu:.2f} clips/s (decode only)")
 
 
-def report_shard(name: str, summary, n: int) -> None:
-    exposed = max(0.0, summary.wall_seconds - summary.model_seconds)
-    print(f"  {name}: {n / summary.wall_seconds:.2f} clips/s, wall {summary.wall_seconds:.2f} s, "
-          f"model {summary.model_seconds:.2f} s, decode+prep in threads {summary.decode_seconds:.2f} s, "
-          f"exposed {exposed:.2f} s = {100 * exposed / max(summary.model_seconds, 1e-9):.1f} % of model time")
+def serial_totals(report: TimingReport, name: str, passes: list[Timing], n: int) -> None:
+    """Totals over the clips of every serial pass, with their spread across passes."""
+    cpu = [sum(t.decode) + sum(t.prep) for t in passes]
+    report.add(Spread(f"{name} decode+prep, s for {n} clips", cpu), ".2f")
+    if passes[0].model:
+        model = [sum(t.model) for t in passes]
+        report.add(Spread(f"{name} model, s for {n} clips", model), ".2f")
+        report.add(Spread(f"{name} (decode+prep) / model, no overlap (goal <= 30 %)",
+                          [100 * c / m for c, m in zip(cpu, model)], unit="%"), ".1f")
+
+
+def shard_runs(report: TimingReport, name: str, run, n: int, repeats: int) -> None:
+    """The shard job `repeats` times: clips/s and the decode time left exposed beside the model."""
+    summaries = []
+
+    def clips_per_second() -> list[float]:
+        summaries.clear()
+        summaries.extend(run() for _ in range(repeats))
+        return [n / s.wall_seconds for s in summaries]
+
+    report.add(steady(clips_per_second, f"{name} shard job, clips/s", unit="clips/s"), ".2f")
+    exposed = [100 * max(0.0, s.wall_seconds - s.model_seconds) / max(s.model_seconds, 1e-9) for s in summaries]
+    print(f"    decode+prep in threads {np.median([s.decode_seconds for s in summaries]):.2f} s, "
+          f"model {np.median([s.model_seconds for s in summaries]):.2f} s; exposed decode = median "
+          f"{np.median(exposed):.1f} % of model time ({min(exposed):.1f}-{max(exposed):.1f} %)")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=BenchConfig.clips, help="generated 10 s clips")
-    parser.add_argument("--device", default=BenchConfig.device)
+    parser.add_argument("--device", default=BenchConfig.device, help="auto | cpu | cuda[:N]")
     parser.add_argument("--crop-size", type=int, default=None, help="I3D crop (default 224 on cuda, 80 on cpu)")
     parser.add_argument("--workers", type=int, default=BenchConfig.workers, help="decode threads in the shard job")
+    parser.add_argument("--repeats", type=int, default=3, help="serial passes and shard jobs per modality")
     args = parser.parse_args(argv)
+    report = TimingReport()
     device = resolve_device(args.device)
     crop = args.crop_size or (224 if device.type == "cuda" else 80)
     cfg = BenchConfig(clips=args.clips, device=str(device), crop_size=crop, workers=args.workers)
-    print(f"device {device}, torch threads {torch.get_num_threads()}, I3D crop {crop}, decode workers {cfg.workers}")
+    print(f"device {describe_device(device)}, I3D crop {crop}, decode workers {cfg.workers}")
 
     media = _media_helpers()
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
@@ -189,9 +204,10 @@ def main(argv: list[str] | None = None) -> None:
         audio_embed = audio_model(device)
         if audio_embed is not None:
             audio_embed(np.zeros((1, logmel_cfg.n_mels, frames), np.float32))  # warm-up (cuDNN autotune)
-        audio = serial(paths, DecodeConfig(), "audio", lambda a: fixed_length(log_mel(a, logmel_cfg), frames),
-                       audio_embed, cfg.audio_batch)
-        report_serial(audio, names)
+        audio = [serial(paths, DecodeConfig(), "audio", lambda a: fixed_length(log_mel(a, logmel_cfg), frames),
+                        audio_embed, cfg.audio_batch) for _ in range(args.repeats)]
+        report_serial(audio[0], names)
+        serial_totals(report, "audio", audio, len(names))
 
         video = video_model(device, crop)
         video_embed, video_prep, vcfg = video if video is not None else (None, lambda f: f, None)
@@ -199,20 +215,23 @@ def main(argv: list[str] | None = None) -> None:
         video_decode = DecodeConfig(short_side=vcfg.resize_short_side if vcfg is not None else 256)
         if video_embed is not None:
             video_embed([video_prep(np.zeros((16, 240, 320, 3), np.uint8))])  # warm-up
-        video_timing = serial(paths, video_decode, "video", video_prep, video_embed, cfg.video_batch)
-        report_serial(video_timing, names)
+        video_timing = [serial(paths, video_decode, "video", video_prep, video_embed, cfg.video_batch)
+                        for _ in range(args.repeats)]
+        report_serial(video_timing[0], names)
+        serial_totals(report, "video", video_timing, len(names))
 
         print("\nshard job with prefetch (extractors.extract), decode threads overlapping the model:")
         job = ExtractJobConfig(workers=cfg.workers, lookahead=2 * cfg.workers, progress=False)
         if audio_embed is not None:
-            summary = extract_audio_shard(rows, out_features=tmp / "a.h5", out_status=tmp / "a.tsv",
-                                          embed_fn=audio_embed, frames=frames, batch_size=cfg.audio_batch, job=job)
-            report_shard("audio", summary, len(rows))
+            shard_runs(report, "audio", lambda: extract_audio_shard(
+                rows, out_features=tmp / "a.h5", out_status=tmp / "a.tsv", embed_fn=audio_embed, frames=frames,
+                batch_size=cfg.audio_batch, job=job), len(rows), args.repeats)
         if video_embed is not None:
-            summary = extract_video_shard(rows, out_features=tmp / "v.h5", out_status=tmp / "v.tsv",
-                                          embed_fn=video_embed, preprocess_fn=video_prep, decode_cfg=video_decode,
-                                          batch_size=cfg.video_batch, job=job)
-            report_shard("video", summary, len(rows))
+            shard_runs(report, "video", lambda: extract_video_shard(
+                rows, out_features=tmp / "v.h5", out_status=tmp / "v.tsv", embed_fn=video_embed,
+                preprocess_fn=video_prep, decode_cfg=video_decode, batch_size=cfg.video_batch, job=job),
+                len(rows), args.repeats)
+    report.finish()
 
 
 if __name__ == "__main__":

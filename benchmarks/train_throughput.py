@@ -8,12 +8,17 @@ Prints
   * seconds to load full-scale feature shards from disk into training tensors (goal: < 10 s),
   * seconds to evaluate 31,280 test clips x 33 classes: all modalities, classification and retrieval (goal: < 5 s).
 
-Usage: python benchmarks/train_throughput.py [--epochs 5] [--threads N] [--skip-load] [--device auto]
+Every number comes with its spread over repeats (benchmarks/_timing.py); a spread wider than the limit
+is measured again once and then flagged with a WARNING and an UNTRUSTED verdict at the end.
+
+Usage: python benchmarks/train_throughput.py [--epochs 5] [--repeats 3] [--threads N] [--skip-load]
+       [--device auto|cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,7 +37,10 @@ from avgzsl.evaluate import model_scores
 from avgzsl.features import write_feature_shard
 from avgzsl.model import create_model
 from avgzsl.saved_scores import evaluate_scores
-from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
+from avgzsl.train import ClassPairSampler, PairBatcher, train_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import Spread, TimingReport, describe_device, resolve_device, steady  # noqa: E402
 
 N_TRAIN, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_280, 33, 23
 
@@ -106,7 +114,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def bench_load(tmp: Path, n_shards: int = 20) -> float:
+def bench_load(tmp: Path, repeats: int, n_shards: int = 20) -> Spread:
     rng = np.random.default_rng(0)
     ids = np.array([f"yt{i:07d}" for i in range(N_TRAIN)])
     labels = rng.integers(0, N_SEEN, N_TRAIN)
@@ -120,26 +128,34 @@ def bench_load(tmp: Path, n_shards: int = 20) -> float:
     text = write_feature_shard(tmp / "text.h5", rng.standard_normal((N_CLASSES, 300)), classes.names,
                                modality="text", extractor="bench")
     manifest = pd.DataFrame({"clip_id": ids, "class": [classes.names[i] for i in labels], "split": "trn"})
-    t0 = time.perf_counter()
-    split = load_split(manifest, "trn", classes=classes, text_path=text, audio_paths=audio_paths,
-                       video_paths=video_paths)
-    elapsed = time.perf_counter() - t0
-    assert len(split) == N_TRAIN
-    return elapsed
+
+    def run() -> list[float]:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            split = load_split(manifest, "trn", classes=classes, text_path=text, audio_paths=audio_paths,
+                               video_paths=video_paths)
+            times.append(time.perf_counter() - t0)
+            assert len(split) == N_TRAIN
+        return times
+
+    return steady(run, f"load {N_TRAIN} clips x 2 modalities from 20+20 shards, s (goal < 10 s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs (after warm-up)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the load and evaluation timings")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     parser.add_argument("--skip-load", action="store_true", help="skip the shard-loading benchmark")
     args = parser.parse_args()
     keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()}")
+    report = TimingReport()
+    print(f"device={describe_device(device)}")
 
     cfg = preset("official")
     cfg.train.device, cfg.train.select_epoch = str(device), False
@@ -158,43 +174,55 @@ def main() -> None:
     train_model(cfg, train, None, epochs=0, progress=False)
     setup = time.perf_counter() - t0  # copy + normalise the inputs, build the model: once per training run
 
-    # Paired measurements: the floor is re-measured right after every epoch, outside the epoch's time, so
-    # that drifts in this shared machine's speed cancel in each epoch's ratio.
-    floors, marks = [], []  # marks: (end of an epoch, start of the next)
+    attempts: list[tuple[np.ndarray, np.ndarray]] = []  # (epoch seconds, floors) of each attempt
 
-    def after_epoch(msg):
-        _sync(device)
-        end = time.perf_counter()
-        floors.append(matmul_floor(recorder.calls, device) * batches)
-        marks.append((end, time.perf_counter()))
+    def timed_epochs() -> list[float]:
+        # Paired measurements: the floor is re-measured right after every epoch, outside the epoch's time, so
+        # that drifts in the machine's speed cancel in each epoch's ratio.
+        floors, marks = [], []  # marks: (end of an epoch, start of the next)
 
-    train_model(cfg, train, None, epochs=args.epochs + 1, progress=False, log=after_epoch)
-    epoch_times = np.array([marks[i][0] - marks[i - 1][1] for i in range(1, len(marks))])  # epoch 1 is skipped
-    ratios = epoch_times / np.array(floors[1:])
-    print(f"train: {N_TRAIN} clips, batch {cfg.train.batch_size}, {batches} batches/epoch")
-    print(f"  seconds per epoch        {np.median(epoch_times):8.3f}  (median of {args.epochs}, "
-          f"{epoch_times.min():.3f}-{epoch_times.max():.3f}; once per run: setup {setup:.2f} s)")
+        def after_epoch(msg):
+            _sync(device)
+            end = time.perf_counter()
+            floors.append(matmul_floor(recorder.calls, device) * batches)
+            marks.append((end, time.perf_counter()))
+
+        train_model(cfg, train, None, epochs=args.epochs + 1, progress=False, log=after_epoch)
+        epoch_times = np.array([marks[i][0] - marks[i - 1][1] for i in range(1, len(marks))])  # epoch 1 skipped
+        attempts.append((epoch_times, np.array(floors[1:])))
+        return list(epoch_times / attempts[-1][1])
+
+    print(f"train: {N_TRAIN} clips, batch {cfg.train.batch_size}, {batches} batches/epoch "
+          f"(once per run: setup {setup:.2f} s)")
+    ratios = steady(timed_epochs, "epoch / floor (goal <= 1.3)", unit="x")
+    epoch_times, floors = next(a for a in attempts if list(a[0] / a[1]) == ratios.values)
+    report.add(Spread("seconds per epoch", list(epoch_times), attempts=ratios.attempts))
+    report.add(Spread(f"floor: the epoch's {len(recorder.calls) * batches} matrix products timed alone",
+                      list(floors), attempts=ratios.attempts))
     print(f"  FLOPs per epoch (f+b)    {flops_epoch / 1e9:8.1f} GFLOP")
-    print(f"  floor: the epoch's {len(recorder.calls) * batches} matrix products timed alone "
-          f"{np.median(floors[1:]):8.3f} s")
-    print(f"  matmul throughput        {flops_epoch / np.median(floors[1:]) / 1e9:8.1f} GFLOP/s (FLOPs / floor)")
-    print(f"  epoch / floor            {np.median(ratios):8.2f}  ({ratios.min():.2f}-{ratios.max():.2f}; "
-          f"goal <= 1.3)")
+    print(f"  matmul throughput        {flops_epoch / np.median(floors) / 1e9:8.1f} GFLOP/s (FLOPs / floor)")
+    report.add(ratios, ".2f")
 
     if not args.skip_load:
         with tempfile.TemporaryDirectory() as tmp:
-            secs = bench_load(Path(tmp))
-        print(f"load: {N_TRAIN} clips x 2 modalities from 20+20 shards -> tensors: {secs:.2f} s (goal < 10 s)")
+            report.add(bench_load(Path(tmp), args.repeats), ".2f")
 
     test, val = random_split(N_TEST, seen_only=False, seed=1), random_split(N_TEST, seen_only=False, seed=2)
     model = create_model(cfg.model, cfg.loss).to(device).eval()
-    t0 = time.perf_counter()
-    scores, val_scores = model_scores(model, test, device), model_scores(model, val, device)
-    evaluate_scores(scores, test.labels.numpy(), test.classes.seen, val_scores=val_scores,
-                    val_labels=val.labels.numpy())
-    secs = time.perf_counter() - t0
-    print(f"evaluate: {N_TEST} test (+{N_TEST} val for beta) clips x {N_CLASSES} classes, audio/video/both, "
-          f"classification + calibration + retrieval: {secs:.2f} s (goal < 5 s)")
+
+    def evaluate_all() -> list[float]:
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            scores, val_scores = model_scores(model, test, device), model_scores(model, val, device)
+            evaluate_scores(scores, test.labels.numpy(), test.classes.seen, val_scores=val_scores,
+                            val_labels=val.labels.numpy())
+            times.append(time.perf_counter() - t0)
+        return times
+
+    report.add(steady(evaluate_all, f"evaluate {N_TEST} test (+{N_TEST} val for beta) clips x {N_CLASSES} classes, "
+                      "audio/video/both, classification + calibration + retrieval, s (goal < 5 s)"), ".2f")
+    report.finish()
 
 
 if __name__ == "__main__":
