@@ -4,7 +4,8 @@ Training the audio CNN on every seen-class train clip of AudioSetZSL (~80k clips
 frames) would hold ~10 GB of float16 log-mels in memory. Instead each media shard's log-mels are
 written, as they are computed, to `<name>.npy` (a plain numpy array (rows, n_mels, frames), so
 `np.load(..., mmap_mode="r")` works for inspection) with `<name>.tsv` beside it: one row per clip
-of the shard with its cache row (-1 when skipped), status and reason, class and split. A
+of the shard with its cache row (-1 when skipped), status, reason and flags (as in the shard status
+tables), class and split. A
 `<name>.json` records the decode / log-mel settings; a cache whose settings or clip list differ
 from what is asked is rewritten, so a resumed training run reuses the finished shards.
 
@@ -38,7 +39,7 @@ from extractors.extract import (
 from extractors.logmel import LogMelConfig
 
 CACHE_DTYPE = np.dtype(np.float16)  # log-mels in dB (about -100..+40) keep ~3 significant digits
-INDEX_COLUMNS = ("clip_id", "row", "status", "reason")
+INDEX_COLUMNS = ("clip_id", "row", "status", "reason", "flags")
 
 
 @dataclass
@@ -154,7 +155,7 @@ def write_logmel_cache(
                 closing(_prefetched(prepare, records, job.workers, job.lookahead)) as stream:
             for record, prepared in zip(records, stream):
                 row = -1 if prepared.item is None else writer.append(prepared.item)
-                entry = {**_status(prepared.clip_id, prepared.reason), "row": row}
+                entry = {**_status(prepared.clip_id, prepared.reason, prepared.flags), "row": row}
                 entry.update({c: record[c] for c in extra_columns if c in record})
                 index.append(entry)
         columns = [*INDEX_COLUMNS, *[c for c in extra_columns if c in rows.columns]]
@@ -166,7 +167,8 @@ def write_logmel_cache(
 
 
 def read_cache_index(files: CacheFiles) -> pd.DataFrame:
-    return pd.read_csv(files.index, sep="\t", dtype={"clip_id": str, "reason": str}, keep_default_na=False)
+    return pd.read_csv(files.index, sep="\t", dtype={"clip_id": str, "reason": str, "flags": str},
+                       keep_default_na=False)
 
 
 def npy_layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:

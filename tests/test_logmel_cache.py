@@ -124,7 +124,7 @@ def test_write_logmel_cache_from_media_matches_the_in_memory_loader(shard, tmp_p
     files = write_logmel_cache(shard, tmp_path / "shard_0", logmel_cfg=cfg, decode_cfg=DECODE, frames=150, job=JOB)
     index = read_cache_index(files)
     assert list(index["clip_id"]) == list(shard["clip_id"])
-    assert list(index.columns) == ["clip_id", "row", "status", "reason", "class", "split"]
+    assert list(index.columns) == ["clip_id", "row", "status", "reason", "flags", "class", "split"]
     ok = index[index["row"] >= 0]
     assert list(ok["row"]) == list(range(len(ok))) and (ok["status"] == "ok").all()
     assert (index.loc[index["row"] < 0, "reason"] != "").all()
