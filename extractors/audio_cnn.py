@@ -31,6 +31,7 @@ from torch import nn
 
 from avgzsl.atomic import atomic_output
 from avgzsl.config import dataclass_from_dict
+from extractors.precision import autocast, check_autocast, to_device
 
 CHECKPOINT_FORMAT = "avgzsl-audio-cnn"
 CHECKPOINT_VERSION = 1
@@ -201,11 +202,15 @@ def load_audio_cnn(path: str | os.PathLike, device: str | torch.device = "auto")
 
 
 def make_embed_fn(
-    model: AudioCNN, device: str | torch.device = "auto", batch_size: int = 32
+    model: AudioCNN, device: str | torch.device = "auto", batch_size: int = 32, autocast_mode: str = "none"
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """A numpy-in, numpy-out feature function for the shard job: (B, n_mels, frames) -> (B, embed_dim) float32."""
+    """A numpy-in, numpy-out feature function for the shard job: (B, n_mels, frames) -> (B, embed_dim) float32.
+
+    `autocast_mode` ("none", "bf16", "fp16") runs the network under torch.autocast (extractors/precision.py).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_autocast(autocast_mode)
     device = resolve_device(device)
     model = model.to(device).eval()
 
@@ -214,9 +219,9 @@ def make_embed_fn(
         if batch.ndim != 3:
             raise ValueError(f"expected a batch (B, n_mels, frames), got shape {batch.shape}")
         out = np.empty((batch.shape[0], model.embed_dim), dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(autocast_mode, device):
             for start in range(0, batch.shape[0], batch_size):
-                chunk = torch.from_numpy(batch[start : start + batch_size]).to(device)
+                chunk = to_device(torch.from_numpy(batch[start : start + batch_size]), device)
                 out[start : start + len(chunk)] = model.embed(chunk).float().cpu().numpy()
         return out
 

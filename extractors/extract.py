@@ -1,9 +1,10 @@
 """One extraction job: a shard of manifest rows in, one feature shard and its status table out.
 
-Decoding (and, for audio, the log-mel) runs in a thread pool a bounded number of
-clips ahead of the model, so the model rarely waits for ffmpeg; decord and numpy's
-FFT release the GIL, so the threads really run side by side. Results are consumed in
-manifest order, which keeps the output deterministic whatever the thread timing.
+Decoding (and, for audio, the log-mel) runs in a pool of threads or processes
+(extractors/prefetch.py) a bounded number of clips ahead of the model, so the model
+rarely waits for ffmpeg. Results are consumed in manifest order, which keeps the
+output deterministic whatever the timing. A log line every `progress_interval`
+seconds gives clips done, clips/s and the time left.
 
 Every row ends in exactly one status row: `ok`, or `skipped` with the reason (bad
 media, no such stream, an embedding with NaN). Failures that are not about one clip
@@ -16,12 +17,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ from tqdm import tqdm
 from avgzsl.features import SILENT_AUDIO, write_feature_shard, write_status_table
 from extractors.decode import OK, SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
 from extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+from extractors.prefetch import ProgressLog, prefetched
 
 FEATURE_DIM = 1024
 ROW_COLUMNS = ("clip_id", "path")
@@ -37,12 +37,18 @@ ROW_COLUMNS = ("clip_id", "path")
 
 @dataclass
 class ExtractJobConfig:
-    # decode threads; 0 decodes inline (no overlap with the model). A 720p clip takes ~0.6 s of one
-    # core to decode, a GPU I3D ~0.2 s, so a GPU job needs several threads to keep up
+    # decode workers; 0 decodes inline (no overlap with the model). A 720p clip takes ~0.6 s of one
+    # core to decode, a GPU I3D ~0.2 s, so a GPU job needs several workers to keep up
     workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))
     lookahead: int = 16  # clips decoded ahead of the model; bounds memory (~65 MB per video clip)
     progress: bool = True  # tqdm bar on stderr
     media_root: str | None = None  # resolves relative manifest paths
+    processes: bool = False  # decode in worker processes (GPU jobs) instead of threads
+    progress_interval: float = 30.0  # seconds between progress log lines; 0: only the closing line
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.lookahead < 1:
+            raise ValueError(f"workers must be >= 0 and lookahead >= 1, got {self.workers}, {self.lookahead}")
 
 
 @dataclass
@@ -126,26 +132,15 @@ def extract_video_shard(
 ) -> ShardSummary:
     """Video features for `rows`; `embed_fn([frames (T, H, W, 3) uint8, ...]) -> (B, D)`.
 
-    `preprocess_fn`, if given, runs per clip in the decode threads (e.g. resize and
+    `preprocess_fn`, if given, runs per clip in the decode workers (e.g. resize and
     crop on the CPU) and its output replaces the raw frames in the list given to
     `embed_fn`; a ValueError from it skips that clip with the message as reason.
+    With `job.processes` it must pickle (e.g. `functools.partial` of a module function).
     """
     decode_cfg = decode_cfg or DecodeConfig()
     job = job or ExtractJobConfig()
 
-    def prepare(row: dict) -> _Prepared:
-        started = time.perf_counter()
-        clip_id, clip = _decode_row(row, decode_cfg, job, audio=False, video=True)
-        if not clip.video_ok:
-            return _Prepared(clip_id, None, clip.video_reason, time.perf_counter() - started)
-        item = clip.frames
-        if preprocess_fn is not None:
-            try:
-                item = preprocess_fn(clip.frames)
-            except ValueError as err:
-                return _Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started)
-        flags = f"rotated_{clip.rotation}" if clip.rotation else ""
-        return _Prepared(clip_id, item, "", time.perf_counter() - started, flags)
+    prepare = _VideoPreparer(decode_cfg, job, preprocess_fn)
 
     recorded = {**(settings or {}), "decode": asdict(decode_cfg)}
     return _run_shard(
@@ -189,7 +184,7 @@ def load_audio_for_training(
     status: list[dict] = []
     bar = tqdm(total=len(records), unit="clip", desc="log-mel", disable=not job.progress)
     # closing(): a failure here must stop the decode threads now, not whenever the generator is collected
-    with bar, closing(_prefetched(prepare, records, job.workers, job.lookahead)) as stream:
+    with bar, closing(_prefetched(prepare, records, job.workers, job.lookahead, job.processes)) as stream:
         for prepared in stream:
             bar.update(1)
             if prepared.item is None:
@@ -201,23 +196,56 @@ def load_audio_for_training(
     return specs[: len(clip_ids)], clip_ids, status
 
 
-def _audio_preparer(
-    logmel_cfg: LogMelConfig, decode_cfg: DecodeConfig, frames: int, job: ExtractJobConfig
-) -> Callable[[dict], _Prepared]:
-    def prepare(row: dict) -> _Prepared:
+@dataclass
+class _AudioPreparer:
+    """Decode one row and compute its fixed-length log-mel; a dataclass so worker processes can receive it."""
+
+    logmel_cfg: LogMelConfig
+    decode_cfg: DecodeConfig
+    frames: int
+    job: ExtractJobConfig
+
+    def __call__(self, row: dict) -> _Prepared:
         started = time.perf_counter()
-        clip_id, clip = _decode_row(row, decode_cfg, job, audio=True, video=False)
+        clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=True, video=False)
         if not clip.audio_ok:
             return _Prepared(clip_id, None, clip.audio_reason, time.perf_counter() - started)
         try:
-            spec = fixed_length(log_mel(clip.audio, logmel_cfg), frames)  # (n_mels, frames)
+            spec = fixed_length(log_mel(clip.audio, self.logmel_cfg), self.frames)  # (n_mels, frames)
         except ValueError as err:
             return _Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started)
         # a silent track is still a valid input (its log-mel is the floor), but a user should know of it
         flags = SILENT_AUDIO if clip.audio_silent else ""
         return _Prepared(clip_id, spec, "", time.perf_counter() - started, flags)
 
-    return prepare
+
+def _audio_preparer(
+    logmel_cfg: LogMelConfig, decode_cfg: DecodeConfig, frames: int, job: ExtractJobConfig
+) -> Callable[[dict], _Prepared]:
+    return _AudioPreparer(logmel_cfg, decode_cfg, frames, job)
+
+
+@dataclass
+class _VideoPreparer:
+    """Decode one row's frames and optionally preprocess them; picklable for worker processes."""
+
+    decode_cfg: DecodeConfig
+    job: ExtractJobConfig
+    preprocess_fn: Callable[[np.ndarray], Any] | None = None
+
+    def __call__(self, row: dict) -> _Prepared:
+        started = time.perf_counter()
+        clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=False, video=True)
+        if not clip.video_ok:
+            return _Prepared(clip_id, None, clip.video_reason, time.perf_counter() - started)
+        item = clip.frames
+        if self.preprocess_fn is not None:
+            try:
+                item = self.preprocess_fn(clip.frames)
+            except ValueError as err:
+                return _Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started)
+        flags = f"rotated_{clip.rotation}" if clip.rotation else ""
+        return _Prepared(clip_id, item, "", time.perf_counter() - started, flags)
 
 
 def _decode_row(
@@ -269,30 +297,9 @@ def _status(clip_id: str, reason: str, flags: str = "") -> dict:
     return {"clip_id": clip_id, "status": SKIPPED if reason else OK, "reason": reason, "flags": flags}
 
 
-def _prefetched(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, lookahead: int) -> Iterator[Any]:
-    """`map(fn, items)` in order, computed up to `lookahead` items ahead by `workers` threads."""
-    if workers <= 0:
-        yield from map(fn, items)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
-    pending: deque[Future] = deque()
-    source: Iterable[Any] = iter(items)
-    try:
-        for item in source:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= max(lookahead, workers):  # fewer would leave threads idle
-                break
-        while pending:
-            done = pending.popleft()
-            for item in source:
-                pending.append(pool.submit(fn, item))
-                break
-            yield done.result()
-    finally:
-        # a failed job must not keep decoding the rest of the shard in the background
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+def _prefetched(fn: Callable[[Any], Any], items, workers: int, lookahead: int, processes: bool = False):
+    """`map(fn, items)` in order, computed ahead by a pool (extractors.prefetch.prefetched)."""
+    return prefetched(fn, items, workers, lookahead, processes=processes)
 
 
 def _run_shard(
@@ -344,8 +351,10 @@ def _run_shard(
         batch.clear()
 
     bar = tqdm(total=len(records), unit="clip", desc=f"{modality} {out_features.name}", disable=not job.progress)
-    with bar, closing(_prefetched(prepare, records, job.workers, job.lookahead)) as stream:
+    progress = ProgressLog(len(records), f"{modality} {out_features.name}", interval=job.progress_interval)
+    with bar, closing(_prefetched(prepare, records, job.workers, job.lookahead, job.processes)) as stream:
         for prepared in stream:
+            progress.update(1)
             summary.decode_seconds += prepared.seconds
             if prepared.item is None:
                 reasons[prepared.clip_id] = prepared.reason
@@ -356,6 +365,7 @@ def _run_shard(
             bar.update(1)
         if batch:
             flush()
+    progress.finish()
     status = [_status(str(r["clip_id"]), reasons[str(r["clip_id"])], flags.get(str(r["clip_id"]), "")) for r in records]
     features = np.stack(kept) if kept else np.zeros((0, summary.dim), np.float32)  # (N_ok, D)
     try:

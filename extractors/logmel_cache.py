@@ -28,15 +28,9 @@ import pandas as pd
 
 from avgzsl.atomic import atomic_output
 from extractors.decode import DecodeConfig
-from extractors.extract import (
-    ExtractJobConfig,
-    _audio_preparer,
-    _check_rates,
-    _prefetched,
-    _records,
-    _status,
-)
+from extractors.extract import ExtractJobConfig, _audio_preparer, _check_rates, _records, _status
 from extractors.logmel import LogMelConfig
+from extractors.prefetch import ProgressLog, prefetched
 
 CACHE_DTYPE = np.dtype(np.float16)  # log-mels in dB (about -100..+40) keep ~3 significant digits
 INDEX_COLUMNS = ("clip_id", "row", "status", "reason", "flags")
@@ -150,14 +144,17 @@ def write_logmel_cache(
     records = _records(rows)
     prepare = _audio_preparer(logmel_cfg, decode_cfg, frames, job)
     index: list[dict] = []
+    progress = ProgressLog(len(records), f"log-mel cache {files.array.name}", interval=job.progress_interval)
     with atomic_output(files.array) as tmp_array:
         with CacheWriter(tmp_array, len(records), logmel_cfg.n_mels, frames) as writer, \
-                closing(_prefetched(prepare, records, job.workers, job.lookahead)) as stream:
+                closing(prefetched(prepare, records, job.workers, job.lookahead, processes=job.processes)) as stream:
             for record, prepared in zip(records, stream):
+                progress.update(1)
                 row = -1 if prepared.item is None else writer.append(prepared.item)
                 entry = {**_status(prepared.clip_id, prepared.reason, prepared.flags), "row": row}
                 entry.update({c: record[c] for c in extra_columns if c in record})
                 index.append(entry)
+        progress.finish()
         columns = [*INDEX_COLUMNS, *[c for c in extra_columns if c in rows.columns]]
         with atomic_output(files.index) as tmp_index:
             pd.DataFrame(index, columns=columns).to_csv(tmp_index, sep="\t", index=False)

@@ -33,6 +33,13 @@ def setup_device(device: str, threads: int | None) -> torch.device:
     return torch.device(device)
 
 
+def extraction_job(threads: int, device: torch.device) -> ExtractJobConfig:
+    """Decode workers follow the rule's `threads:`. On a GPU the model waits for the decoders, whose Python
+    parts hold the GIL, so they run as processes there; on a CPU threads suffice (the model is the bottleneck)."""
+    workers = max(1, int(threads or 1))
+    return ExtractJobConfig(workers=workers, progress=False, processes=device.type == "cuda" and workers > 1)
+
+
 def split_by_media(media: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
     usable = media[media["status"] == "ok"]
     lost = [
@@ -80,14 +87,14 @@ def train_audio_cnn_step(
         CacheFiles, LogMelStore, cache_is_current, cache_settings, read_cache_index, write_logmel_cache,
     )
 
-    setup_device(device, threads)
+    dev = setup_device(device, threads)
     class_table = ClassTable.read(classes)
     seen = set(class_table.seen_names)
     logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
     frames = num_frames(decode_cfg.max_seconds, logmel_cfg)
     settings = cache_settings(logmel_cfg, decode_cfg, frames)
     cache_dir = Path(cache_dir) if cache_dir is not None else logmel_cache_dir(out)
-    job = ExtractJobConfig(workers=max(1, threads), progress=False)
+    job = extraction_job(threads, dev)
     parts, labels, splits = [], [], []
     n_listed = 0
     for table_path in media_tables:
@@ -121,7 +128,7 @@ def train_audio_cnn_step(
 
 
 def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, device: str, threads: int,
-                       out_features: str, out_status: str) -> None:
+                       out_features: str, out_status: str, autocast: str = "none") -> None:
     from extractors.audio_cnn import load_audio_cnn, make_embed_fn
 
     dev = setup_device(device, threads)
@@ -131,9 +138,10 @@ def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, de
     logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
     tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
     summary = extract_audio_shard(
-        usable, out_features=out_features, out_status=tmp_status, embed_fn=make_embed_fn(cnn, dev),
-        logmel_cfg=logmel_cfg, decode_cfg=decode_cfg, settings={"model": meta["config"].to_dict()},
-        job=ExtractJobConfig(workers=2, progress=False),
+        usable, out_features=out_features, out_status=tmp_status,
+        embed_fn=make_embed_fn(cnn, dev, autocast_mode=autocast),
+        logmel_cfg=logmel_cfg, decode_cfg=decode_cfg, settings={"model": meta["config"].to_dict(), "autocast": autocast},
+        job=extraction_job(threads, dev),
     )
     finish_status(tmp_status, lost, table, out_status)
     log.info("audio shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from extractors.i3d import FEATURE_DIM, MIN_LOGIT_FRAMES
+from extractors.precision import autocast, check_autocast, to_device
 
 TAIL_WINDOWS = ("aligned", "drop")
 
@@ -45,6 +46,7 @@ class VideoFeatureConfig:
         peaks near 0.5 GB of activations on CPU in inference mode, measured).
     resize_chunk_frames: frames resized at once, so a long high-resolution clip is never held as float
         at full size.
+    autocast: "none", "bf16" or "fp16": I3D's forward pass under torch.autocast (extractors/precision.py).
     """
 
     fps: float = 25.0
@@ -55,6 +57,7 @@ class VideoFeatureConfig:
     tail_window: str = "aligned"
     batch_windows: int = 2
     resize_chunk_frames: int = 32
+    autocast: str = "none"
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -70,6 +73,7 @@ class VideoFeatureConfig:
             raise ValueError(f"tail_window must be one of {TAIL_WINDOWS}, got {self.tail_window!r}")
         if self.window_stride < 1 or self.batch_windows < 1 or self.resize_chunk_frames < 1:
             raise ValueError("window_stride, batch_windows and resize_chunk_frames must be >= 1")
+        check_autocast(self.autocast)
 
 
 def _resized_hw(h: int, w: int, short: int) -> tuple[int, int]:
@@ -101,6 +105,11 @@ def preprocess_frames(frames: np.ndarray, cfg: VideoFeatureConfig) -> torch.Tens
     c = cfg.crop_size
     top, left = (rh - c) // 2, (rw - c) // 2
 
+    if (rh, rw) == (h, w):
+        # no resize: crop the uint8 frames first, so only the c x c pixels are converted to float
+        frames = frames[:, top:top + c, left:left + c]
+        top = left = 0
+        rh, rw = h, w = c, c
     out = torch.empty((t, 3, c, c), dtype=torch.float32)
     for start in range(0, t, cfg.resize_chunk_frames):
         # Converting in numpy gives a fresh writable array, so read-only inputs (memmaps) work too.
@@ -158,8 +167,10 @@ def clip_features(
     owners: list[int] = []
 
     def flush() -> None:
-        batch = torch.stack(pending).to(device)  # (B,3,window,c,c)
-        feats = model.features(batch).to("cpu", torch.float64)  # -> (B,D)
+        batch = to_device(torch.stack(pending), device)  # (B,3,window,c,c)
+        with autocast(cfg.autocast, device):
+            feats = model.features(batch)  # -> (B,D)
+        feats = feats.to("cpu", torch.float64)
         for owner, feat in zip(owners, feats):
             # Summed in float64 so clips with many windows lose no precision in the mean.
             sums[owner] = feat.clone() if sums[owner] is None else sums[owner] + feat

@@ -10,17 +10,18 @@ import logging
 from pathlib import Path
 
 from avgzsl.workflow_utils import read_media_table
-from extractors.extract import ExtractJobConfig, extract_video_shard
+from extractors.extract import extract_video_shard
 from extractors.i3d import create_i3d
 from extractors.i3d_weights import sha256_of
-from extractors.steps import decode_config, finish_status, setup_device, split_by_media
+from extractors.steps import decode_config, extraction_job, finish_status, setup_device, split_by_media
 from extractors.video import VideoFeatureConfig, video_features
 
 log = logging.getLogger("avgzsl.extract")
 
 
 def extract_video_step(*, media: str, weights_file: str, decode: dict, video: dict, device: str, threads: int,
-                       out_features: str, out_status: str, weights_sha256: str | None = None) -> None:
+                       out_features: str, out_status: str, weights_sha256: str | None = None,
+                       autocast: str = "none") -> None:
     """Extract one shard; `weights_sha256` (the checksum the weights rule recorded) is verified first."""
     digest = sha256_of(weights_file)
     if weights_sha256 is not None and digest != weights_sha256:
@@ -31,7 +32,7 @@ def extract_video_step(*, media: str, weights_file: str, decode: dict, video: di
     usable, lost = split_by_media(table)
     video = dict(video)
     weights, batch_clips = video.pop("weights"), video.pop("batch_clips", 4)
-    vcfg = VideoFeatureConfig(**video)
+    vcfg = VideoFeatureConfig(**video, autocast=autocast)
     # decode straight to the rate and (roughly) the size I3D will see
     decode_cfg = decode_config(decode, fps=vcfg.fps, short_side=vcfg.resize_short_side)
     model = create_i3d(weights=Path(weights_file)).to(dev).eval()
@@ -41,8 +42,8 @@ def extract_video_step(*, media: str, weights_file: str, decode: dict, video: di
         usable, out_features=out_features, out_status=tmp_status,
         embed_fn=lambda frames: video_features(model, frames, vcfg, dev),
         decode_cfg=decode_cfg, batch_size=batch_clips,
-        settings={"weights": name, "weights_sha256": digest, **video},
-        job=ExtractJobConfig(workers=2, progress=False),
+        settings={"weights": name, "weights_sha256": digest, **video, "autocast": autocast},
+        job=extraction_job(threads, dev),
     )
     finish_status(tmp_status, lost, table, out_status)
     log.info("video shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",

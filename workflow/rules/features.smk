@@ -85,12 +85,14 @@ if not FROM_FEATURES:
             f"{R}/benchmarks/extract_audio/shard_{{shard}}.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        threads: 8 if GPU else 2
         resources:
             gpu=GPU,
         params:
             decode=canonical(config["extract"]["decode"]),
             logmel=canonical(config["extract"]["logmel"]),
             device=config["device"],
+            autocast=config["extract"]["autocast"],
         script:
             "../scripts/extract_audio_shard.py"
 
@@ -108,11 +110,13 @@ if not FROM_FEATURES:
             f"{R}/benchmarks/extract_video/shard_{{shard}}.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        threads: 8 if GPU else 2
         resources:
             gpu=GPU,
         params:
             decode=canonical(config["extract"]["decode"]),
             video=canonical(config["extract"]["video"]),
             device=config["device"],
+            autocast=config["extract"]["autocast"],
         script:
             "../scripts/extract_video_shard.py"

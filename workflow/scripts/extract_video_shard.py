@@ -11,6 +11,7 @@ with rule_log(snakemake.log[0]):
         decode=dict(snakemake.params.decode),
         video=dict(snakemake.params.video),
         device=snakemake.params.device,
+        autocast=snakemake.params.autocast,
         threads=snakemake.threads,
         out_features=snakemake.output.features,
         out_status=snakemake.output.status,
