@@ -70,20 +70,21 @@ def _media_helpers():
     return module
 
 
-def audio_model(device: torch.device) -> Callable[[np.ndarray], np.ndarray] | None:
+def audio_model(device: torch.device, autocast: str = "none") -> Callable[[np.ndarray], np.ndarray] | None:
     try:
         from extractors.audio_cnn import create_audio_cnn, make_embed_fn
     except ImportError as err:
         print(f"audio model: extractors.audio_cnn is not available yet ({err}); audio model time not measured")
         return None
     # 23 seen AudioSetZSL classes; random weights cost the same time as trained ones
-    return make_embed_fn(create_audio_cnn(n_classes=23), device=device, batch_size=64)
+    extra = {} if autocast == "none" else {"autocast_mode": autocast}
+    return make_embed_fn(create_audio_cnn(n_classes=23), device=device, batch_size=64, **extra)
 
 
-def video_model(device: torch.device, crop: int):
+def video_model(device: torch.device, crop: int, autocast: str = "none"):
     try:
         from extractors.i3d import create_i3d
-        from extractors.video import VideoFeatureConfig, clip_windows, preprocess_frames
+        from extractors.video import VideoFeatureConfig, clip_features, preprocess_frames
     except ImportError as err:
         print(f"video model: extractors.i3d / extractors.video are not available yet ({err}); not measured")
         return None
@@ -94,21 +95,12 @@ def video_model(device: torch.device, crop: int):
         model = create_i3d(weights=None)
     model = model.to(device).eval()
     # keep the Kinetics field of view (256 -> 224) at smaller crops
-    cfg = VideoFeatureConfig(crop_size=crop, resize_short_side=int(round(crop * 256 / 224)), batch_windows=8)
+    extra = {} if autocast == "none" else {"autocast": autocast}
+    cfg = VideoFeatureConfig(crop_size=crop, resize_short_side=int(round(crop * 256 / 224)), batch_windows=8, **extra)
 
     def embed(tensors: list[torch.Tensor]) -> np.ndarray:
-        """Preprocessed clips (3, T, c, c) -> (B, 1024): mean of each clip's window features."""
-        windows = [clip_windows(x, cfg) for x in tensors]  # each (W, 3, window, c, c)
-        owners = torch.cat([torch.full((len(w),), i) for i, w in enumerate(windows)])
-        stacked = torch.cat(windows)  # (sum W, 3, window, c, c)
-        feats = []
-        with torch.inference_mode():
-            for start in range(0, len(stacked), cfg.batch_windows):
-                feats.append(model.features(stacked[start : start + cfg.batch_windows].to(device)).float().cpu())
-        feats = torch.cat(feats)  # (sum W, 1024)
-        sums = torch.zeros(len(tensors), feats.shape[1]).index_add_(0, owners, feats)
-        counts = torch.bincount(owners, minlength=len(tensors)).clamp(min=1)
-        return (sums / counts[:, None]).numpy()
+        """Preprocessed clips (3, T, c, c) -> (B, 1024): the workflow's own batched-window feature path."""
+        return clip_features(model, tensors, cfg, device)
 
     return embed, (lambda frames: preprocess_frames(frames, cfg)), cfg
 
@@ -178,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop-size", type=int, default=None, help="I3D crop (default 224 on cuda, 80 on cpu)")
     parser.add_argument("--workers", type=int, default=BenchConfig.workers, help="decode threads in the shard job")
     parser.add_argument("--repeats", type=int, default=3, help="serial passes and shard jobs per modality")
+    parser.add_argument("--autocast", default="none", choices=("none", "bf16", "fp16"), help="I3D and audio CNN")
+    parser.add_argument("--processes", action="store_true", help="decode in worker processes, not threads")
     args = parser.parse_args(argv)
     report = TimingReport()
     device = resolve_device(args.device)
@@ -201,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         logmel_cfg = LogMelConfig()
         frames = num_frames(cfg.seconds, logmel_cfg)
         log_mel(np.zeros(16000, np.float32), logmel_cfg)  # librosa's first call pays ~3 s of imports
-        audio_embed = audio_model(device)
+        audio_embed = audio_model(device, args.autocast)
         if audio_embed is not None:
             audio_embed(np.zeros((1, logmel_cfg.n_mels, frames), np.float32))  # warm-up (cuDNN autotune)
         audio = [serial(paths, DecodeConfig(), "audio", lambda a: fixed_length(log_mel(a, logmel_cfg), frames),
@@ -209,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         report_serial(audio[0], names)
         serial_totals(report, "audio", audio, len(names))
 
-        video = video_model(device, crop)
+        video = video_model(device, crop, args.autocast)
         video_embed, video_prep, vcfg = video if video is not None else (None, lambda f: f, None)
         # decord resizes to the I3D short side while decoding, so preprocessing only crops
         video_decode = DecodeConfig(short_side=vcfg.resize_short_side if vcfg is not None else 256)
@@ -221,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         serial_totals(report, "video", video_timing, len(names))
 
         print("\nshard job with prefetch (extractors.extract), decode threads overlapping the model:")
-        job = ExtractJobConfig(workers=cfg.workers, lookahead=2 * cfg.workers, progress=False)
+        extra = {"processes": True} if args.processes else {}
+        job = ExtractJobConfig(workers=cfg.workers, lookahead=2 * cfg.workers, progress=False, **extra)
         if audio_embed is not None:
             shard_runs(report, "audio", lambda: extract_audio_shard(
                 rows, out_features=tmp / "a.h5", out_status=tmp / "a.tsv", embed_fn=audio_embed, frames=frames,
