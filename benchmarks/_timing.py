@@ -5,8 +5,10 @@ and the relative range (max - min) / median. On a quiet machine repeats of the s
 to a few per cent; other processes competing for the cores show up as a wide range long before
 they show up in the median. A measurement whose range exceeds its limit (default 15 %) is
 measured again (`retries` times); if it stays wide, a WARNING line says so and the closing
-verdict of the run is UNTRUSTED. The load average at start and end is printed beside it, since a
-load above the core count is the usual cause.
+verdict of the run is UNTRUSTED. A machine loaded evenly for the whole run can slow every repeat
+alike and keep the range narrow, so the verdict also reads the load average: above the core count
+when the benchmark starts (other processes were already running), or above twice the core count at
+the end (the benchmark's own threads account for at most one core count), the run is UNTRUSTED too.
 """
 
 from __future__ import annotations
@@ -55,12 +57,22 @@ def machine_load() -> str:
     return f"load average {one:.2f} (5 min {five:.2f}) on {os.cpu_count()} cores"
 
 
+def busy_reason(start_load: float, end_load: float, cores: int) -> str | None:
+    """Why the load averages say other processes competed for the CPU, or None."""
+    if start_load > cores:
+        return f"load average {start_load:.1f} at start, above the {cores} cores: other processes were running"
+    if end_load > 2 * cores:
+        return f"load average {end_load:.1f} at the end, above twice the {cores} cores"
+    return None
+
+
 @dataclass
 class TimingReport:
     """Collects the spreads of one benchmark run and prints the closing verdict."""
 
     spreads: list[Spread] = field(default_factory=list)
     start_load: str = field(default_factory=machine_load)
+    start_load1: float = field(default_factory=lambda: os.getloadavg()[0])
 
     def add(self, spread: Spread, fmt: str = ".3f", quiet: bool = False) -> Spread:
         self.spreads.append(spread)
@@ -76,12 +88,17 @@ class TimingReport:
     def finish(self) -> bool:
         wide = [s.name for s in self.spreads if not s.trusted]
         print(f"\nmachine: at start {self.start_load}; at end {machine_load()}")
+        busy = busy_reason(self.start_load1, os.getloadavg()[0], os.cpu_count() or 1)
         if wide:
             print(f"VERDICT: UNTRUSTED — {len(wide)} of {len(self.spreads)} measurement(s) spread too widely: "
-                  f"{', '.join(wide)}. Rerun on a quiet machine before quoting these numbers.")
+                  f"{', '.join(wide)}{f'; {busy}' if busy else ''}. "
+                  "Rerun on a quiet machine before quoting these numbers.")
+        elif busy:
+            print(f"VERDICT: UNTRUSTED — every range is narrow, but {busy}: the numbers may be uniformly slow. "
+                  "Rerun on a quiet machine before quoting them.")
         else:
             print(f"VERDICT: trusted — all {len(self.spreads)} measurement(s) within their range limits.")
-        return not wide
+        return not wide and not busy
 
 
 def steady(
