@@ -22,6 +22,7 @@ Usage: python benchmarks/extract_throughput.py [--clips 8] [--device auto|cpu|cu
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import sys
 import tempfile
@@ -102,7 +103,8 @@ def video_model(device: torch.device, crop: int, autocast: str = "none"):
         """Preprocessed clips (3, T, c, c) -> (B, 1024): the workflow's own batched-window feature path."""
         return clip_features(model, tensors, cfg, device)
 
-    return embed, (lambda frames: preprocess_frames(frames, cfg)), cfg
+    # a partial of a module function, not a lambda: with --processes it is pickled to the decode workers
+    return embed, functools.partial(preprocess_frames, cfg=cfg), cfg
 
 
 def serial(paths, decode_cfg, kind, prep_fn, embed_fn, batch) -> Timing:

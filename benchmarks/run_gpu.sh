@@ -42,12 +42,12 @@ run audio_train_memory benchmarks/audio_train_memory.py --device "$device" --bat
     --memory-fraction 0.1 --workdir "$workdir"
 run extract_throughput benchmarks/extract_throughput.py --device "$device" --clips 16 --crop-size 224 \
     --workers "$(nproc)" --repeats 3
+run extract_throughput_bf16 benchmarks/extract_throughput.py --device "$device" --clips 16 --crop-size 224 \
+    --workers "$(nproc)" --repeats 3 --autocast bf16 --processes
 for autocast in bf16 fp16; do
-    [ -f benchmarks/autocast_effect.py ] && run "autocast_$autocast" benchmarks/autocast_effect.py \
-        --device "$device" --autocast "$autocast"
+    run "autocast_$autocast" benchmarks/autocast_effect.py --device "$device" --autocast "$autocast" --clips 8
 done
-[ -f benchmarks/pipeline_cost.py ] && run pipeline_cost benchmarks/pipeline_cost.py --device "$device" \
-    --cores "$(nproc)" --gpus 1
+run pipeline_cost benchmarks/pipeline_cost.py --device "$device" --cores "$(nproc)" --gpus 1 --check 16
 if [ -n "${SPLIT_LISTS:-}" ]; then
     run dag_build benchmarks/dag_build.py --device "$device" --split-lists "$SPLIT_LISTS" --repeats 3
 else
