@@ -6,6 +6,7 @@ The weights arrive as a file the workflow tracks (the converted Kinetics-400 sta
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from extractors.extract import extract_video_shard
 from extractors.i3d import create_i3d
 from extractors.i3d_weights import sha256_of
 from extractors.steps import decode_config, extraction_job, finish_status, setup_device, split_by_media
-from extractors.video import VideoFeatureConfig, video_features
+from extractors.video import VideoFeatureConfig, video_features, window_starts
 
 log = logging.getLogger("avgzsl.extract")
 
@@ -35,6 +36,11 @@ def extract_video_step(*, media: str, weights_file: str, decode: dict, video: di
     vcfg = VideoFeatureConfig(**video, autocast=autocast)
     # decode straight to the rate and (roughly) the size I3D will see
     decode_cfg = decode_config(decode, fps=vcfg.fps, short_side=vcfg.resize_short_side)
+    if dev.type == "cuda":
+        # all windows of a model call's clips in one I3D pass (4 per 10 s clip at 25 fps): a GPU needs the
+        # larger batch to stay busy; on a CPU the small default bounds memory and costs no speed
+        windows = len(window_starts(round(decode_cfg.max_seconds * vcfg.fps), vcfg))
+        vcfg = dataclasses.replace(vcfg, batch_windows=max(vcfg.batch_windows, windows * batch_clips))
     model = create_i3d(weights=Path(weights_file)).to(dev).eval()
     tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
     name = weights if weights == "kinetics400" else Path(weights).name

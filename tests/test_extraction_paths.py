@@ -137,3 +137,39 @@ def test_bf16_autocast_moves_features_slightly_on_cpu():
     assert cosine(fp32, bf16).min() > 0.98
     with autocast("bf16", "cpu"):
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def test_gpu_video_step_uses_worker_processes_and_one_pass_per_batch_of_clips(monkeypatch, tmp_path):
+    """The CUDA branch of the video step, without a GPU: what it hands to the shard job and to I3D."""
+    import extractors.video_step as video_step
+
+    seen = {}
+
+    class StubI3D:
+        def to(self, device):
+            return self
+
+        def eval(self):
+            return self
+
+    def fake_shard(rows, **kw):
+        seen["job"] = kw["job"]
+        kw["embed_fn"]([np.zeros((3, 8, 8, 3), np.uint8)])
+        return type("Summary", (), {"n_ok": 0, "n_skipped": 0, "decode_seconds": 0.0, "model_seconds": 0.0})()
+
+    monkeypatch.setattr(video_step, "setup_device", lambda device, threads: torch.device("cuda"))
+    monkeypatch.setattr(video_step, "create_i3d", lambda weights: StubI3D())
+    monkeypatch.setattr(video_step, "video_features", lambda model, frames, cfg, dev: seen.setdefault("cfg", cfg))
+    monkeypatch.setattr(video_step, "extract_video_shard", fake_shard)
+    monkeypatch.setattr(video_step, "finish_status", lambda *a: None)
+    media = tmp_path / "media.tsv"
+    media.write_text("clip_id\tclass\tsplit\tpath\tstart\tend\tstatus\treason\n")
+    weights = tmp_path / "i3d.pt"
+    weights.write_bytes(b"stand-in")
+    video_step.extract_video_step(
+        media=str(media), weights_file=str(weights), decode={"max_seconds": 10.0}, device="cuda", threads=6,
+        video={"weights": "kinetics400", "batch_clips": 4, "fps": 25.0}, autocast="bf16",
+        out_features=str(tmp_path / "v.h5"), out_status=str(tmp_path / "v.tsv"))
+    assert seen["job"].workers == 6 and seen["job"].processes
+    # 250 frames at 25 fps: windows at 0, 64, 128 and the aligned tail: 4 per clip, 16 for 4 clips
+    assert seen["cfg"].batch_windows == 16 and seen["cfg"].autocast == "bf16"
