@@ -38,6 +38,7 @@ from extractors.audio_cnn import (
     resolve_device,
     save_checkpoint,
 )
+from extractors.precision import to_device
 
 TRAIN_SPLIT = "trn"
 OPTIMIZERS = ("adam",)
@@ -212,7 +213,7 @@ def _evaluate(
     loss_sum, correct = 0.0, 0
     with torch.inference_mode():
         for b, x in enumerate(clip_batches(source, clips, cfg.batch_size, cfg.frames, None)):
-            x = x.to(device)
+            x = to_device(x, device)
             target = y[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
             logits = model(x)  # (B, n_seen)
             loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
@@ -327,7 +328,7 @@ def train_audio_cnn(
             batches = clip_batches(source, train_clips[perm], cfg.batch_size, cfg.frames, rng)
             for b, x in enumerate(batches):
                 sel = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                x = x.to(device)  # (B, n_mels, frames)
+                x = to_device(x, device)  # (B, n_mels, frames); pinned, non-blocking on CUDA
                 target = y_train[torch.from_numpy(sel)].to(device)  # (B,)
                 logits = model(x)  # (B, n_seen)
                 loss = nn.functional.cross_entropy(logits, target)
