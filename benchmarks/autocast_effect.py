@@ -25,7 +25,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO)]
-from _timing import Spread, TimingReport, describe_device, device_sync, repeat, resolve_device  # noqa: E402
+from _timing import TimingReport, describe_device, device_sync, repeat, resolve_device  # noqa: E402
 
 from extractors.audio_cnn import create_audio_cnn, load_audio_cnn, make_embed_fn  # noqa: E402
 from extractors.decode import DecodeConfig, decode_clip  # noqa: E402

@@ -84,7 +84,12 @@ def train_audio_cnn_step(
     """
     from extractors.audio_train import AudioTrainConfig, train_audio_cnn
     from extractors.logmel_cache import (
-        CacheFiles, LogMelStore, cache_is_current, cache_settings, read_cache_index, write_logmel_cache,
+        CacheFiles,
+        LogMelStore,
+        cache_is_current,
+        cache_settings,
+        read_cache_index,
+        write_logmel_cache,
     )
 
     dev = setup_device(device, threads)
