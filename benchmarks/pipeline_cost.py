@@ -115,8 +115,11 @@ def measure_costs(args, device, report: TimingReport, paths: list[Path]) -> dict
 def measure_deep_epoch(args, device, report: TimingReport) -> float:
     """Seconds of one official-preset AVGZSLNet epoch over AudioSetZSL-sized synthetic features."""
     from avgzsl.config import preset
+    from avgzsl.cpu_memory import keep_freed_memory
     from avgzsl.dataset import ClassTable, FeatureSplit
     from avgzsl.train import train_model
+
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
 
     if device.type != "cuda":
         torch.set_num_threads(args.cores)  # one deep training uses every core of its job
