@@ -16,10 +16,31 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODEL_KINDS = ("avgzslnet", "cjme", "audio_only", "video_only", "av_concat")
+MODEL_KINDS = ("avgzslnet", "cjme", "audio_only", "video_only", "av_concat", "avca")
 DISTANCES = ("euclidean", "mse")
 LOSS_TERMS = ("rec", "cta", "ctv", "ta", "at", "tv", "vt")
-PRESETS = ("official", "paper", "avca")
+# AVCA-GZSL's run scripts per benchmark and feature set (run_scripts/<DS>-GZSL/avca.sh, stage-1 lines 3-4 of
+# VGGSound and ActivityNet, 2-3 of UCF; the stage-2 lines repeat them): encoder dropout (`--embedding_dropout`),
+# projector dropout (`--decoder_dropout`), `--additional_dropout`, BatchNorm `--momentum`, batch size (`--bs`,
+# default 256 src/args.py:136-141). Common to all: hidden sizes 512 / 512, depth 1, lr 1e-3, 500 batches,
+# 50 epochs, `--additional_triplets_loss` with both pair weights 1, `--reg_loss`, `--lr_scheduler`.
+AVCA_MODEL_SETTINGS = {
+    ("vggsound", "main"): {"dropout": 0.0, "decoder_dropout": 0.0, "additional_dropout": 0.1, "bn_momentum": 0.1,
+                           "batch_size": 64},
+    ("vggsound", "cls"): {"dropout": 0.0, "decoder_dropout": 0.0, "additional_dropout": 0.0, "bn_momentum": 0.99,
+                          "batch_size": 256},
+    ("ucf", "main"): {"dropout": 0.2, "decoder_dropout": 0.3, "additional_dropout": 0.5, "bn_momentum": 0.1,
+                      "batch_size": 256},
+    ("ucf", "cls"): {"dropout": 0.2, "decoder_dropout": 0.3, "additional_dropout": 0.5, "bn_momentum": 0.99,
+                     "batch_size": 256},
+    ("activitynet", "main"): {"dropout": 0.2, "decoder_dropout": 0.2, "additional_dropout": 0.1,
+                              "bn_momentum": 0.99, "batch_size": 256},
+    ("activitynet", "cls"): {"dropout": 0.2, "decoder_dropout": 0.2, "additional_dropout": 0.1,
+                             "bn_momentum": 0.99, "batch_size": 256},
+}
+AVCA_MODEL_PRESETS = tuple(f"avca-{ds}-{variant}" for ds, variant in AVCA_MODEL_SETTINGS)
+PRESETS = ("official", "paper", "avca") + AVCA_MODEL_PRESETS
+AVCA_SCORINGS = ("per_modality", "video_branch")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("multistep", "plateau", "none")
 PROTOCOLS = ("paper", "avca")
@@ -45,6 +66,14 @@ class ModelConfig:
     decoder_dropout: float = 0.0  # dropout after F_DEC's hidden ReLU
     normalize_decoder_outputs: bool = False  # L2-normalise F_DEC's reconstructions
     attention_test: str = "soft"  # "hard": w rounded to 0 / 1 at test (AVCA's CJME)
+    # kind "avca" only (avgzsl/avca_model.py); hidden_dim / decoder_hidden_dim are its encoder / projector widths,
+    # dropout / decoder_dropout their dropouts
+    additional_dropout: float = 0.0  # dropout of the text projection, decoder and reconstruction nets
+    bn_momentum: float = 0.1  # momentum of the encoders' and projectors' output BatchNorm (`--momentum`)
+    attention_depth: int = 1  # cross-attention transformer layers (`--depth_transformer`)
+    # per_modality: audio, video, both scored by their own embeddings; video_branch: AVCA-GZSL's test, the
+    # video-branch scores reported as audio, video and both (their src/utils.py:196-205)
+    avca_scoring: str = "per_modality"
 
 
 @dataclass
@@ -61,6 +90,9 @@ class LossConfig:
     # "per_clip": (1 - w_i) l_ta_i + w_i l_tv_i with w detached; "batch_mean": AVCA's
     # mean_i,j (1 - w_i) l_ta_j + w_j l_tv_j (a (B, 1) x (B,) broadcast), w not detached
     attention_weighting: str = "per_clip"
+    # kind "avca" only: `--additional_triplets_loss` and `--reg_loss` (on in every AVCA run script)
+    avca_additional_triplets: bool = True
+    avca_reg_loss: bool = True
     # each of the paper's terms can be switched off for Tables 3 and 4
     rec: bool = True
     cta: bool = True
@@ -82,6 +114,7 @@ class TrainConfig:
     optimizer: str = "sgd"  # one of OPTIMIZERS
     lr: float = 0.3
     momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0  # Adam only; AVCA's own optimiser uses 1e-5 (their src/model_improvements.py:192)
     lr_schedule: str = "multistep"  # one of LR_SCHEDULES; plateau steps on the validation HM that selects
     milestones: list[int] = field(default_factory=lambda: [75, 125, 175])
     gamma: float = 0.1  # multistep: factor at each milestone; plateau: factor after `patience` flat epochs
@@ -149,7 +182,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     if cfg.train.protocol not in PROTOCOLS:
         raise ValueError(f"train.protocol {cfg.train.protocol!r} is not one of {PROTOCOLS}")
     for section, key, valid in (
-        (cfg.train, "optimizer", OPTIMIZERS), (cfg.train, "lr_schedule", LR_SCHEDULES),
+        (cfg.model, "avca_scoring", AVCA_SCORINGS), (cfg.train, "optimizer", OPTIMIZERS), (cfg.train, "lr_schedule", LR_SCHEDULES),
         (cfg.loss, "rec_distance", DISTANCES), (cfg.loss, "attention_logits", ("distance", "dot")),
         (cfg.loss, "attention_weighting", ("per_clip", "batch_mean")), (cfg.model, "attention_test", ("soft", "hard")),
     ):
@@ -167,6 +200,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     for name, value in (("epochs", cfg.train.epochs), ("batch_size", cfg.train.batch_size)):
         if int(value) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {value}")
+    if int(cfg.model.attention_depth) < 1:
+        raise ValueError(f"model.attention_depth must be >= 1, got {cfg.model.attention_depth}")
     if cfg.loss.eps < 0:
         raise ValueError(f"loss.eps must be >= 0, got {cfg.loss.eps}")
     if cfg.train.lr <= 0:
@@ -185,7 +220,37 @@ def preset(name: str, kind: str = "avgzslnet") -> ExperimentConfig:
         cfg.loss.mirrored = False
         cfg.loss.eps = 0.0
     if name == "avca":
+        if kind == "avca":
+            raise ValueError(f"model.kind avca takes its dataset's preset, one of {AVCA_MODEL_PRESETS}")
         avca_preset(cfg)
+    if name in AVCA_MODEL_PRESETS:
+        avca_model_preset(cfg, name)
+    return cfg
+
+
+def avca_model_preset(cfg: ExperimentConfig, name: str) -> ExperimentConfig:
+    """AVCA itself as run_scripts/<DS>-GZSL/avca.sh trains it: `avca-<dataset>-<main|cls>`.
+
+    Shared with `avca_preset`: Adam lr 1e-3, ReduceLROnPlateau('max', patience 3) on the val HM (AVCA's own
+    scheduler, src/model_improvements.py:194), 500 batches of class-balanced anchors an epoch, 50 epochs,
+    no input normalisation, the avca protocol. AVCA's own: Adam weight decay 1e-5
+    (src/model_improvements.py:187-192), encoder and projector hidden 512 (`--embeddings_hidden_size 512
+    --decoder_hidden_size 512`), embedding 64 (src/utils_improvements.py:23), depth 1, the additional
+    triplets and the regression loss on, and the per-dataset values of AVCA_MODEL_SETTINGS. The model kind
+    other than avca gets the plain `avca` preset (their AVGZSLNet / CJME have no per-dataset scripts values).
+    """
+    avca_preset(cfg)
+    if cfg.model.kind != "avca":
+        return cfg
+    ds, variant = name.removeprefix("avca-").rsplit("-", 1)
+    values = AVCA_MODEL_SETTINGS[(ds, variant)]
+    m, loss, t = cfg.model, cfg.loss, cfg.train
+    m.hidden_dim, m.decoder_hidden_dim, m.embed_dim, m.attention_depth = 512, 512, 64, 1
+    m.batch_norm, m.normalize_decoder_outputs = True, False
+    m.dropout, m.decoder_dropout = values["dropout"], values["decoder_dropout"]
+    m.additional_dropout, m.bn_momentum = values["additional_dropout"], values["bn_momentum"]
+    loss.avca_additional_triplets, loss.avca_reg_loss, loss.margin = True, True, 1.0
+    t.batch_size, t.weight_decay = values["batch_size"], 1e-5
     return cfg
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avgzsl.avca_model import AVCA
 from avgzsl.config import LossConfig, ModelConfig
 from avgzsl.layers import create_projection
 from avgzsl.losses import (
@@ -295,6 +296,8 @@ def create_model(model_cfg: ModelConfig, loss_cfg: LossConfig) -> JointEmbedding
         return SingleModalityNet(model_cfg, loss_cfg, kind.split("_")[0])
     if kind == "av_concat":
         return ConcatNet(model_cfg, loss_cfg)
+    if kind == "avca":
+        return AVCA(model_cfg, loss_cfg)
     raise ValueError(f"unknown model kind {kind!r}")
 
 

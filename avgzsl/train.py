@@ -154,8 +154,8 @@ def _checkpoint(cfg: ExperimentConfig, model: torch.nn.Module, epoch: int, selec
         "model": model.state_dict(),
     }
 def create_optimizer(model: torch.nn.Module, t) -> torch.optim.Optimizer:
-    if t.optimizer == "adam":  # AVCA-GZSL: Adam with torch's defaults apart from lr (their main.py:220)
-        return torch.optim.Adam(model.parameters(), lr=t.lr)
+    if t.optimizer == "adam":  # AVCA-GZSL: Adam, lr (their main.py:220), AVCA's weight decay
+        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum)
 
 

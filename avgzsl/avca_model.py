@@ -1,0 +1,219 @@
+"""AVCA (Mercea et al., CVPR 2022): audio-visual cross-attention embeddings, as AVCA-GZSL's code defines them.
+
+Every choice below follows their released code at commit 2711aeb, `src/model_improvements.py` (the class
+`AVCA` that main.py:12,199 instantiates; `src/model.py` has no AVCA), cited as `mi:<line>`:
+
+* encoders A_enc, V_enc: Linear(D, H_enc) -> BatchNorm1d -> ReLU -> Dropout(r_enc) -> Linear(H_enc, 300)
+  -> BatchNorm1d(momentum) -> ReLU -> Dropout(r_enc) (EmbeddingNet mi:85-108, mi:138-153). Only the second
+  BatchNorm takes the `--momentum` argument; the first keeps torch's 0.1 (mi:91-96);
+* cross-attention: one pre-norm transformer over the two tokens [phi_a + pos_a, phi_v + pos_v] (a learned
+  (2, 300) position embedding, mi:182, 224), width 300, `depth` layers, 3 heads of 100, feed-forward
+  hidden 64 with GELU, dropout r_enc (Transformer mi:19-82, built at mi:154); the attention projection
+  to q, k, v has no bias (mi:50), the output projection has one (mi:52-55); each modality keeps a residual:
+  phi_a + attn_a, phi_v + attn_v (mi:231-232);
+* projectors A_proj, V_proj: 300 -> H_dec -> 64 as the encoders with dropout r_dec (mi:174-176);
+  W_proj (text): Linear(300, 64) -> BatchNorm1d -> ReLU -> Dropout(r_add) (mi:156-162; EmbeddingNet
+  without hidden layer mi:99-103, whose BatchNorm keeps momentum 0.1); D (decoder, 64 -> 300),
+  A_rec, V_rec (64 -> 300) are the same single-layer nets (mi:164-170, 178-180);
+* the loss (mi:255-292), every triplet nn.TripletMarginLoss(margin=1) (mi:201), every regression MSE
+  (mi:200): L_rec = MSE(w, D(theta_v)) + MSE(w, D(theta_a)) + MSE(w, D(theta_w)); L_ct = triplets
+  (D(theta_w), D(theta_a), D(theta_a_neg)) + (D(theta_w), D(theta_v), D(theta_v_neg)); L_w = triplets
+  (theta_w, theta_v, theta_v_neg) + (theta_w, theta_a, theta_a_neg) + (theta_a, theta_w, theta_w_neg) +
+  (theta_v, theta_w, theta_w_neg); with `--additional_triplets_loss` (every run script) L_t = triplets
+  (theta_a, theta_w, theta_a_neg) + (theta_v, theta_w, theta_v_neg) + (theta_w, theta_a, theta_w_neg) +
+  (theta_w, theta_v, theta_w_neg), both pair weights 1 in every run script; with `--reg_loss` (every run
+  script) L_r = MSE(V_rec(theta_v), phi_v) + MSE(A_rec(theta_a), phi_a) + MSE(theta_v, theta_w) +
+  MSE(theta_a, theta_w). Here phi_a, phi_v are the encoder outputs before attention (mi:209-210, 266-267);
+* each net is called on the positive and the negative half separately (mi:209-252), so BatchNorm
+  statistics are per half batch; A_proj and V_proj also run on the reconstructions (mi:245-246, unused by
+  the loss but they move those nets' running statistics), reproduced for the same eval-mode state;
+* test (mi:314-330, src/utils.py:182-205): theta_a, theta_v and theta_w of the class word vectors, scored
+  by torch.cdist (src/utils.py:245,253). AVCA-GZSL evaluates only mode="video" and returns that one result
+  as "audio", "video" and "both" (src/utils.py:196-205). `model.avca_scoring: video_branch` reproduces that;
+  the default `per_modality` scores audio by theta_a, video by theta_v and both by their fusion, as every
+  other model here.
+
+The optimiser (Adam, weight decay 1e-5, mi:187-192) and the per-dataset run-script settings are presets:
+see `avgzsl.config.AVCA_MODEL_SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from avgzsl.config import LossConfig, ModelConfig
+from avgzsl.losses import triplet
+
+TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
+HEADS, HEAD_DIM, FF_DIM = 3, 100, 64  # mi:154
+
+
+def avca_net(in_dim: int, out_dim: int, dropout: float, momentum: float, hidden_dim: int = 0) -> nn.Sequential:
+    """AVCA's EmbeddingNet (mi:85-108): with a hidden layer the output BatchNorm takes `momentum`, without one
+    it keeps torch's default 0.1."""
+    if hidden_dim:
+        return nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden_dim, out_dim), nn.BatchNorm1d(out_dim, momentum=momentum), nn.ReLU(), nn.Dropout(dropout),
+        )
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(), nn.Dropout(dropout))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over a few tokens: softmax(q k^T / sqrt(d)) v, q, k, v without bias (mi:40-67)."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int, dropout: float):
+        super().__init__()
+        self.heads, self.scale = heads, head_dim ** -0.5
+        self.qkv = nn.Linear(dim, 3 * heads * head_dim, bias=False)
+        self.out = nn.Sequential(nn.Linear(heads * head_dim, dim), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, dim) -> (B, N, dim)
+        b, n, _ = x.shape
+        q, k, v = (t.view(b, n, self.heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
+        attn = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
+        return self.out((attn @ v).transpose(1, 2).reshape(b, n, -1))
+
+
+class CrossAttention(nn.Module):
+    """Pre-norm transformer layers: x + Attn(LN(x)), then x + FF(LN(x)) (mi:19-38, 69-82)."""
+
+    def __init__(self, depth: int, dropout: float):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        for _ in range(depth):
+            self.layers.append(nn.ModuleDict({
+                "attn_norm": nn.LayerNorm(TOKEN_DIM),
+                "attn": SelfAttention(TOKEN_DIM, HEADS, HEAD_DIM, dropout),
+                "ff_norm": nn.LayerNorm(TOKEN_DIM),
+                "ff": nn.Sequential(nn.Linear(TOKEN_DIM, FF_DIM), nn.GELU(), nn.Dropout(dropout),
+                                    nn.Linear(FF_DIM, TOKEN_DIM), nn.Dropout(dropout)),
+            }))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer["attn"](layer["attn_norm"](x)) + x
+            x = layer["ff"](layer["ff_norm"](x)) + x
+        return x
+
+
+class AVCA(nn.Module):
+    """AVCA with the project's model interface: `training_terms(batch)` and `distances(...)`."""
+
+    uses_audio = True
+    uses_video = True
+    attention = None  # no CJME-style modality weight: "both" is a fixed fusion
+
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
+        super().__init__()
+        self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
+        m = model_cfg
+        mom, e = m.bn_momentum, m.embed_dim
+        self.audio_enc = avca_net(m.audio_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)
+        self.video_enc = avca_net(m.video_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)
+        self.cross_attention = CrossAttention(m.attention_depth, m.dropout)
+        self.position = nn.Parameter(torch.randn(2, TOKEN_DIM))  # mi:182
+        self.text_proj = avca_net(m.text_dim, e, m.additional_dropout, mom)
+        self.decoder = avca_net(e, m.text_dim, m.additional_dropout, mom)
+        self.audio_proj = avca_net(TOKEN_DIM, e, m.decoder_dropout, mom, m.decoder_hidden_dim)
+        self.video_proj = avca_net(TOKEN_DIM, e, m.decoder_dropout, mom, m.decoder_hidden_dim)
+        self.audio_rec = avca_net(e, TOKEN_DIM, m.additional_dropout, mom)
+        self.video_rec = avca_net(e, TOKEN_DIM, m.additional_dropout, mom)
+        self.inputs_normalized = False
+
+    # the trainer's input-normalisation hooks (AVCA's run scripts never normalise: model.normalize_inputs false)
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        if self.model_cfg.normalize_inputs and not self.inputs_normalized:
+            return F.normalize(x, dim=1)
+        return x
+
+    @contextlib.contextmanager
+    def normalized_inputs(self):
+        """Skip per-batch normalisation for rows the trainer normalised once (as JointEmbedding does)."""
+        previous, self.inputs_normalized = self.inputs_normalized, True
+        try:
+            yield self
+        finally:
+            self.inputs_normalized = previous
+
+    def encode(self, x_a: torch.Tensor, x_v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Encoder outputs phi_a, phi_v and their attended versions (mi:209-236, 316-325)."""
+        phi_a, phi_v = self.audio_enc(self.prep(x_a)), self.video_enc(self.prep(x_v))
+        tokens = torch.stack((phi_a + self.position[0], phi_v + self.position[1]), dim=1)
+        attended = self.cross_attention(tokens)
+        return phi_a, phi_v, phi_a + attended[:, 0], phi_v + attended[:, 1]
+
+    def embed_text(self, x_t: torch.Tensor) -> torch.Tensor:
+        return self.text_proj(self.prep(x_t))
+
+    def embed(self, x_a, x_v) -> tuple[torch.Tensor, torch.Tensor]:
+        _, _, att_a, att_v = self.encode(x_a, x_v)
+        return self.audio_proj(att_a), self.video_proj(att_v)
+
+    def forward_pair(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Every tensor the loss reads, computed in AVCA's call order per net (mi:209-252)."""
+        b = batch["xa"].shape[0] // 2
+        xa, xv, xt = batch["xa"], batch["xv"], batch["xt"]
+        phi_a, phi_a_neg = self.audio_enc(self.prep(xa[:b])), self.audio_enc(self.prep(xa[b:]))
+        phi_v, phi_v_neg = self.video_enc(self.prep(xv[:b])), self.video_enc(self.prep(xv[b:]))
+        w, w_neg = self.prep(xt[:b]), self.prep(xt[b:])
+        theta_w, theta_w_neg = self.text_proj(w), self.text_proj(w_neg)
+        rho_w = self.decoder(theta_w)
+        self.decoder(theta_w_neg)  # unused by the loss; moves D's running statistics as mi:222 does
+        att = self.cross_attention(torch.stack((phi_a + self.position[0], phi_v + self.position[1]), dim=1))
+        att_neg = self.cross_attention(
+            torch.stack((phi_a_neg + self.position[0], phi_v_neg + self.position[1]), dim=1))
+        theta_v, theta_v_neg = self.video_proj(phi_v + att[:, 1]), self.video_proj(phi_v_neg + att_neg[:, 1])
+        theta_a, theta_a_neg = self.audio_proj(phi_a + att[:, 0]), self.audio_proj(phi_a_neg + att_neg[:, 0])
+        phi_v_rec, phi_a_rec = self.video_rec(theta_v), self.audio_rec(theta_a)
+        self.audio_proj(phi_a_rec), self.video_proj(phi_v_rec)  # mi:245-246: running statistics only
+        rho_a, rho_a_neg = self.decoder(theta_a), self.decoder(theta_a_neg)
+        rho_v, rho_v_neg = self.decoder(theta_v), self.decoder(theta_v_neg)
+        return dict(phi_a=phi_a, phi_v=phi_v, w=w, theta_w=theta_w, theta_w_neg=theta_w_neg, rho_w=rho_w,
+                    theta_a=theta_a, theta_a_neg=theta_a_neg, theta_v=theta_v, theta_v_neg=theta_v_neg,
+                    phi_a_rec=phi_a_rec, phi_v_rec=phi_v_rec, rho_a=rho_a, rho_a_neg=rho_a_neg,
+                    rho_v=rho_v, rho_v_neg=rho_v_neg)
+
+    def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
+        """AVCA's loss (mi:255-292) split into its named parts; the trainer sums them."""
+        o, c = self.forward_pair(batch), self.loss_cfg
+        t = lambda a, p, n: triplet(o[a], o[p], o[n], margin=c.margin, kind="euclidean", eps=c.eps)  # noqa: E731
+        mse = lambda x, y: F.mse_loss(o[x], o[y])  # noqa: E731
+        terms = {
+            "rec": mse("w", "rho_v") + mse("w", "rho_a") + mse("w", "rho_w"),
+            "ct": t("rho_w", "rho_a", "rho_a_neg") + t("rho_w", "rho_v", "rho_v_neg"),
+            "w": (t("theta_w", "theta_v", "theta_v_neg") + t("theta_w", "theta_a", "theta_a_neg")
+                  + t("theta_a", "theta_w", "theta_w_neg") + t("theta_v", "theta_w", "theta_w_neg")),
+        }
+        if c.avca_additional_triplets:
+            terms["t"] = (t("theta_a", "theta_w", "theta_a_neg") + t("theta_v", "theta_w", "theta_v_neg")
+                          + t("theta_w", "theta_a", "theta_w_neg") + t("theta_w", "theta_v", "theta_w_neg"))
+        if c.avca_reg_loss:
+            terms["reg"] = (mse("phi_v_rec", "phi_v") + mse("phi_a_rec", "phi_a")
+                            + mse("theta_v", "theta_w") + mse("theta_a", "theta_w"))
+        return terms
+
+    @torch.no_grad()
+    def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
+        """(N, C) Euclidean distances (src/utils.py:245,253). `per_modality`: audio, video and their fusion;
+        `video_branch`: AVCA-GZSL's scoring, the video-branch distances reported as all three."""
+        z_a, z_v = self.embed(x_a, x_v)
+        t = self.embed_text(x_text)
+        d_a, d_v = torch.cdist(z_a, t), torch.cdist(z_v, t)
+        if self.model_cfg.avca_scoring == "video_branch":
+            return {"audio": d_v, "video": d_v, "both": d_v, "attention": None}
+        if fusion == "sum":  # AVCA-GZSL's "both" for the other models (src/utils.py:269-273)
+            both = d_a + d_v
+        elif fusion == "equal":
+            both = 0.5 * (d_a + d_v)
+        else:
+            raise ValueError(f"unknown fusion {fusion!r} for avca; use 'equal' or 'sum'")
+        # a clip missing a modality went through the cross-attention with a zero row; score it on the other
+        has_a, has_v = has_a[:, None], has_v[:, None]
+        both = torch.where(has_a & has_v, both, torch.where(has_a, d_a, d_v))
+        return {"audio": torch.where(has_a, d_a, d_v), "video": torch.where(has_v, d_v, d_a), "both": both,
+                "attention": None}
