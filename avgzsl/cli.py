@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder; one seed<k>/ subfolder per seed")
     p.add_argument("--name", default="avgzslnet", help="experiment name recorded in the outputs")
     p.add_argument("--preset", choices=PRESETS, default="official",
-                   help="official (released code), paper or avca (AVCA-GZSL's re-implementation)")
+                   help="official (released code), paper, avca (AVCA-GZSL's re-implementation), "
+                        "avca-<dataset>-<main|cls> (AVCA itself, with model.kind avca)")
     p.add_argument("--config", type=_existing, help="YAML with model/loss/train sections (and optionally preset)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. --set train.epochs=50 --set loss.rec=false")

@@ -32,6 +32,7 @@ import yaml
 from avgzsl.config import (
     DISTANCES,
     LR_SCHEDULES,
+    AVCA_SCORINGS,
     MODEL_KINDS,
     OPTIMIZERS,
     PROTOCOLS,
@@ -125,13 +126,15 @@ RULES: dict[type, dict[str, Callable]] = {
         "kind": one_of(MODEL_KINDS), "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
         "hidden_dim": at_least(1), "embed_dim": at_least(1), "decoder_hidden_dim": at_least(1), "dropout": below_one,
         "text_hidden_dim": at_least(0), "decoder_dropout": below_one, "attention_test": one_of(("soft", "hard")),
+        "additional_dropout": below_one, "attention_depth": at_least(1), "avca_scoring": one_of(AVCA_SCORINGS),
+        "bn_momentum": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
     },
     LossConfig: {
         "distance": one_of(DISTANCES), "margin": at_least(0), "eps": at_least(0), "rec_distance": one_of(DISTANCES),
         "attention_logits": one_of(("distance", "dot")), "attention_weighting": one_of(("per_clip", "batch_mean")),
     },
     TrainConfig: {
-        "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "momentum": below_one,
+        "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "momentum": below_one, "weight_decay": at_least(0),
         "milestones": increasing_positive, "gamma": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
         "select_modality": one_of(("audio", "video", "both")), "protocol": one_of(PROTOCOLS),
         "num_threads": lambda v: None if v is None else at_least(1)(v), "device": _device,
