@@ -30,9 +30,9 @@ from pathlib import Path
 import yaml
 
 from avgzsl.config import (
+    AVCA_SCORINGS,
     DISTANCES,
     LR_SCHEDULES,
-    AVCA_SCORINGS,
     MODEL_KINDS,
     OPTIMIZERS,
     PROTOCOLS,

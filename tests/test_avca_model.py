@@ -70,7 +70,7 @@ def _cross_attention(net, phi_a, phi_v):
     x = torch.stack((phi_a + net.position[0], phi_v + net.position[1]), dim=1)  # (B, 2, 300)
     for layer in net.cross_attention.layers:
         q, k, v = (_layer_norm(x, layer["attn_norm"]) @ layer["attn"].qkv.weight.t()).split(300, dim=-1)
-        heads = lambda t: t.reshape(t.shape[0], 2, 3, 100).permute(0, 2, 1, 3)  # noqa: E731  (B, 3, 2, 100)
+        heads = lambda t: t.reshape(t.shape[0], 2, 3, 100).permute(0, 2, 1, 3)  # (B, 3, 2, 100)
         w = torch.softmax(heads(q) @ heads(k).transpose(-1, -2) / 10.0, dim=-1)  # scale 1 / sqrt(100)
         out = (w @ heads(v)).permute(0, 2, 1, 3).reshape(x.shape[0], 2, 300)
         x = x + out @ layer["attn"].out[0].weight.t() + layer["attn"].out[0].bias
@@ -272,3 +272,35 @@ def test_matches_their_avca_class(their_avca, preset, capsys):
     o_a, o_v = net.embed(batch["xa"], batch["xv"])
     torch.testing.assert_close(o_a, z_a), torch.testing.assert_close(o_v, z_v)
     torch.testing.assert_close(net.embed_text(batch["xt"]), z_t)
+
+
+# ------------------------------------------------------------------ through the CLI on an imported benchmark
+
+
+@pytest.mark.parametrize("scoring", ["per_modality", "video_branch"])
+def test_cli_trains_avca_on_an_imported_benchmark(tmp_path, scoring):
+    import json
+
+    import numpy as np
+    from avca_helpers import write_class_split, write_released_features
+
+    from avgzsl.cli import main
+
+    cs = write_class_split(tmp_path / "lists", "ucf-gzsl")
+    write_released_features(tmp_path / "rel", cs, "ucf-gzsl", "main")
+    out = tmp_path / "imported"
+    assert main(["import-benchmark", str(tmp_path / "rel"), str(out), "--dataset", "ucf-gzsl", "--variant", "main",
+                 "--split-lists", str(tmp_path / "lists"), "--no-verify"]) == 0
+    shards = [a for m in ("audio", "video") for a in (f"--{m}", *(str(out / m / f"{s}.h5") for s in ("trn", "val", "tst")))]
+    run = tmp_path / "run"
+    assert main(["train", "--manifest", str(out / "manifest.csv"), "--classes", str(out / "classes.tsv"),
+                 "--text", str(out / "text.h5"), *shards, "--stage1-classes", str(out / "classes_stage1.tsv"),
+                 "--out", str(run), "--quiet", "--preset", "avca-ucf-main", "--set", "model.kind=avca",
+                 "--set", f"model.avca_scoring={scoring}", "--set", "train.epochs=2",
+                 "--set", "train.batches_per_epoch=3", "--set", "train.batch_size=8"]) == 0
+    metrics = json.loads((run / "seed0" / "metrics.json").read_text())
+    assert set(metrics["classification"]) >= {"audio", "video", "both"}
+    with np.load(run / "seed0" / "scores.npz") as scores:
+        d = {m: scores[f"distances_{m}"] for m in ("audio", "video", "both")}
+        same = np.allclose(d["audio"], d["video"]) and np.allclose(d["both"], d["video"])
+        assert same == (scoring == "video_branch")
