@@ -181,8 +181,13 @@ class AVCA(nn.Module):
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         """AVCA's loss (mi:255-292) split into its named parts; the trainer sums them."""
         o, c = self.forward_pair(batch), self.loss_cfg
-        t = lambda a, p, n: triplet(o[a], o[p], o[n], margin=c.margin, kind="euclidean", eps=c.eps)
-        mse = lambda x, y: F.mse_loss(o[x], o[y])
+
+        def t(anchor: str, positive: str, negative: str) -> torch.Tensor:  # nn.TripletMarginLoss(margin=1)
+            return triplet(o[anchor], o[positive], o[negative], margin=c.margin, kind="euclidean", eps=c.eps)
+
+        def mse(x: str, y: str) -> torch.Tensor:
+            return F.mse_loss(o[x], o[y])
+
         terms = {
             "rec": mse("w", "rho_v") + mse("w", "rho_a") + mse("w", "rho_w"),
             "ct": t("rho_w", "rho_a", "rho_a_neg") + t("rho_w", "rho_v", "rho_v_neg"),

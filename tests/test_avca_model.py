@@ -66,13 +66,16 @@ def _layer_norm(x, ln):
     return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + ln.eps) * ln.weight + ln.bias
 
 
+def _heads(t):  # (B, 2, 300) -> (B, 3 heads, 2 tokens, 100)
+    return t.reshape(t.shape[0], 2, 3, 100).permute(0, 2, 1, 3)
+
+
 def _cross_attention(net, phi_a, phi_v):
     x = torch.stack((phi_a + net.position[0], phi_v + net.position[1]), dim=1)  # (B, 2, 300)
     for layer in net.cross_attention.layers:
         q, k, v = (_layer_norm(x, layer["attn_norm"]) @ layer["attn"].qkv.weight.t()).split(300, dim=-1)
-        heads = lambda t: t.reshape(t.shape[0], 2, 3, 100).permute(0, 2, 1, 3)  # (B, 3, 2, 100)
-        w = torch.softmax(heads(q) @ heads(k).transpose(-1, -2) / 10.0, dim=-1)  # scale 1 / sqrt(100)
-        out = (w @ heads(v)).permute(0, 2, 1, 3).reshape(x.shape[0], 2, 300)
+        w = torch.softmax(_heads(q) @ _heads(k).transpose(-1, -2) / 10.0, dim=-1)  # scale 1 / sqrt(100)
+        out = (w @ _heads(v)).permute(0, 2, 1, 3).reshape(x.shape[0], 2, 300)
         x = x + out @ layer["attn"].out[0].weight.t() + layer["attn"].out[0].bias
         ff = layer["ff"]
         h = F.gelu(_layer_norm(x, layer["ff_norm"]) @ ff[0].weight.t() + ff[0].bias)
