@@ -1,0 +1,182 @@
+"""One stage-1 epoch of AVCA and of AVGZSLNet at full VGGSound-GZSL scale, against the FLOP floor.
+
+Synthetic features of the real sizes: `main` features (SeLaVi, 512-d audio and video), 300-d word vectors,
+VGGSound-GZSL's stage-1 classes (138 training classes, 69 val-unseen; `class-split/main_split/stage_1_*.txt`
+of AVCA-GZSL's repository) and about 9 x 3,102 = 27,918 stage-1 training clips (the val-seen list holds 3,102
+clips, roughly a tenth of the seen-class clips; AVCA-GZSL does not publish the train list's length). The
+clip count only sizes the tables a batch is gathered from: an epoch is 500 batches in both presets.
+
+* AVCA: `--preset avca-vggsound-main`, `model.kind avca` (batch 64, 500 batches);
+* AVGZSLNet: `--preset avca` (AVCA-GZSL's AVGZSLNet: batch 256, 500 batches).
+
+As in benchmarks/train_throughput.py, the floor is the time the epoch's own matrix products take when nothing
+else runs: every `mm`, `addmm` and `bmm` of one training step (forward and backward) is recorded with its
+shapes and layouts, each is timed alone, and the sum is scaled to the epoch's 500 steps. The floor is
+re-measured after every timed epoch and each epoch is divided by its own floor (a shared machine's speed
+drifts); the report gives min / median / max over the timed epochs. Goal: epoch / floor <= 1.5.
+
+Usage: python benchmarks/avca_epoch.py [--epochs 3] [--batches 500] [--threads N] [--device auto] [--models avca,avgzslnet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from avgzsl.config import build_experiment
+from avgzsl.cpu_memory import keep_freed_memory
+from avgzsl.dataset import ClassTable, FeatureSplit
+from avgzsl.model import create_model
+from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
+
+N_TRAIN, N_SEEN, N_VAL_UNSEEN = 27_918, 138, 69
+DIM_AV, DIM_TEXT = 512, 300
+SETTINGS = {  # model -> (preset, kind)
+    "avca": ("avca-vggsound-main", "avca"),
+    "avgzslnet": ("avca", "avgzslnet"),
+}
+PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
+
+
+def stage1_train_split(seed: int = 0) -> FeatureSplit:
+    g = torch.Generator().manual_seed(seed)
+    n_classes = N_SEEN + N_VAL_UNSEEN
+    return FeatureSplit(
+        clip_ids=[f"v{i}" for i in range(N_TRAIN)],
+        audio=torch.randn(N_TRAIN, DIM_AV, generator=g), video=torch.randn(N_TRAIN, DIM_AV, generator=g),
+        has_audio=torch.ones(N_TRAIN, dtype=torch.bool), has_video=torch.ones(N_TRAIN, dtype=torch.bool),
+        labels=torch.randint(0, N_SEEN, (N_TRAIN,), generator=g),
+        text=torch.randn(n_classes, DIM_TEXT, generator=g),
+        classes=ClassTable(names=[f"k{i:03d}" for i in range(n_classes)], seen=np.arange(n_classes) < N_SEEN),
+    )
+
+
+def experiment(model: str, device: torch.device, batches: int = 500):
+    preset, kind = SETTINGS[model]
+    # no val split here: the plateau schedule (which needs one) is off; it costs nothing per batch anyway
+    return build_experiment(name=model, preset_name=preset,
+                            model={"kind": kind, "audio_dim": DIM_AV, "video_dim": DIM_AV, "text_dim": DIM_TEXT},
+                            train={"lr_schedule": "none", "select_epoch": False, "device": str(device),
+                                   "batches_per_epoch": batches})
+
+
+def training_step(cfg, split: FeatureSplit, device):
+    """One step's forward + backward on one batch, as a closure (the model in training mode)."""
+    model = create_model(cfg.model, cfg.loss).to(device).train()
+    sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
+                               device=device)
+    p, q = sampler.sample(cfg.train.batch_size)
+    text = split.text.to(device)
+    batch = PairBatcher(split.audio.to(device), split.video.to(device), text, split.labels.to(device),
+                        text[:N_SEEN])(p, q)
+
+    def step():
+        loss = torch.stack(list(model.training_terms(batch).values())).sum()
+        loss.backward()
+    return step
+
+
+class ProductRecorder(TorchDispatchMode):
+    """Records every matrix product a step runs: operation, operand shapes and strides."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in PRODUCTS:
+            a, b = args[-2:] if func is torch.ops.aten.addmm.default else args[:2]
+            self.calls.append((tuple(a.shape), a.stride(), tuple(b.shape), b.stride()))
+        return func(*args, **(kwargs or {}))
+
+
+def _operand(shape, stride, device):
+    """A random tensor with the recorded layout: the last two axes transposed where autograd passed a view."""
+    if len(shape) >= 2 and stride[-2] == 1 and shape[-2] > 1:
+        return torch.randn(*shape[:-2], shape[-1], shape[-2], device=device).transpose(-1, -2)
+    return torch.randn(shape, device=device)
+
+
+def product_floor(calls, device, repeats: int = 10) -> float:
+    """Seconds one step's matrix products take on their own: each recorded product, timed in isolation."""
+    total = 0.0
+    for (sa, ta, sb, tb), count in Counter(calls).items():
+        a, b = _operand(sa, ta, device), _operand(sb, tb, device)
+        for _ in range(2):  # warm-up
+            torch.matmul(a, b)
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            torch.matmul(a, b)
+        _sync(device)
+        total += count * (time.perf_counter() - t0) / repeats
+    return total
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, batches: int) -> None:
+    cfg = experiment(model, device, batches)
+    batches = cfg.train.batches_per_epoch
+    step = training_step(cfg, split, device)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    with ProductRecorder() as recorder:
+        step()
+    flops_epoch = counter.get_total_flops() * batches
+
+    floors, marks = [], []  # marks: (end of an epoch, start of the next), the floor measured in between
+
+    def after_epoch(msg):
+        _sync(device)
+        end = time.perf_counter()
+        floors.append(product_floor(recorder.calls, device) * batches)
+        marks.append((end, time.perf_counter()))
+
+    train_model(cfg, split, None, epochs=epochs + 1, select=False, progress=False, log=after_epoch)
+    times = np.array([marks[i][0] - marks[i - 1][1] for i in range(1, len(marks))])  # epoch 1: warm-up
+    ratios = times / np.array(floors[1:])
+    scale = 500 / batches  # the presets' epoch is 500 batches; --batches times a shorter one
+    print(f"{model}: preset {SETTINGS[model][0]}, batch {cfg.train.batch_size}, {batches} batches timed per epoch "
+          f"(scaled to 500), {len(recorder.calls)} products/step")
+    print(f"  seconds per epoch        {np.median(times) * scale:8.3f}  (min {times.min() * scale:.3f}, "
+          f"max {times.max() * scale:.3f}; {epochs} epochs)")
+    print(f"  FLOPs per epoch (f+b)    {flops_epoch * scale / 1e9:8.2f} GFLOP")
+    print(f"  floor (products alone)   {np.median(floors[1:]) * scale:8.3f} s")
+    print(f"  epoch / floor            {np.median(ratios):8.2f}  (min {ratios.min():.2f}, max {ratios.max():.2f}; "
+          f"goal <= 1.5)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batches", type=int, default=500, help="batches timed per epoch (500: a full epoch)")
+    parser.add_argument("--models", default="avca,avgzslnet", help="comma-separated: avca, avgzslnet")
+    args = parser.parse_args()
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()}")
+    split = stage1_train_split()
+    print(f"VGGSound-GZSL stage 1 (synthetic): {N_TRAIN} train clips, {N_SEEN} seen classes, "
+          f"{DIM_AV}/{DIM_AV}-d audio/video, {DIM_TEXT}-d text")
+    for model in args.models.split(","):
+        if model not in SETTINGS:
+            raise SystemExit(f"unknown model {model!r}; choose from {sorted(SETTINGS)}")
+        bench(model, split, device, args.epochs, args.batches)
+
+
+if __name__ == "__main__":
+    main()
