@@ -163,14 +163,18 @@ class AVCA(nn.Module):
         w, w_neg = self.prep(xt[:b]), self.prep(xt[b:])
         theta_w, theta_w_neg = self.text_proj(w), self.text_proj(w_neg)
         rho_w = self.decoder(theta_w)
-        self.decoder(theta_w_neg)  # unused by the loss; moves D's running statistics as mi:222 does
-        att = self.cross_attention(torch.stack((phi_a + self.position[0], phi_v + self.position[1]), dim=1))
-        att_neg = self.cross_attention(
-            torch.stack((phi_a_neg + self.position[0], phi_v_neg + self.position[1]), dim=1))
+        with torch.no_grad():  # unused by the loss; moves D's running statistics as mi:222 does (no graph needed)
+            self.decoder(theta_w_neg)
+        # one call for both halves: LayerNorm and attention act within a clip, so batching them changes nothing
+        # but the number of (small) products
+        tokens = torch.stack((torch.cat((phi_a, phi_a_neg)) + self.position[0],
+                              torch.cat((phi_v, phi_v_neg)) + self.position[1]), dim=1)
+        att, att_neg = self.cross_attention(tokens).split(b)
         theta_v, theta_v_neg = self.video_proj(phi_v + att[:, 1]), self.video_proj(phi_v_neg + att_neg[:, 1])
         theta_a, theta_a_neg = self.audio_proj(phi_a + att[:, 0]), self.audio_proj(phi_a_neg + att_neg[:, 0])
         phi_v_rec, phi_a_rec = self.video_rec(theta_v), self.audio_rec(theta_a)
-        self.audio_proj(phi_a_rec), self.video_proj(phi_v_rec)  # mi:245-246: running statistics only
+        with torch.no_grad():  # mi:245-246: outputs unused, only those nets' running statistics move
+            self.audio_proj(phi_a_rec), self.video_proj(phi_v_rec)
         rho_a, rho_a_neg = self.decoder(theta_a), self.decoder(theta_a_neg)
         rho_v, rho_v_neg = self.decoder(theta_v), self.decoder(theta_v_neg)
         return dict(phi_a=phi_a, phi_v=phi_v, w=w, theta_w=theta_w, theta_w_neg=theta_w_neg, rho_w=rho_w,
