@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.atomic import staged_folder
-from avgzsl.dataset import ClassTable
 from avgzsl.datasets.avca_benchmarks import (
     SPLIT_REPO,
     SPLIT_REPO_COMMIT,
@@ -51,6 +50,7 @@ from avgzsl.datasets.avca_benchmarks import (
     variant,
     verify_lists,
 )
+from avgzsl.feature_splits import ClassTable
 from avgzsl.features import FeatureError, write_feature_shard
 from avgzsl.released import read_class_file
 from avgzsl.safe_pickle import load_word_vector_dict

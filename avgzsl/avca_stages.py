@@ -21,7 +21,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from avgzsl.dataset import ClassTable, FeatureSplit
+from avgzsl.feature_splits import ClassTable, FeatureSplit
 
 STAGE1_SPLITS = ("trn", "val")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avgzsl.dataset import FeatureSplit
+from avgzsl.feature_splits import FeatureSplit
 from avgzsl.run_folders import load_feature_splits, publish_dir, write_summary
 from avgzsl.saved_scores import coverage, write_run
 

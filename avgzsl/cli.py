@@ -29,7 +29,7 @@ def _existing(path: str) -> Path:
 
 
 def load_splits(args) -> dict:
-    from avgzsl.dataset import SPLITS, ClassTable, load_split, read_manifest
+    from avgzsl.feature_splits import SPLITS, ClassTable, load_split, read_manifest
 
     manifest = read_manifest(args.manifest)
     classes = ClassTable.read(args.classes)
@@ -175,9 +175,9 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from avgzsl.atomic import staged_folder
-    from avgzsl.evaluate import model_scores
     from avgzsl.protocol import beta_rule
     from avgzsl.saved_scores import VAL_SCORES_FILE, coverage, write_run
+    from avgzsl.scoring import model_scores
     from avgzsl.train import load_checkpoint
 
     model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)

@@ -12,7 +12,7 @@ import ast
 from functools import cache
 from pathlib import Path
 
-PACKAGES = ("avgzsl", "extractors")
+PACKAGES = ("avgzsl",)
 
 
 def _module_file(repo: Path, module: str) -> Path | None:

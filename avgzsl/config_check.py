@@ -44,7 +44,7 @@ from avgzsl.datasets.avca_benchmarks import BENCHMARKS
 
 MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.metrics.MISSING_MODALITY (a test keeps them equal)
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # extractors.text.GLOVE_6B_50D (a test keeps them equal)
+OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # avgzsl.extractors.text.GLOVE_6B_50D (a test keeps them equal)
 I3D_WEIGHT_NAMES = ("kinetics400",)
 AVCA_BENCHMARKS = tuple(BENCHMARKS)  # the datasets read from AVCA-GZSL's released features
 DOWNLOAD_FIELDS = ("youtube_id", "start", "end", "out", "clip_id")  # avgzsl.datasets.download.build_command

@@ -11,27 +11,14 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from avgzsl.config import ExperimentConfig
-from avgzsl.dataset import FeatureSplit
-from avgzsl.model import JointEmbedding
+from avgzsl.feature_splits import FeatureSplit
 from avgzsl.protocol import beta_rule as protocol_beta_rule
 from avgzsl.saved_scores import coverage, write_run
-from avgzsl.train import model_distances, reported_fusion, test_modalities, train_model
-
-
-def model_scores(model: JointEmbedding, split: FeatureSplit, device, *, protocol: str = "paper") -> dict[str, np.ndarray]:
-    """Distances per test modality; an attention model's `both` uses its learned weights, and under the
-    avca protocol a model without attention reports AVCA's `both` = d_a + d_v."""
-    fusion = reported_fusion(model, protocol)
-    raw = model_distances(model, split, device, fusion=fusion)
-    scores = {m: raw[m] for m in test_modalities(model)}
-    if fusion == "attention":
-        scores["both_equal"] = model_distances(model, split, device, fusion="equal")["both"]
-        scores["attention_weight"] = raw["attention"]
-    return scores
+from avgzsl.scoring import model_scores
+from avgzsl.train import train_model
 
 
 def run_experiment(

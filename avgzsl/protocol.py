@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avgzsl.dataset import FeatureSplit
+from avgzsl.feature_splits import FeatureSplit
 from avgzsl.metrics import BETA_GRID, choose_beta, gzsl_classification, scored_rows
 
 BETA_MODALITIES = ("audio", "video", "both")  # the rows whose val-best betas AVCA averages

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.atomic import staged_folder
-from avgzsl.dataset import SPLITS, ClassTable
+from avgzsl.feature_splits import SPLITS, ClassTable
 from avgzsl.features import FeatureError, write_feature_shard
 from avgzsl.ids import check_class_name, check_clip_id
 from avgzsl.safe_pickle import load_word_vector_dict

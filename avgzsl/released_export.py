@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.atomic import staged_folder
-from avgzsl.dataset import SPLITS, ClassTable, read_manifest
+from avgzsl.feature_splits import SPLITS, ClassTable, read_manifest
 from avgzsl.features import FeatureError, read_feature_shard
 from avgzsl.released import (
     AVCA_TEXT_FILE,

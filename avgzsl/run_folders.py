@@ -18,7 +18,7 @@ from pathlib import Path
 
 from avgzsl.avca_stages import stage_splits
 from avgzsl.config import build_experiment
-from avgzsl.dataset import SPLITS, ClassTable, FeatureSplit, load_split, read_manifest
+from avgzsl.feature_splits import SPLITS, ClassTable, FeatureSplit, load_split, read_manifest
 from avgzsl.saved_scores import summarize_seeds
 
 

@@ -5,7 +5,7 @@ crafted file runs whatever the file says. The released word-vector dictionaries 
 `word_embeddings-dict.npy`, AVCA-GZSL's `word_embeddings-dict-33.npy`) are such pickles, written by
 `np.save` of a dict. Here only the few numpy globals that rebuild plain arrays may be resolved, so the
 worst a crafted file can do is fail to load; the same approach as the I3D weight loader
-(`extractors/i3d_weights.py`).
+(`avgzsl/extractors/i3d_weights.py`).
 """
 
 from __future__ import annotations

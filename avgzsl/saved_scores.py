@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from avgzsl.atomic import atomic_output
-from avgzsl.dataset import FeatureSplit
+from avgzsl.feature_splits import FeatureSplit
 from avgzsl.json_output import json_text, write_json
 from avgzsl.metrics import gzsl_classification, retrieval_map, scored_rows
 from avgzsl.protocol import beta_rule as protocol_beta_rule

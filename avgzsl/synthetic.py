@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avgzsl.dataset import ClassTable, FeatureSplit
+from avgzsl.feature_splits import ClassTable, FeatureSplit
 
 
 @dataclass

@@ -27,9 +27,10 @@ from tqdm.auto import tqdm
 
 from avgzsl.atomic import atomic_output
 from avgzsl.config import ExperimentConfig
-from avgzsl.dataset import FeatureSplit
+from avgzsl.feature_splits import FeatureSplit
 from avgzsl.model import JointEmbedding, create_model, required_modalities
 from avgzsl.protocol import improves, selection_score, validation_metrics
+from avgzsl.scoring import model_distances, reported_fusion, test_modalities
 
 
 def seed_everything(seed: int) -> None:
@@ -106,28 +107,6 @@ def training_clips(split: FeatureSplit, kind: str) -> FeatureSplit:
     if "video" in required_modalities(kind):
         keep = keep & split.has_video
     return split if bool(keep.all()) else split.subset(keep)  # no 2 x 385 MB copy when every clip qualifies
-
-
-def test_modalities(model: JointEmbedding) -> list[str]:
-    kind = model.model_cfg.kind
-    return {"audio_only": ["audio"], "video_only": ["video"], "av_concat": ["both"]}.get(kind, ["audio", "video", "both"])
-
-
-def model_distances(model: JointEmbedding, split: FeatureSplit, device: torch.device, *, fusion="equal"):
-    model.eval()
-    out = model.distances(
-        split.audio.to(device), split.video.to(device), split.has_audio.to(device), split.has_video.to(device),
-        split.text.to(device), fusion=fusion,
-    )
-    return {k: (v.cpu().numpy() if v is not None else None) for k, v in out.items()}
-
-
-def reported_fusion(model: JointEmbedding, protocol: str = "paper") -> str:
-    """The "both" fusion a model's reported numbers use: its learned attention if it has one, else the mean
-    of the audio and video distances, or their sum under the avca protocol (AVCA-GZSL's src/utils.py:269-273)."""
-    if getattr(model, "attention", None) is not None:
-        return "attention"
-    return "sum" if protocol == "avca" else "equal"
 
 
 @dataclass

@@ -46,7 +46,7 @@ def rss_gb() -> float:
 
 def write_synthetic_cache(path: Path, n: int) -> float:
     """Log-mel-like float16 noise (dB around -40) through the workflow's cache writer; returns seconds."""
-    from extractors.logmel_cache import CacheWriter
+    from avgzsl.extractors.logmel_cache import CacheWriter
 
     rng = np.random.default_rng(0)
     block = rng.normal(-40.0, 12.0, size=(64, N_MELS, N_FRAMES)).astype(np.float16)  # reused with a shift
@@ -71,9 +71,9 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
     from torch import nn
 
-    from extractors.audio_cnn import create_audio_cnn
-    from extractors.audio_train import AudioTrainConfig, InMemorySpectrograms, clip_batches
-    from extractors.logmel_cache import LogMelStore, npy_layout
+    from avgzsl.extractors.audio_cnn import create_audio_cnn
+    from avgzsl.extractors.audio_train import AudioTrainConfig, InMemorySpectrograms, clip_batches
+    from avgzsl.extractors.logmel_cache import LogMelStore, npy_layout
 
     device = resolve_device(args.device)
     sync = device_sync(device)

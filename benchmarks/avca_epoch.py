@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.config import build_experiment
 from avgzsl.cpu_memory import keep_freed_memory
-from avgzsl.dataset import ClassTable, FeatureSplit
+from avgzsl.feature_splits import ClassTable, FeatureSplit
 from avgzsl.model import create_model
 from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
 

@@ -45,7 +45,7 @@ import torch
 
 from avgzsl.config import build_experiment
 from avgzsl.cpu_memory import keep_freed_memory
-from avgzsl.dataset import ClassTable, FeatureSplit
+from avgzsl.feature_splits import ClassTable, FeatureSplit
 from avgzsl.train import ClassPairSampler, PairBatcher, train_model, training_clips
 
 N_TRAIN, N_VAL, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_271, 31_280, 33, 23

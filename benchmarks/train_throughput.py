@@ -32,11 +32,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.config import preset
 from avgzsl.cpu_memory import keep_freed_memory
-from avgzsl.dataset import ClassTable, FeatureSplit, load_split
-from avgzsl.evaluate import model_scores
+from avgzsl.feature_splits import ClassTable, FeatureSplit, load_split
 from avgzsl.features import write_feature_shard
 from avgzsl.model import create_model
 from avgzsl.saved_scores import evaluate_scores
+from avgzsl.scoring import model_scores
 from avgzsl.train import ClassPairSampler, PairBatcher, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from avgzsl.dataset import ClassTable
-from extractors import audio_train
-from extractors.audio_cnn import (
+from avgzsl.extractors import audio_train
+from avgzsl.extractors.audio_cnn import (
     AudioCheckpointError,
     AudioCNNConfig,
     create_audio_cnn,
@@ -16,7 +15,8 @@ from extractors.audio_cnn import (
     make_embed_fn,
     save_checkpoint,
 )
-from extractors.audio_train import AudioTrainConfig, select_training_clips, train_audio_cnn
+from avgzsl.extractors.audio_train import AudioTrainConfig, select_training_clips, train_audio_cnn
+from avgzsl.feature_splits import ClassTable
 
 N_MELS = 16
 SMALL = AudioCNNConfig(n_mels=N_MELS, channels=(4, 8, 8, 8, 16, 16, 32), dropout=0.1)

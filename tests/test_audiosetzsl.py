@@ -4,7 +4,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avgzsl.dataset import ClassTable, validate_manifest
 from avgzsl.datasets.audiosetzsl import (
     SPLIT_LISTS_DIGEST,
     AudioSetZSLConfig,
@@ -16,6 +15,7 @@ from avgzsl.datasets.audiosetzsl import (
     read_class_table,
 )
 from avgzsl.datasets.custom import CustomConfig, ManifestError, load_custom, read_class_list
+from avgzsl.feature_splits import ClassTable, validate_manifest
 
 # shared/ sits beside the repository (CI lays a copy there)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "audiosetzsl"

@@ -17,7 +17,6 @@ from avgzsl.avca_import import (
     import_avca_benchmark,
     load_class_split,
 )
-from avgzsl.dataset import ClassTable
 from avgzsl.datasets.avca_benchmarks import (
     BENCHMARKS,
     VARIANTS,
@@ -28,6 +27,7 @@ from avgzsl.datasets.avca_benchmarks import (
     read_class_split,
     text_vectors,
 )
+from avgzsl.feature_splits import ClassTable
 from avgzsl.features import FeatureError, read_feature_shard
 
 needs_real_lists = pytest.mark.skipif(not REAL_LISTS.is_dir(), reason=f"{REAL_LISTS}: real class lists not here")

@@ -8,11 +8,12 @@ import torch
 
 import avgzsl.evaluate as evaluate
 from avgzsl.config import build_experiment
-from avgzsl.evaluate import model_scores, run_experiment
+from avgzsl.evaluate import run_experiment
 from avgzsl.metrics import BETA_GRID, choose_beta, gzsl_classification
 from avgzsl.model import create_model
 from avgzsl.protocol import calibration_betas, improves
 from avgzsl.saved_scores import evaluate_scores
+from avgzsl.scoring import model_scores
 from avgzsl.synthetic import SyntheticConfig, synthetic_splits
 
 

@@ -29,8 +29,8 @@ def repo(tmp_path):
         "avgzsl/sub/c.py": "from ..d import h\n",
         "avgzsl/d.py": "import os\n",
         "avgzsl/unused.py": "",
-        "extractors/__init__.py": "",
-        "extractors/x.py": "import avgzsl.a\n",
+        "avgzsl/extractors/__init__.py": "",
+        "avgzsl/extractors/x.py": "import avgzsl.a\n",
         "tests/helper.py": "",
     })
 
@@ -39,9 +39,9 @@ def repo(tmp_path):
     ("import avgzsl.a\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
                            "avgzsl/sub/__init__.py", "avgzsl/sub/c.py"]),
     ("from avgzsl.d import h\n", ["avgzsl/__init__.py", "avgzsl/d.py"]),
-    ("from extractors import x\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
-                                    "avgzsl/sub/__init__.py", "avgzsl/sub/c.py", "extractors/__init__.py",
-                                    "extractors/x.py"]),
+    ("from avgzsl.extractors import x\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
+                                           "avgzsl/extractors/__init__.py", "avgzsl/extractors/x.py",
+                                           "avgzsl/sub/__init__.py", "avgzsl/sub/c.py"]),
     ("import numpy, tests.helper\n", []),  # third-party and non-package modules are not code inputs
     ("with open('x') as f:\n    import avgzsl.sub\n", ["avgzsl/__init__.py", "avgzsl/sub/__init__.py"]),
 ])
@@ -64,5 +64,5 @@ def test_every_workflow_script_imports_only_existing_modules():
 def test_audio_steps_do_not_depend_on_i3d():
     audio = code_inputs(REPO / "workflow" / "scripts" / "extract_audio_shard.py", REPO)
     video = code_inputs(REPO / "workflow" / "scripts" / "extract_video_shard.py", REPO)
-    assert REPO / "extractors" / "i3d.py" in video and REPO / "extractors" / "i3d.py" not in audio
-    assert REPO / "extractors" / "steps.py" in audio and REPO / "extractors" / "steps.py" in video
+    assert REPO / "avgzsl" / "extractors" / "i3d.py" in video and REPO / "avgzsl" / "extractors" / "i3d.py" not in audio
+    assert REPO / "avgzsl" / "extractors" / "feature_steps.py" in audio and REPO / "avgzsl" / "extractors" / "feature_steps.py" in video

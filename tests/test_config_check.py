@@ -276,7 +276,7 @@ def test_schema_sections_match_the_dataclasses(section, cls):
 
 def test_schema_baselines_and_text_names_match_the_code():
     from avgzsl.datasets.download import DownloadConfig, build_command
-    from extractors.text import GLOVE_6B_50D
+    from avgzsl.extractors.text import GLOVE_6B_50D
 
     entry = SCHEMA["properties"]["experiments"]["additionalProperties"]["properties"]
     assert set(entry["baseline"]["enum"]) == set(BASELINES)

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from extractors.audio_cnn import AudioCNNConfig
-from extractors.audio_train import AudioTrainConfig
-from extractors.decode import DecodeConfig
-from extractors.logmel import LogMelConfig
-from extractors.video import VideoFeatureConfig
+from avgzsl.extractors.audio_cnn import AudioCNNConfig
+from avgzsl.extractors.audio_train import AudioTrainConfig
+from avgzsl.extractors.decode import DecodeConfig
+from avgzsl.extractors.logmel import LogMelConfig
+from avgzsl.extractors.video import VideoFeatureConfig
 
 SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
 EXTRACT = SCHEMA["properties"]["extract"]["properties"]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avgzsl.dataset import ClassTable, load_split, read_audiosetzsl_class_list, validate_manifest
+from avgzsl.feature_splits import ClassTable, load_split, read_audiosetzsl_class_list, validate_manifest
 from avgzsl.features import (
     FeatureError,
     read_feature_shard,
@@ -189,7 +189,7 @@ BAD_TABLES = [
 
 @pytest.mark.parametrize("case,name,content,says", BAD_TABLES, ids=[c[0] for c in BAD_TABLES])
 def test_bad_manifest_or_class_table_names_the_file(tmp_path, case, name, content, says):
-    from avgzsl.dataset import read_manifest
+    from avgzsl.feature_splits import read_manifest
 
     path = _write(tmp_path, name, content)
     reader = read_manifest if name.endswith(".csv") else ClassTable.read
@@ -199,7 +199,7 @@ def test_bad_manifest_or_class_table_names_the_file(tmp_path, case, name, conten
 
 
 def test_unknown_class_names_manifest_and_class_table(tmp_path, shards):
-    from avgzsl.dataset import read_manifest
+    from avgzsl.feature_splits import read_manifest
 
     text, audio, _ = shards
     manifest = manifest_frame_with(tmp_path, "cow")

@@ -6,7 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
-from extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+from avgzsl.extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 
 CFG = LogMelConfig()
 

@@ -16,7 +16,7 @@ import pytest
 from released_helpers import write_class_file, write_our_shards, write_released
 
 from avgzsl.cli import main
-from avgzsl.dataset import ClassTable
+from avgzsl.feature_splits import ClassTable
 from avgzsl.features import FeatureError, read_feature_shard
 from avgzsl.released import import_released
 from avgzsl.released_export import export_released

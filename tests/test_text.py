@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from avgzsl.features import read_feature_shard
-from extractors.text import (
+from avgzsl.extractors.text import (
     TextConfig,
     TextVectorError,
     class_vectors,
@@ -11,6 +10,7 @@ from extractors.text import (
     sha256_file,
     write_text_features,
 )
+from avgzsl.features import read_feature_shard
 
 WORDS = ["church", "bell", "dog", "bark", "Paris"]
 

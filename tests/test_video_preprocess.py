@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from extractors.i3d import create_i3d
-from extractors.video import (
+from avgzsl.extractors.i3d import create_i3d
+from avgzsl.extractors.video import (
     VideoFeatureConfig,
     clip_features,
     clip_windows,
@@ -132,7 +132,7 @@ def test_tail_window_rejects_unknown_rule():
 
 def test_decoder_sized_frames_are_cropped_without_resizing(monkeypatch):
     """Frames whose short side is already resize_short_side (what the decoder delivers) skip interpolation."""
-    import extractors.video as video
+    import avgzsl.extractors.video as video
 
     calls = []
     real = video.F.interpolate

@@ -73,7 +73,7 @@ def test_editing_the_loss_reruns_training_and_what_reads_it(finished):
 
 
 def test_editing_the_extraction_steps_reruns_extraction_and_downstream(finished):
-    counts = edited_plan(finished, "extractors/steps.py")
+    counts = edited_plan(finished, "avgzsl/extractors/feature_steps.py")
     shards = n_shards(finished)
     assert counts["extract_audio_shard"] == counts["extract_video_shard"] == shards
     assert counts["train_audio_cnn"] == 1 and counts["train_seed"] == n_seed_jobs(finished)
@@ -105,8 +105,8 @@ def test_a_new_weights_package_version_reruns_the_conversion(finished, monkeypat
     """The weights rule's params name the package version; a different one re-converts."""
     rules = finished / "workflow/rules/common.smk"
     original = rules.read_text()
-    rules.write_text(original.replace("from extractors.i3d_weights import weights_source",
-                                      "from extractors.i3d_weights import weights_source as _source\n"
+    rules.write_text(original.replace("from avgzsl.extractors.i3d_weights import weights_source",
+                                      "from avgzsl.extractors.i3d_weights import weights_source as _source\n"
                                       "weights_source = lambda: {**_source(), 'version': '0.0.2'}"))
     try:
         counts = plan(finished)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from avgzsl.dataset import SPLITS, ClassTable, read_audiosetzsl_class_list
+from avgzsl.feature_splits import SPLITS, ClassTable, read_audiosetzsl_class_list
 
 SPLIT_REPO = "krantiparida/AudioSetZSL"
 SPLIT_REPO_COMMIT = "1c7ea1dd336e2a1a44e10c96879f026151f2d964"

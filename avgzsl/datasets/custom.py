@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from avgzsl.dataset import SPLITS, ClassTable
+from avgzsl.feature_splits import SPLITS, ClassTable
 from avgzsl.ids import class_name_problem, clip_id_problem, youtube_id_problem
 
 log = logging.getLogger(__name__)

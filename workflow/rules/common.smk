@@ -12,7 +12,7 @@ from avgzsl.code_deps import code_inputs
 from avgzsl.config import build_experiment
 from avgzsl.config_check import ConfigError, check_config
 from avgzsl.workflow_utils import shard_job_rows
-from extractors.i3d_weights import weights_source
+from avgzsl.extractors.i3d_weights import weights_source
 
 try:  # every bad key at once, by name: the schema, then paths per dataset, cross-field rules, baseline options
     check_config(
@@ -48,7 +48,7 @@ def canonical(value):
 
 
 def code(script):
-    """A rule's code inputs: the modules of avgzsl/ and extractors/ its script imports, transitively.
+    """A rule's code inputs: the modules of the avgzsl package its script imports, transitively.
 
     Derived from the script's import statements (read, not run), as paths relative to the working
     directory (the repository root in a normal run), so a moved or copied run keeps its record.
@@ -85,7 +85,7 @@ def _dataset_manifest():
     """The clip list, known before any job runs, so the shard fan-out is fixed at parse time."""
     if FROM_FEATURES:
         return None  # nothing to extract
-    from avgzsl.steps import dataset_manifest
+    from avgzsl.datasets.media_steps import dataset_manifest
 
     return dataset_manifest(DATASET, config[DATASET], resources=config["resources"])[0]
 

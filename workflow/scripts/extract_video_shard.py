@@ -1,8 +1,8 @@
 from avgzsl.workflow_utils import rule_log
 
 with rule_log(snakemake.log[0]):
-    from extractors.i3d_weights import read_sha256_file
-    from extractors.video_step import extract_video_step
+    from avgzsl.extractors.i3d_weights import read_sha256_file
+    from avgzsl.extractors.video_step import extract_video_step
 
     extract_video_step(
         media=snakemake.input.media,

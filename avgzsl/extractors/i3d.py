@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from extractors.i3d_weights import cached_kinetics400_state_dict
+from avgzsl.extractors.i3d_weights import cached_kinetics400_state_dict
 
 FEATURE_DIM = 1024
 # The logits head average-pools (2,7,7) with VALID padding after a total stride of (8,32,32): fewer than

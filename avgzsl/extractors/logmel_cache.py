@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.atomic import atomic_output
-from extractors.decode import DecodeConfig
-from extractors.extract import ExtractJobConfig, _audio_preparer, _check_rates, _records, _status
-from extractors.logmel import LogMelConfig
-from extractors.prefetch import ProgressLog, prefetched
+from avgzsl.extractors.decode import DecodeConfig
+from avgzsl.extractors.extract import ExtractJobConfig, _audio_preparer, _check_rates, _records, _status
+from avgzsl.extractors.logmel import LogMelConfig
+from avgzsl.extractors.prefetch import ProgressLog, prefetched
 
 CACHE_DTYPE = np.dtype(np.float16)  # log-mels in dB (about -100..+40) keep ~3 significant digits
 INDEX_COLUMNS = ("clip_id", "row", "status", "reason", "flags")

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from extractors.i3d import FEATURE_DIM, MIN_LOGIT_FRAMES
-from extractors.precision import autocast, check_autocast, to_device
+from avgzsl.extractors.i3d import FEATURE_DIM, MIN_LOGIT_FRAMES
+from avgzsl.extractors.precision import autocast, check_autocast, to_device
 
 TAIL_WINDOWS = ("aligned", "drop")
 
@@ -46,7 +46,7 @@ class VideoFeatureConfig:
         peaks near 0.5 GB of activations on CPU in inference mode, measured).
     resize_chunk_frames: frames resized at once, so a long high-resolution clip is never held as float
         at full size.
-    autocast: "none", "bf16" or "fp16": I3D's forward pass under torch.autocast (extractors/precision.py).
+    autocast: "none", "bf16" or "fp16": I3D's forward pass under torch.autocast (avgzsl/extractors/precision.py).
     """
 
     fps: float = 25.0

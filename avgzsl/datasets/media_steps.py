@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from avgzsl.dataset import ClassTable
+from avgzsl.feature_splits import ClassTable
 from avgzsl.workflow_utils import write_media_table
 
-log = logging.getLogger("avgzsl.steps")
+log = logging.getLogger("avgzsl.datasets.media_steps")
 
 
 def dataset_manifest(dataset: str, settings: dict, *, resources: str) -> tuple[pd.DataFrame, ClassTable]:

@@ -1,7 +1,7 @@
 """Extraction steps of the workflow: audio-CNN training, one audio shard, and what every shard step shares.
 
-The video step lives in `extractors.video_step`, so that the audio rules do not import I3D (a rule's code
-inputs are the modules its script imports). Each takes a shard's media table (see avgzsl.steps) and the rule's config slices.
+The video step lives in `avgzsl.extractors.video_step`, so that the audio rules do not import I3D (a rule's code
+inputs are the modules its script imports). Each takes a shard's media table (see avgzsl.datasets.media_steps) and the rule's config slices.
 Clips the media step could not provide (a vanished video, a missing file) go
 straight into the shard's status table with that reason, so the reason survives.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from avgzsl.dataset import ClassTable
+from avgzsl.extractors.decode import DecodeConfig
+from avgzsl.extractors.extract import ExtractJobConfig, extract_audio_shard
+from avgzsl.extractors.logmel import LogMelConfig, num_frames
+from avgzsl.feature_splits import ClassTable
 from avgzsl.features import read_status_table, write_status_table
 from avgzsl.workflow_utils import read_media_table
-from extractors.decode import DecodeConfig
-from extractors.extract import ExtractJobConfig, extract_audio_shard
-from extractors.logmel import LogMelConfig, num_frames
 
 log = logging.getLogger("avgzsl.extract")
 
@@ -79,11 +79,11 @@ def train_audio_cnn_step(
     """Cache the seen-class train clips' log-mels on disk, shard by shard, then train (or resume) the CNN.
 
     Memory stays at a few clips while caching and a few batches while training, whatever the number
-    of clips: the log-mels are written per media shard to a float16 cache (extractors.logmel_cache)
+    of clips: the log-mels are written per media shard to a float16 cache (avgzsl.extractors.logmel_cache)
     and streamed back. Shards whose cache already matches (settings and clip list) are not decoded again.
     """
-    from extractors.audio_train import AudioTrainConfig, train_audio_cnn
-    from extractors.logmel_cache import (
+    from avgzsl.extractors.audio_train import AudioTrainConfig, train_audio_cnn
+    from avgzsl.extractors.logmel_cache import (
         CacheFiles,
         LogMelStore,
         cache_is_current,
@@ -134,7 +134,7 @@ def train_audio_cnn_step(
 
 def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, device: str, threads: int,
                        out_features: str, out_status: str, autocast: str = "none") -> None:
-    from extractors.audio_cnn import load_audio_cnn, make_embed_fn
+    from avgzsl.extractors.audio_cnn import load_audio_cnn, make_embed_fn
 
     dev = setup_device(device, threads)
     table = read_media_table(media)

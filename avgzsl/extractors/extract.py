@@ -1,7 +1,7 @@
 """One extraction job: a shard of manifest rows in, one feature shard and its status table out.
 
 Decoding (and, for audio, the log-mel) runs in a pool of threads or processes
-(extractors/prefetch.py) a bounded number of clips ahead of the model, so the model
+(avgzsl/extractors/prefetch.py) a bounded number of clips ahead of the model, so the model
 rarely waits for ffmpeg. Results are consumed in manifest order, which keeps the
 output deterministic whatever the timing. A log line every `progress_interval`
 seconds gives clips done, clips/s and the time left.
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from avgzsl.extractors.decode import OK, SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
+from avgzsl.extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+from avgzsl.extractors.prefetch import ProgressLog, prefetched
 from avgzsl.features import SILENT_AUDIO, write_feature_shard, write_status_table
-from extractors.decode import OK, SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
-from extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
-from extractors.prefetch import ProgressLog, prefetched
 
 FEATURE_DIM = 1024
 ROW_COLUMNS = ("clip_id", "path")
@@ -298,7 +298,7 @@ def _status(clip_id: str, reason: str, flags: str = "") -> dict:
 
 
 def _prefetched(fn: Callable[[Any], Any], items, workers: int, lookahead: int, processes: bool = False):
-    """`map(fn, items)` in order, computed ahead by a pool (extractors.prefetch.prefetched)."""
+    """`map(fn, items)` in order, computed ahead by a pool (avgzsl.extractors.prefetch.prefetched)."""
     return prefetched(fn, items, workers, lookahead, processes=processes)
 
 

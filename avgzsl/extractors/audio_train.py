@@ -29,8 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from avgzsl.config import dataclass_from_dict
-from avgzsl.dataset import ClassTable
-from extractors.audio_cnn import (
+from avgzsl.extractors.audio_cnn import (
     AudioCNN,
     AudioCNNConfig,
     create_audio_cnn,
@@ -38,7 +37,8 @@ from extractors.audio_cnn import (
     resolve_device,
     save_checkpoint,
 )
-from extractors.precision import to_device
+from avgzsl.extractors.precision import to_device
+from avgzsl.feature_splits import ClassTable
 
 TRAIN_SPLIT = "trn"
 OPTIMIZERS = ("adam",)
@@ -85,7 +85,7 @@ class AudioTrainConfig:
 class SpectrogramSource(Protocol):
     """Where the trainer gets log-mels: `read(indices)` returns those clips' (n_mels, frames_i) arrays.
 
-    `extractors.logmel_cache.LogMelStore` reads them from the on-disk cache (bounded memory);
+    `avgzsl.extractors.logmel_cache.LogMelStore` reads them from the on-disk cache (bounded memory);
     `InMemorySpectrograms` wraps arrays already in memory (tests, small data sets).
     """
 

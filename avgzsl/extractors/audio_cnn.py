@@ -3,7 +3,7 @@
 Paper §4.2 trains it on the AudioSetZSL train spectrograms and takes the audio
 feature "after the seventh convolution layer ... a 1024 dimension vector by
 averaging". The pretrained audio networks (VGGish, YAMNet, PANNs) all download
-their weights at run time, so the pipeline trains it (`extractors/audio_train.py`) and this module holds
+their weights at run time, so the pipeline trains it (`avgzsl/extractors/audio_train.py`) and this module holds
 the network, its checkpoint format and the batch embedding function the shard
 extraction job calls.
 
@@ -31,7 +31,7 @@ from torch import nn
 
 from avgzsl.atomic import atomic_output
 from avgzsl.config import dataclass_from_dict
-from extractors.precision import autocast, check_autocast, to_device
+from avgzsl.extractors.precision import autocast, check_autocast, to_device
 
 CHECKPOINT_FORMAT = "avgzsl-audio-cnn"
 CHECKPOINT_VERSION = 1
@@ -206,7 +206,7 @@ def make_embed_fn(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A numpy-in, numpy-out feature function for the shard job: (B, n_mels, frames) -> (B, embed_dim) float32.
 
-    `autocast_mode` ("none", "bf16", "fp16") runs the network under torch.autocast (extractors/precision.py).
+    `autocast_mode` ("none", "bf16", "fp16") runs the network under torch.autocast (avgzsl/extractors/precision.py).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
