@@ -19,6 +19,7 @@ if not FROM_FEATURES:
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             dataset=DATASET,
             settings=canonical(config[DATASET]),
@@ -41,6 +42,7 @@ if DATASET == "demo":
             f"{R}/benchmarks/render/shard_{{shard}}.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             rows=shard_rows_param,
             settings=demo_settings(),
@@ -65,6 +67,7 @@ if DATASET == "audiosetzsl":
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             rows=shard_rows_param,
             settings=canonical(config["audiosetzsl"]),
@@ -89,6 +92,7 @@ if DATASET == "custom":
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             rows=shard_rows_param,
             media_root=config["custom"]["media_root"] or MEDIA_ROOT,
@@ -118,6 +122,7 @@ if DATASET == "features" and config["features"]["released_root"]:
             f"{R}/benchmarks/import_released.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             root=config["features"]["released_root"],
         script:
@@ -150,6 +155,7 @@ if DATASET in AVCA_BENCHMARKS:
             f"{R}/benchmarks/import_avca_benchmark.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             dataset=DATASET,
             settings=canonical(config["avca_gzsl"]),

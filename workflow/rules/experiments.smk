@@ -47,6 +47,7 @@ if DEEP:
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:

@@ -19,6 +19,7 @@ if not FROM_FEATURES and config["extract"]["video"]["weights"] == "kinetics400":
         localrule: True
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             source=weights_source(),
         script:
@@ -40,6 +41,7 @@ if not FROM_FEATURES:
             f"{R}/benchmarks/text_features.tsv"
         conda:
             "../envs/avgzsl.yaml"
+        threads: 1
         params:
             text=text_settings(),
         script:

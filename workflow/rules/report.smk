@@ -33,6 +33,7 @@ rule tables:
     localrule: True
     conda:
         "../envs/avgzsl.yaml"
+    threads: 1
     params:
         experiments=EXPERIMENTS,
         dataset=DATASET,
@@ -67,6 +68,7 @@ rule figures:
         f"{R}/benchmarks/figures.tsv"
     conda:
         "../envs/avgzsl.yaml"
+    threads: 1
     params:
         experiments=EXPERIMENTS,
         runs=lambda wc, input: str(Path(input.summaries[0]).parent.parent),
