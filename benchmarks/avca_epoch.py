@@ -21,19 +21,21 @@ Usage: python benchmarks/avca_epoch.py [--epochs 3] [--batches 500] [--threads N
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.config import build_experiment
 from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.feature_splits import ClassTable, FeatureSplit
-from avgzsl.model import create_model
-from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
+from avgzsl.train import resolve_device, train_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _matmul_floor import ProductRecorder, product_floor, sync, training_step  # noqa: E402
 
 N_TRAIN, N_SEEN, N_VAL_UNSEEN = 27_918, 138, 69
 DIM_AV, DIM_TEXT = 512, 300
@@ -41,7 +43,6 @@ SETTINGS = {  # model -> (preset, kind)
     "avca": ("avca-vggsound-main", "avca"),
     "avgzslnet": ("avca", "avgzslnet"),
 }
-PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
 
 
 def stage1_train_split(seed: int = 0) -> FeatureSplit:
@@ -66,68 +67,10 @@ def experiment(model: str, device: torch.device, batches: int = 500):
                                    "batches_per_epoch": batches})
 
 
-def training_step(cfg, split: FeatureSplit, device):
-    """One step's forward + backward on one batch, as a closure (the model in training mode)."""
-    model = create_model(cfg.model, cfg.loss).to(device).train()
-    sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
-                               device=device)
-    p, q = sampler.sample(cfg.train.batch_size)
-    text = split.text.to(device)
-    batch = PairBatcher(split.audio.to(device), split.video.to(device), text, split.labels.to(device),
-                        text[:N_SEEN])(p, q)
-
-    def step():
-        loss = torch.stack(list(model.training_terms(batch).values())).sum()
-        loss.backward()
-    return step
-
-
-class ProductRecorder(TorchDispatchMode):
-    """Records every matrix product a step runs: operation, operand shapes and strides."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: list[tuple] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in PRODUCTS:
-            a, b = args[-2:] if func is torch.ops.aten.addmm.default else args[:2]
-            self.calls.append((tuple(a.shape), a.stride(), tuple(b.shape), b.stride()))
-        return func(*args, **(kwargs or {}))
-
-
-def _operand(shape, stride, device):
-    """A random tensor with the recorded layout: the last two axes transposed where autograd passed a view."""
-    if len(shape) >= 2 and stride[-2] == 1 and shape[-2] > 1:
-        return torch.randn(*shape[:-2], shape[-1], shape[-2], device=device).transpose(-1, -2)
-    return torch.randn(shape, device=device)
-
-
-def product_floor(calls, device, repeats: int = 10) -> float:
-    """Seconds one step's matrix products take on their own: each recorded product, timed in isolation."""
-    total = 0.0
-    for (sa, ta, sb, tb), count in Counter(calls).items():
-        a, b = _operand(sa, ta, device), _operand(sb, tb, device)
-        for _ in range(2):  # warm-up
-            torch.matmul(a, b)
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            torch.matmul(a, b)
-        _sync(device)
-        total += count * (time.perf_counter() - t0) / repeats
-    return total
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, batches: int) -> None:
     cfg = experiment(model, device, batches)
     batches = cfg.train.batches_per_epoch
-    step = training_step(cfg, split, device)
+    step = training_step(cfg, split, device, N_SEEN)
     with FlopCounterMode(display=False) as counter:
         step()
     with ProductRecorder() as recorder:
@@ -137,7 +80,7 @@ def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, ba
     floors, marks = [], []  # marks: (end of an epoch, start of the next), the floor measured in between
 
     def after_epoch(msg):
-        _sync(device)
+        sync(device)
         end = time.perf_counter()
         floors.append(product_floor(recorder.calls, device) * batches)
         marks.append((end, time.perf_counter()))

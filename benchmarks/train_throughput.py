@@ -21,13 +21,11 @@ import argparse
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.config import preset
@@ -37,9 +35,10 @@ from avgzsl.features import write_feature_shard
 from avgzsl.model import create_model
 from avgzsl.saved_scores import evaluate_scores
 from avgzsl.scoring import model_scores
-from avgzsl.train import ClassPairSampler, PairBatcher, train_model
+from avgzsl.train import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _matmul_floor import ProductRecorder, product_floor, sync, training_step  # noqa: E402
 from _timing import Spread, TimingReport, describe_device, resolve_device, steady  # noqa: E402
 
 N_TRAIN, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_280, 33, 23
@@ -56,62 +55,6 @@ def random_split(n: int, *, seen_only: bool, seed: int) -> FeatureSplit:
         text=torch.randn(N_CLASSES, 300, generator=g),
         classes=ClassTable(names=[f"k{i}" for i in range(N_CLASSES)], seen=np.arange(N_CLASSES) < N_SEEN),
     )
-
-
-def training_step(cfg, split: FeatureSplit, device):
-    """One official-preset step's forward + backward, on the device, as a closure."""
-    model = create_model(cfg.model, cfg.loss).to(device)
-    sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
-                               device=device)
-    p, q = sampler.sample(cfg.train.batch_size)
-    xa, xv, text, lab = split.audio.to(device), split.video.to(device), split.text.to(device), split.labels.to(device)
-    batch = PairBatcher(xa, xv, text, lab, text[:N_SEEN])(p, q)  # one batch, no buffer reuse
-
-    def step():
-        loss = torch.stack(list(model.training_terms(batch).values())).sum()
-        loss.backward()
-    return step
-
-
-class MatmulRecorder(TorchDispatchMode):
-    """Records every matrix product a step runs: operand shapes and strides (transposed or not)."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: list[tuple] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in (torch.ops.aten.mm.default, torch.ops.aten.addmm.default):
-            a, b = args[-2:] if func is torch.ops.aten.addmm.default else args[:2]
-            self.calls.append((tuple(a.shape), a.stride(), tuple(b.shape), b.stride()))
-        return func(*args, **(kwargs or {}))
-
-
-def _operand(shape, stride, device):
-    if stride[0] == 1 and shape[0] > 1:  # a transposed view, as autograd hands to mm in the backward pass
-        return torch.randn(shape[::-1], device=device).t()
-    return torch.randn(shape, device=device)
-
-
-def matmul_floor(calls, device, repeats: int = 10) -> float:
-    """Seconds one step's matrix products take on their own: each recorded product, timed in isolation."""
-    total = 0.0
-    for (sa, ta, sb, tb), count in Counter(calls).items():
-        a, b = _operand(sa, ta, device), _operand(sb, tb, device)
-        for _ in range(2):  # warm-up
-            a @ b
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        _sync(device)
-        total += count * (time.perf_counter() - t0) / repeats
-    return total
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def bench_load(tmp: Path, repeats: int, n_shards: int = 20) -> Spread:
@@ -161,15 +104,15 @@ def main() -> None:
     cfg.train.device, cfg.train.select_epoch = str(device), False
     train = random_split(N_TRAIN, seen_only=True, seed=0)
     batches = int(np.ceil(N_TRAIN / cfg.train.batch_size))
-    step = training_step(cfg, train, device)
+    step = training_step(cfg, train, device, N_SEEN)
     with FlopCounterMode(display=False) as counter:
         step()
-    with MatmulRecorder() as recorder:
+    with ProductRecorder() as recorder:
         step()
     flops_epoch = counter.get_total_flops() * batches
 
     train_model(cfg, train, None, epochs=1, progress=False)  # warm-up: allocator, kernels
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     train_model(cfg, train, None, epochs=0, progress=False)
     setup = time.perf_counter() - t0  # copy + normalise the inputs, build the model: once per training run
@@ -182,9 +125,9 @@ def main() -> None:
         floors, marks = [], []  # marks: (end of an epoch, start of the next)
 
         def after_epoch(msg):
-            _sync(device)
+            sync(device)
             end = time.perf_counter()
-            floors.append(matmul_floor(recorder.calls, device) * batches)
+            floors.append(product_floor(recorder.calls, device) * batches)
             marks.append((end, time.perf_counter()))
 
         train_model(cfg, train, None, epochs=args.epochs + 1, progress=False, log=after_epoch)

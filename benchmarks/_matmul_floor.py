@@ -1,0 +1,78 @@
+"""The matrix-product floor of a training step, shared by the training benchmarks.
+
+One step (forward + backward) runs once under a recorder that notes every matrix product (`mm`, `addmm`,
+`bmm`) with its operand shapes and layouts; the floor is the time those products take when each is timed
+alone. An epoch divided by its own floor says how much of it is anything but matrix products.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from avgzsl.feature_splits import FeatureSplit
+from avgzsl.model import create_model
+from avgzsl.train import ClassPairSampler, PairBatcher
+
+PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
+
+
+def training_step(cfg, split: FeatureSplit, device, n_seen: int):
+    """One step's forward + backward on one batch, as a closure (the model in training mode)."""
+    model = create_model(cfg.model, cfg.loss).to(device).train()
+    sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
+                               device=device)
+    p, q = sampler.sample(cfg.train.batch_size)
+    text = split.text.to(device)
+    batch = PairBatcher(split.audio.to(device), split.video.to(device), text, split.labels.to(device),
+                        text[:n_seen])(p, q)  # one batch, no buffer reuse
+
+    def step():
+        loss = torch.stack(list(model.training_terms(batch).values())).sum()
+        loss.backward()
+    return step
+
+
+class ProductRecorder(TorchDispatchMode):
+    """Records every matrix product a step runs: operand shapes and strides (transposed or not)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in PRODUCTS:
+            a, b = args[-2:] if func is torch.ops.aten.addmm.default else args[:2]
+            self.calls.append((tuple(a.shape), a.stride(), tuple(b.shape), b.stride()))
+        return func(*args, **(kwargs or {}))
+
+
+def _operand(shape, stride, device):
+    """A random tensor with the recorded layout: the last two axes transposed where autograd passed a view."""
+    if len(shape) >= 2 and stride[-2] == 1 and shape[-2] > 1:
+        return torch.randn(*shape[:-2], shape[-1], shape[-2], device=device).transpose(-1, -2)
+    return torch.randn(shape, device=device)
+
+
+def product_floor(calls, device, repeats: int = 10) -> float:
+    """Seconds one step's matrix products take on their own: each recorded product, timed in isolation."""
+    total = 0.0
+    for (sa, ta, sb, tb), count in Counter(calls).items():
+        a, b = _operand(sa, ta, device), _operand(sb, tb, device)
+        for _ in range(2):  # warm-up
+            torch.matmul(a, b)
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            torch.matmul(a, b)
+        sync(device)
+        total += count * (time.perf_counter() - t0) / repeats
+    return total
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
