@@ -39,13 +39,12 @@ see `avgzsl.config.AVCA_MODEL_SETTINGS`.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from avgzsl.config import LossConfig, ModelConfig
+from avgzsl.layers import InputNormalization
 from avgzsl.losses import triplet
 
 TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
@@ -101,7 +100,7 @@ class CrossAttention(nn.Module):
         return x
 
 
-class AVCA(nn.Module):
+class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalise inputs)
     """AVCA with the project's model interface: `training_terms(batch)` and `distances(...)`."""
 
     uses_audio = True
@@ -123,22 +122,6 @@ class AVCA(nn.Module):
         self.video_proj = avca_net(TOKEN_DIM, e, m.decoder_dropout, mom, m.decoder_hidden_dim)
         self.audio_rec = avca_net(e, TOKEN_DIM, m.additional_dropout, mom)
         self.video_rec = avca_net(e, TOKEN_DIM, m.additional_dropout, mom)
-        self.inputs_normalized = False
-
-    # the trainer's input-normalisation hooks (AVCA's run scripts never normalise: model.normalize_inputs false)
-    def prep(self, x: torch.Tensor) -> torch.Tensor:
-        if self.model_cfg.normalize_inputs and not self.inputs_normalized:
-            return F.normalize(x, dim=1)
-        return x
-
-    @contextlib.contextmanager
-    def normalized_inputs(self):
-        """Skip per-batch normalisation for rows the trainer normalised once (as JointEmbedding does)."""
-        previous, self.inputs_normalized = self.inputs_normalized, True
-        try:
-            yield self
-        finally:
-            self.inputs_normalized = previous
 
     def encode(self, x_a: torch.Tensor, x_v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Encoder outputs phi_a, phi_v and their attended versions (mi:209-236, 316-325)."""

@@ -12,8 +12,11 @@ is a cold read and write of 8 MB. Two things cut those passes, and both keep nn.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class BitMaskDropout(nn.Dropout):
@@ -118,3 +121,26 @@ def create_projection(
     if out_relu:
         layers.append(nn.ReLU(inplace=True))
     return BatchNormProjection(*layers)
+
+
+class InputNormalization:
+    """The trainer's input-normalisation hooks, shared by every model (a mixin for nn.Module subclasses).
+
+    `prep` L2-normalises a batch's rows when the model's config asks for it; inside `normalized_inputs()`
+    it passes them through, because the trainer normalised the whole split once up front.
+    """
+
+    inputs_normalized = False
+
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        if self.model_cfg.normalize_inputs and not self.inputs_normalized:
+            return F.normalize(x, dim=1)
+        return x
+
+    @contextlib.contextmanager
+    def normalized_inputs(self):
+        previous, self.inputs_normalized = self.inputs_normalized, True
+        try:
+            yield self
+        finally:
+            self.inputs_normalized = previous

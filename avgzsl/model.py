@@ -19,15 +19,13 @@ two-layer F_T, a regularised and L2-normalised F_DEC; see `avgzsl.config.avca_pr
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from avgzsl.avca_model import AVCA
 from avgzsl.config import LossConfig, ModelConfig
-from avgzsl.layers import create_projection
+from avgzsl.layers import InputNormalization, create_projection
 from avgzsl.losses import (
     attention_target,
     composite_triplet_loss,
@@ -90,7 +88,7 @@ def embedding_distances(z: torch.Tensor, t: torch.Tensor, kind: str) -> torch.Te
     return torch.cdist(z, t) ** 2 / z.shape[1]  # mse
 
 
-class JointEmbedding(nn.Module):
+class JointEmbedding(InputNormalization, nn.Module):
     """Shared plumbing: input normalisation, text projection, test-time distances."""
 
     uses_audio = True
@@ -107,21 +105,6 @@ class JointEmbedding(nn.Module):
         if self.uses_video and not getattr(self, "concat", False):
             self.video_proj = create_projection(in_dim=m.video_dim, hidden_dim=m.hidden_dim, out_dim=m.embed_dim, **nets)
         self.attention = ModalityAttention(audio_dim=m.audio_dim, video_dim=m.video_dim) if m.attention else None
-        self.inputs_normalized = False  # set while the trainer feeds rows it normalised once up front
-
-    def prep(self, x: torch.Tensor) -> torch.Tensor:
-        if self.model_cfg.normalize_inputs and not self.inputs_normalized:
-            return F.normalize(x, dim=1)
-        return x
-
-    @contextlib.contextmanager
-    def normalized_inputs(self):
-        """Skip per-batch normalisation for data that was normalised once (a 5 % saving per epoch)."""
-        previous, self.inputs_normalized = self.inputs_normalized, True
-        try:
-            yield self
-        finally:
-            self.inputs_normalized = previous
 
     def embed_text(self, x_t):
         return self.text_proj(self.prep(x_t))
