@@ -37,8 +37,8 @@ ROW_COLUMNS = ("clip_id", "path")
 
 @dataclass
 class ExtractJobConfig:
-    # decode workers; 0 decodes inline (no overlap with the model). A 720p clip takes ~0.6 s of one
-    # core to decode, a GPU I3D ~0.2 s, so a GPU job needs several workers to keep up
+    # decode workers; 0 decodes inline (no overlap with the model). Decoding a clip costs a core several
+    # times what a GPU spends on its I3D windows (benchmarks/README.md), so a GPU job needs several workers
     workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))
     lookahead: int = 16  # clips decoded ahead of the model; bounds memory (~65 MB per video clip)
     progress: bool = True  # tqdm bar on stderr
