@@ -17,18 +17,14 @@ unique even where one video contributes several segments.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from avgzsl.datasets.archive import download, unpack_checked
 from avgzsl.feature_splits import SPLITS, ClassTable, read_audiosetzsl_class_list
 
 SPLIT_REPO = "krantiparida/AudioSetZSL"
@@ -166,40 +162,16 @@ def fetch_split_lists(
         verify_split_lists(dest, digest)
         return dest
     url = url or ARCHIVE_URL.format(repo=SPLIT_REPO, commit=commit)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            payload = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        raise SplitListError(
-            f"could not fetch the AudioSetZSL split lists from {url} ({err}). Offline? Copy the split "
-            f"repository's class-split/ and youtube-id/ folders (commit {commit}) into a folder and "
-            f"pass it as split_dir."
-        ) from err
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{commit}."))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as archive:
-            for member in archive.getmembers():
-                rel = _archive_member(member.name)
-                if rel is None or not member.isfile():
-                    continue
-                target = staging / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(archive.extractfile(member).read())
+    payload = download(url, timeout_s=timeout_s, error=SplitListError, offline_hint=(
+        f"Copy the split repository's class-split/ and youtube-id/ folders (commit {commit}) into a folder "
+        "and pass it as split_dir."))
+
+    def check(staging: Path) -> None:
         if not list_files(staging):
             raise SplitListError(f"{url}: archive holds no class-split/ or youtube-id/ lists")
         verify_split_lists(staging, digest)
-        staging.rename(dest)
-    finally:
-        if staging.exists():
-            _remove_tree(staging)
-    return dest
 
-
-def _remove_tree(path: Path) -> None:
-    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        child.rmdir() if child.is_dir() else child.unlink()
-    path.rmdir()
+    return unpack_checked(payload, dest, select=_archive_member, check=check)
 
 
 def load_audiosetzsl(cfg: AudioSetZSLConfig | None = None) -> tuple[pd.DataFrame, ClassTable]:

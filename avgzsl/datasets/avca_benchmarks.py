@@ -30,17 +30,14 @@ files' contents, as `avgzsl.datasets.audiosetzsl` does for AudioSetZSL.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from avgzsl.datasets.archive import download, unpack_checked
 
 SPLIT_REPO = "ExplainableML/AVCA-GZSL"
 SPLIT_REPO_COMMIT = "2711aeb5d7257ece4c5464fa46d7849a4edf6470"
@@ -162,40 +159,23 @@ def fetch_class_split(
         verify_lists(dest, bench, digest)
         return dest
     url = url or ARCHIVE_URL.format(repo=SPLIT_REPO, commit=commit)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            payload = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        raise BenchmarkSplitError(
-            f"could not fetch the AVCA-GZSL class splits from {url} ({err}). Offline? Copy "
-            f"{ARCHIVE_PREFIX}/{bench.folder}/{CLASS_SPLIT_DIR} of {SPLIT_REPO} (commit {commit}) into a "
-            "folder and give it as split_dir."
-        ) from err
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".class-split."))
-    try:
-        wanted = f"{ARCHIVE_PREFIX}/{bench.folder}/{CLASS_SPLIT_DIR}/"
-        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as archive:
-            for member in archive.getmembers():
-                parts = member.name.split("/", 1)  # archives wrap the tree in one `<repo>-<commit>/` folder
-                if len(parts) != 2 or not parts[1].startswith(wanted) or not member.isfile():
-                    continue
-                rel = parts[1][len(wanted):]
-                if ".." in Path(rel).parts or not rel.endswith((".txt", ".csv")):
-                    continue
-                target = staging / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(archive.extractfile(member).read())
+    payload = download(url, timeout_s=timeout_s, error=BenchmarkSplitError, offline_hint=(
+        f"Copy {ARCHIVE_PREFIX}/{bench.folder}/{CLASS_SPLIT_DIR} of {SPLIT_REPO} (commit {commit}) into a "
+        "folder and give it as split_dir."))
+    wanted = f"{ARCHIVE_PREFIX}/{bench.folder}/{CLASS_SPLIT_DIR}/"
+
+    def select(name: str) -> str | None:
+        parts = name.split("/", 1)  # archives wrap the tree in one `<repo>-<commit>/` folder
+        if len(parts) != 2 or not parts[1].startswith(wanted) or not parts[1].endswith((".txt", ".csv")):
+            return None
+        return parts[1][len(wanted):]
+
+    def check(staging: Path) -> None:
         if not list_files(staging, bench):
             raise BenchmarkSplitError(f"{url}: archive holds no {wanted} lists")
         verify_lists(staging, bench, digest)
-        staging.rename(dest)
-    finally:
-        if staging.exists():
-            for child in sorted(staging.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                child.rmdir() if child.is_dir() else child.unlink()
-            staging.rmdir()
-    return dest
+
+    return unpack_checked(payload, dest, select=select, check=check)
 
 
 def read_names(path: Path) -> list[str]:
