@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from avgzsl.config import LossConfig, ModelConfig
 from avgzsl.layers import InputNormalization
-from avgzsl.losses import triplet
+from avgzsl.losses import full_precision, triplet
 
 TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
 HEADS, HEAD_DIM, FF_DIM = 3, 100, 64  # mi:154
@@ -173,7 +173,7 @@ class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalis
             return triplet(o[anchor], o[positive], o[negative], margin=c.margin, kind="euclidean", eps=c.eps)
 
         def mse(x: str, y: str) -> torch.Tensor:
-            return F.mse_loss(o[x], o[y])
+            return F.mse_loss(*full_precision(o[x], o[y]))
 
         terms = {
             "rec": mse("w", "rho_v") + mse("w", "rho_a") + mse("w", "rho_w"),

@@ -44,6 +44,7 @@ AVCA_SCORINGS = ("per_modality", "video_branch")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("multistep", "plateau", "none")
 PROTOCOLS = ("paper", "avca")
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclass
@@ -130,6 +131,9 @@ class TrainConfig:
     # a clip lacking a modality: "exclude" leaves it out of that modality's row, "other_modality" scores it by
     # the modality it has (avgzsl.metrics.MISSING_MODALITY); applies to epoch selection and to the metrics
     missing_modality: str = "exclude"
+    # "bfloat16": the training forward pass runs under torch.autocast (matrix products in bfloat16); weights,
+    # optimiser, losses and every evaluation stay float32 (avgzsl.train.training_autocast)
+    precision: str = "float32"
 
 
 @dataclass
@@ -183,6 +187,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.protocol {cfg.train.protocol!r} is not one of {PROTOCOLS}")
     for section, key, valid in (
         (cfg.model, "avca_scoring", AVCA_SCORINGS), (cfg.train, "optimizer", OPTIMIZERS), (cfg.train, "lr_schedule", LR_SCHEDULES),
+        (cfg.train, "precision", PRECISIONS),
         (cfg.loss, "rec_distance", DISTANCES), (cfg.loss, "attention_logits", ("distance", "dot")),
         (cfg.loss, "attention_weighting", ("per_clip", "batch_mean")), (cfg.model, "attention_test", ("soft", "hard")),
     ):

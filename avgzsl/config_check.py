@@ -35,6 +35,7 @@ from avgzsl.config import (
     LR_SCHEDULES,
     MODEL_KINDS,
     OPTIMIZERS,
+    PRECISIONS,
     PROTOCOLS,
     LossConfig,
     ModelConfig,
@@ -141,6 +142,7 @@ RULES: dict[type, dict[str, Callable]] = {
         "seed": lambda v: None if 0 <= v < 2**32 else f"must be in 0 .. 2^32-1 (numpy's seed range), got {v}",
         "missing_modality": one_of(MISSING_MODALITY), "batches_per_epoch": at_least(0),
         "optimizer": one_of(OPTIMIZERS), "lr_schedule": one_of(LR_SCHEDULES), "patience": at_least(0),
+        "precision": one_of(PRECISIONS),
     },
 }
 

@@ -35,8 +35,8 @@ class BitMaskDropout(nn.Dropout):
     def mask(self, shape: torch.Size, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """A fresh mask: 0 for a dropped element, 1 / (1 - p) for a kept one."""
         if self.byte_masks is None:
-            keep = 1.0 - self.p
-            return (torch.rand(shape, dtype=dtype, device=device) < keep).to(dtype) / keep
+            keep = 1.0 - self.p  # uniforms drawn in float32 whatever `dtype` is: a bfloat16 draw is coarser
+            return ((torch.rand(shape, device=device) < keep) / keep).to(dtype)
         n = shape.numel()
         words = torch.empty((n + 63) // 64, dtype=torch.int64, device=device).random_(-(2**63), None)
         codes = words.view(torch.uint8).long()  # (n / 8,) bytes, 8 mask bits each
@@ -77,9 +77,19 @@ class _LinearDropoutReLU(torch.autograd.Function):
 
 
 def linear_dropout_relu(x: torch.Tensor, linear: nn.Linear, dropout: BitMaskDropout) -> torch.Tensor:
-    """relu(dropout(linear(x))) in training mode as one autograd node: (N, in) -> (N, hidden)."""
+    """relu(dropout(linear(x))) in training mode as one autograd node: (N, in) -> (N, hidden).
+
+    Under torch.autocast the node runs wholly in the autocast dtype: its inputs are cast on the way in (so
+    the weight gradient flows back through the cast to the float32 weight) and autocast is off inside,
+    because its backward pass, which autocast does not reach, must see operands of one dtype.
+    """
+    weight, bias, device_type = linear.weight, linear.bias, x.device.type
+    if torch.is_autocast_enabled(device_type):
+        dtype = torch.get_autocast_dtype(device_type)
+        x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
     mask = dropout.mask(torch.Size((x.shape[0], linear.out_features)), dtype=x.dtype, device=x.device)
-    return _LinearDropoutReLU.apply(x, linear.weight, linear.bias, mask, 1.0 / (1.0 - dropout.p))
+    with torch.autocast(device_type, enabled=False):
+        return _LinearDropoutReLU.apply(x, weight, bias, mask, 1.0 / (1.0 - dropout.p))
 
 
 class Projection(nn.Sequential):

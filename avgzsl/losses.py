@@ -26,11 +26,20 @@ import torch.nn.functional as F
 from avgzsl.config import LossConfig
 
 
+def full_precision(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Reduced-precision tensors in float32, the others as they are: under `train.precision: bfloat16` the
+    networks' outputs are bfloat16, and a triplet gap (a difference of two distances) keeps only ~3
+    significant digits in bfloat16."""
+    return tuple(t.float() if t.dtype in (torch.bfloat16, torch.float16) else t for t in tensors)
+
+
 def pairwise_distance(x: torch.Tensor, y: torch.Tensor, kind: str, eps: float = 0.0) -> torch.Tensor:
     """d(x, y) = norm(x - y + eps) over the last axis, broadcasting the others: (..., D), (..., D) -> (...).
 
     x is the anchor side: with eps != 0, d(x, y) != d(y, x), as in torch.nn.functional.pairwise_distance.
+    Computed in float32 (`full_precision`).
     """
+    x, y = full_precision(x, y)
     return difference_norm(x - y + eps if eps else x - y, kind)
 
 
@@ -81,8 +90,9 @@ def triplet(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor
     """mean_i [d(anchor_i, positive_i) - d(anchor_i, negative_i) + margin]_+ over (B, D) rows.
 
     d(a, x) = norm(a - x + eps): with kind="euclidean" and eps=1e-6 this is torch.nn.TripletMarginLoss.
+    Computed in float32 (`full_precision`).
     """
-    return _Triplet.apply(anchor, positive, negative, margin, kind, eps)
+    return _Triplet.apply(*full_precision(anchor, positive, negative), margin, kind, eps)
 
 
 def hinge_terms(gaps: dict[str, torch.Tensor], margin: float) -> dict[str, torch.Tensor]:
@@ -109,6 +119,7 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
     if cfg.rec and cfg.rec_distance == "euclidean":  # AVCA-GZSL: mean L2 distance (their src/loss.py:91-95)
         terms["rec"] = sum(pairwise_distance(r, x_t_p, "euclidean").mean() for r in (rec_t, rec_a, rec_v))
     elif cfg.rec:
+        rec_t, rec_a, rec_v, x_t_p = full_precision(rec_t, rec_a, rec_v, x_t_p)
         terms["rec"] = F.mse_loss(rec_t, x_t_p) + F.mse_loss(rec_a, x_t_p) + F.mse_loss(rec_v, x_t_p)
     if cfg.cta:
         terms["cta"] = triplet(rec_t, rec_a, decoder(a_q), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)

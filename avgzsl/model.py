@@ -30,6 +30,7 @@ from avgzsl.losses import (
     attention_target,
     composite_triplet_loss,
     cross_modal_decoder_loss,
+    full_precision,
     pairwise_distance,
     triplet,
 )
@@ -135,7 +136,7 @@ class JointEmbedding(InputNormalization, nn.Module):
             target = attention_target(d_a, d_v)
         half = batch["xa"].shape[0] // 2
         w = self.attention(self.prep(batch["xa"][:half]), self.prep(batch["xv"][:half]))
-        return {"attention": F.mse_loss(w, target)}
+        return {"attention": F.mse_loss(*full_precision(w, target))}
 
     @torch.no_grad()
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
@@ -211,7 +212,7 @@ class CJME(JointEmbedding):
             terms = {"ta": (1 - w.mean()) * hinge_a.mean(), "tv": w.mean() * hinge_v.mean()}
         else:
             terms = {"ta": ((1 - w) * hinge_a).mean(), "tv": (w * hinge_v).mean()}
-        terms["pair"] = F.mse_loss(a_p, v_p)
+        terms["pair"] = F.mse_loss(*full_precision(a_p, v_p))
         if self.attention is not None:
             terms.update(self.attention_loss(batch, a_p, v_p, self.embed_text(batch["class_text"])))
         return terms

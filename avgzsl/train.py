@@ -46,6 +46,22 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def training_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The context the training forward pass runs in: torch.autocast for "bfloat16", nothing for "float32".
+
+    Autocast runs the matrix products in bfloat16 and keeps the weights float32; the losses cast their inputs
+    back to float32 (avgzsl.losses.full_precision), so only the networks' activations lose precision.
+    """
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if precision != "bfloat16":
+        raise ValueError(f"train.precision must be 'float32' or 'bfloat16', got {precision!r}")
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("train.precision 'bfloat16' needs a GPU with bfloat16 support; this one has none "
+                         "(use 'float32')")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 class ClassPairSampler:
     """Draws (positive class, negative class) pairs uniformly, then one clip from each class."""
 
@@ -213,7 +229,8 @@ def train_model(
         sums: dict[str, float] = {}
         for _ in range(batches_per_epoch):
             p, q = sampler.sample(t.batch_size)
-            with model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext():
+            with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
+                  training_autocast(device, t.precision)):
                 terms = model.training_terms(batcher(p, q))
             loss = torch.stack(list(terms.values())).sum()
             optimizer.zero_grad(set_to_none=True)

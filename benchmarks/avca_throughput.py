@@ -21,8 +21,13 @@ side's data path alone (drawing and gathering pairs, no training) is timed for o
 Their CJME cannot run on AudioSetZSL (their AudioSetZSLDataset has no `map_embeddings_target`, which
 their CJME training step reads), so only AVGZSLNet is compared.
 
+Our side runs once per `--precision` value each round (default both: float32, and bfloat16 autocast,
+`train.precision: bfloat16`). Last, the float32 matrix products of one of our steps are timed alone
+(benchmarks/_matmul_floor.py): their epoch divided by that floor bounds the ratio any float32 training can
+reach on the machine, which on a small CPU, where products dominate both sides, is below the goal of 3.
+
 Usage: python benchmarks/avca_throughput.py [--avca-repo PATH] [--batches 500] [--rounds 3] [--threads N]
-                                             [--eval-per-class N] [--workdir DIR]
+                                             [--eval-per-class N] [--workdir DIR] [--precision float32,bfloat16]
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import contextlib
 import importlib
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -47,6 +51,10 @@ from avgzsl.config import build_experiment
 from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.feature_splits import ClassTable, FeatureSplit
 from avgzsl.train import ClassPairSampler, PairBatcher, train_model, training_clips
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _matmul_floor import ProductRecorder, product_floor, training_step  # noqa: E402
+from _timing import Spread, TimingReport, machine_load  # noqa: E402
 
 N_TRAIN, N_VAL, N_TEST, N_CLASSES, N_SEEN = 93_865, 31_271, 31_280, 33, 23
 N_TRAIN_SEEN = 72_207  # AudioSetZSL's seen-class train clips: the ones both sides train on
@@ -98,17 +106,31 @@ def our_split(data: dict, split: str) -> FeatureSplit:
     )
 
 
-def our_epoch_seconds(train: FeatureSplit, batches: int, device: str, seed: int) -> float:
-    """One timed epoch of the avca preset: the second of two, timed between their epoch-end log lines."""
-    cfg = build_experiment(
+def our_config(batches: int, device: str, seed: int = 0, precision: str = "float32"):
+    return build_experiment(
         name="avca-bench", preset_name="avca", model={"audio_dim": DIM_AV, "video_dim": DIM_AV},
         train={"epochs": 2, "batches_per_epoch": batches, "select_epoch": False, "lr_schedule": "none",
-               "device": device, "seed": seed},
+               "device": device, "seed": seed, "precision": precision},
     )
+
+
+def our_epoch_seconds(train: FeatureSplit, batches: int, device: str, seed: int, precision: str) -> float:
+    """One timed epoch of the avca preset: the second of two, timed between their epoch-end log lines."""
+    cfg = our_config(batches, device, seed, precision)
     stamps: list[float] = []
     train_model(cfg, train, None, progress=False, log=lambda msg: stamps.append(time.perf_counter())
                 if msg.startswith("epoch=") else None)
     return stamps[1] - stamps[0]
+
+
+def float32_product_floor(train: FeatureSplit, batches: int, device: str) -> float:
+    """Seconds the matrix products of one float32 epoch take alone (benchmarks/_matmul_floor.py): no float32
+    implementation of this training, however lean its data path, can run an epoch faster."""
+    dev = torch.device(device)
+    step = training_step(our_config(batches, device), training_clips(train, "avgzslnet"), dev, N_SEEN)
+    with ProductRecorder() as recorder:
+        step()
+    return product_floor(recorder.calls, dev) * batches
 
 
 def our_loading_seconds(train: FeatureSplit, batches: int) -> float:
@@ -228,7 +250,11 @@ def main() -> None:
     parser.add_argument("--eval-per-class", type=int,
                         help="write only N val and N test clips per class (neither side reads them while training)")
     parser.add_argument("--workdir", type=Path, help="where their layout and pickles go (default: a temp folder)")
+    parser.add_argument("--precision", default="float32,bfloat16",
+                        help="comma-separated train.precision values to time on our side (float32, bfloat16)")
     args = parser.parse_args()
+    precisions = args.precision.split(",")
+    start_load, start_load1 = machine_load(), os.getloadavg()[0]
     keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -252,27 +278,37 @@ def main() -> None:
             print(f"their layout written and preprocessed in {time.perf_counter() - t0:.0f} s (not timed below)")
         del data
         pairs = args.batches * BATCH
-        ours_s, theirs_s = [], []
+        ours_s: dict[str, list[float]] = {p: [] for p in precisions}
+        theirs_s: list[float] = []
         for r in range(args.rounds):
-            ours_s.append(our_epoch_seconds(train, args.batches, args.device, seed=r))
-            line = f"round {r + 1}: ours {pairs / ours_s[-1]:8.0f} pairs/s ({ours_s[-1]:.2f} s)"
+            line = f"round {r + 1}:"
+            for precision in precisions:
+                ours_s[precision].append(our_epoch_seconds(train, args.batches, args.device, r, precision))
+                line += f" ours/{precision} {pairs / ours_s[precision][-1]:6.0f} pairs/s ({ours_s[precision][-1]:.2f} s)"
             if theirs is not None:
                 theirs_s.append(theirs.epoch_seconds())
-                line += (f"   theirs {pairs / theirs_s[-1]:8.0f} pairs/s ({theirs_s[-1]:.2f} s)"
-                         f"   ratio {theirs_s[-1] / ours_s[-1]:.2f}")
-            print(line, flush=True)
+                line += f"   theirs {pairs / theirs_s[-1]:6.0f} pairs/s ({theirs_s[-1]:.2f} s)"
+            print(line + f"   [{machine_load()}]", flush=True)
     load_ours = our_loading_seconds(train, args.batches)
     line = f"data path alone, {args.batches} batches: ours {pairs / load_ours:.0f} pairs/s ({load_ours:.2f} s)"
     if theirs is not None:
         load_theirs = theirs.loading_seconds()
         line += f"   theirs {pairs / load_theirs:.0f} pairs/s ({load_theirs:.2f} s)"
     print(line)
-    ours_med = statistics.median(ours_s)
-    print(f"ours: median {pairs / ours_med:.0f} pairs/s")
+    floor = float32_product_floor(train, args.batches, args.device)
+    print(f"float32 matrix products alone: {floor:.2f} s an epoch ({pairs / floor:.0f} pairs/s)")
+
+    report = TimingReport(start_load=start_load, start_load1=start_load1)
+    print("epoch seconds:")
+    spreads = {p: report.add(Spread(f"ours, {p}", ours_s[p])) for p in precisions}
     if theirs_s:
-        theirs_med = statistics.median(theirs_s)
-        print(f"theirs: median {pairs / theirs_med:.0f} pairs/s")
-        print(f"ratio (ours / theirs, pairs per second): {theirs_med / ours_med:.2f}  (goal >= 3)")
+        theirs_spread = report.add(Spread("theirs", theirs_s))
+        for p, spread in spreads.items():
+            print(f"ratio (ours/{p} over theirs, pairs per second): {theirs_spread.median / spread.median:.2f}"
+                  "  (goal >= 3)")
+        print(f"bound for any float32 training on this machine (their epoch / float32 products alone): "
+              f"{theirs_spread.median / floor:.2f}")
+    report.finish()
 
 
 if __name__ == "__main__":
