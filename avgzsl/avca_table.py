@@ -60,17 +60,29 @@ def _cell(summary: dict, key: str) -> str:
     return f"{mean:.2f} ± {std:.2f}" if entry["n"] > 1 else f"{mean:.2f}"
 
 
-def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
+def reported_modality(summary: dict) -> str:
+    """The row the table reports: audio-visual ("both"), or video for a model without one (classical baselines)."""
+    return "both" if "classification/both/beta0/HM" in summary["summary"] else "video"
+
+
+def read_result(result_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
+    """A benchmark run's record (avca_benchmark.json) and its experiments' summary.json, sorted by experiment."""
+    result_dir = Path(result_dir)
     record_path = result_dir / "avca_benchmark.json"
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path}: not found; is {result_dir} the result folder of an AVCA-GZSL "
                                 "benchmark run?")
-    record = json.loads(record_path.read_text())
+    summaries = [json.loads(path.read_text()) for path in sorted((result_dir / "runs").glob("*/summary.json"))]
+    if not summaries:
+        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/summary.json")
+    return json.loads(record_path.read_text()), summaries
+
+
+def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
+    record, summaries = read_result(result_dir)
     rows = []
-    for path in sorted((result_dir / "runs").glob("*/summary.json")):
-        summary = json.loads(path.read_text())
-        s = summary["summary"]
-        modality = "both" if "classification/both/beta0/HM" in s else "video"
+    for summary in summaries:
+        modality = reported_modality(summary)
         rows.append({
             "experiment": summary["experiment"], "method": method_name(summary),
             "S": _cell(summary, f"classification/{modality}/calibrated/S"),
@@ -78,8 +90,6 @@ def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
             "HM": _cell(summary, f"classification/{modality}/calibrated/HM"),
             "ZSL": _cell(summary, f"classification/{modality}/beta0/ZSL"),
         })
-    if not rows:
-        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/summary.json")
     return record, rows
 
 
