@@ -128,6 +128,10 @@ def benchmark_tables(result_dirs: list[str | os.PathLike]) -> dict[str, pd.DataF
 
 
 def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) -> list[str]:
+    """The tables (CSV + Markdown) and, per feature set, the critical-difference diagram over all datasets given
+    (`avgzsl.benchmark_significance`); returns the names written."""
+    from avgzsl.benchmark_significance import write_critical_difference_diagrams  # it imports this module
+
     names = []
     for name, frame in benchmark_tables(result_dirs).items():
         _, _, variant, lookup = name.split("_", 3)
@@ -137,4 +141,4 @@ def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | 
                 "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector.")
         write_table(frame, name, out_dir, note)
         names.append(name)
-    return names
+    return names + write_critical_difference_diagrams(result_dirs, out_dir)
