@@ -6,6 +6,8 @@ stage-1 val split, as their protocol does) and ZSL, mean ± sample std over seed
 row, or the video row for a model without one (the classical baselines). Published: GZSL HM and ZSL from
 AVCA-GZSL's README ("Results": SeLaVi features = our `main`, VGGish/C3D = our `cls`); the README gives no S
 and U. Their numbers were computed with their word-vector pairing (`text_lookup: avca_compat`).
+`write_benchmark_tables` also writes, per feature set, the critical-difference diagram over all datasets given
+(`avgzsl.benchmark_significance`).
 """
 
 from __future__ import annotations
