@@ -6,6 +6,8 @@ stage-1 val split, as their protocol does) and ZSL, mean ± sample std over seed
 row, or the video row for a model without one (the classical baselines). Published: GZSL HM and ZSL from
 AVCA-GZSL's README ("Results": SeLaVi features = our `main`, VGGish/C3D = our `cls`); the README gives no S
 and U. Their numbers were computed with their word-vector pairing (`text_lookup: avca_compat`).
+`write_benchmark_tables` also writes, per feature set, the critical-difference diagram over all datasets given
+(`avgzsl.benchmark_significance`).
 """
 
 from __future__ import annotations
@@ -60,17 +62,29 @@ def _cell(summary: dict, key: str) -> str:
     return f"{mean:.2f} ± {std:.2f}" if entry["n"] > 1 else f"{mean:.2f}"
 
 
-def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
+def reported_modality(summary: dict) -> str:
+    """The row the table reports: audio-visual ("both"), or video for a model without one (classical baselines)."""
+    return "both" if "classification/both/beta0/HM" in summary["summary"] else "video"
+
+
+def read_result(result_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
+    """A benchmark run's record (avca_benchmark.json) and its experiments' summary.json, sorted by experiment."""
+    result_dir = Path(result_dir)
     record_path = result_dir / "avca_benchmark.json"
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path}: not found; is {result_dir} the result folder of an AVCA-GZSL "
                                 "benchmark run?")
-    record = json.loads(record_path.read_text())
+    summaries = [json.loads(path.read_text()) for path in sorted((result_dir / "runs").glob("*/summary.json"))]
+    if not summaries:
+        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/summary.json")
+    return json.loads(record_path.read_text()), summaries
+
+
+def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
+    record, summaries = read_result(result_dir)
     rows = []
-    for path in sorted((result_dir / "runs").glob("*/summary.json")):
-        summary = json.loads(path.read_text())
-        s = summary["summary"]
-        modality = "both" if "classification/both/beta0/HM" in s else "video"
+    for summary in summaries:
+        modality = reported_modality(summary)
         rows.append({
             "experiment": summary["experiment"], "method": method_name(summary),
             "S": _cell(summary, f"classification/{modality}/calibrated/S"),
@@ -78,8 +92,6 @@ def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
             "HM": _cell(summary, f"classification/{modality}/calibrated/HM"),
             "ZSL": _cell(summary, f"classification/{modality}/beta0/ZSL"),
         })
-    if not rows:
-        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/summary.json")
     return record, rows
 
 
@@ -118,6 +130,10 @@ def benchmark_tables(result_dirs: list[str | os.PathLike]) -> dict[str, pd.DataF
 
 
 def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) -> list[str]:
+    """The tables (CSV + Markdown) and, per feature set, the critical-difference diagram over all datasets given
+    (`avgzsl.benchmark_significance`); returns the names written."""
+    from avgzsl.benchmark_significance import write_critical_difference_diagrams  # it imports this module
+
     names = []
     for name, frame in benchmark_tables(result_dirs).items():
         _, _, variant, lookup = name.split("_", 3)
@@ -127,4 +143,4 @@ def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | 
                 "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector.")
         write_table(frame, name, out_dir, note)
         names.append(name)
-    return names
+    return names + write_critical_difference_diagrams(result_dirs, out_dir)

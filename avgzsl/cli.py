@@ -348,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "beside their published numbers")
     p.add_argument("result_dirs", type=_existing, nargs="+",
                    help="result folders of benchmark runs, e.g. results/ucf-gzsl/main-correct")
-    p.add_argument("--out", required=True, help="folder for the CSV + Markdown tables")
+    p.add_argument("--out", required=True, help="folder for the CSV + Markdown tables and the "
+                   "critical-difference diagrams over all datasets (PNG + JSON)")
     p.set_defaults(func=cmd_benchmark_table)
 
     p = sub.add_parser("export-features", help="write shards in AVCA-GZSL's AudioSetZSL layout")

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scikit_posthocs
 from matplotlib.figure import Figure
+from matplotlib.transforms import offset_copy
 from scipy import stats
 
 log = logging.getLogger("avgzsl.significance")
@@ -112,17 +113,18 @@ def friedman_nemenyi(per_class_scores: pd.DataFrame, alpha: float = 0.05, *, hig
 
 def plot_critical_difference(result: dict, path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Draw the CD diagram of a `friedman_nemenyi` result: average ranks on an axis, methods not
-    significantly different joined by a bar, the CD as a scale bar. Returns the written path."""
+    significantly different joined by a bar, the CD as a scale bar from rank 1. Returns the written path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n_methods = result["n_methods"]
+    cd = result["critical_difference"]
     # a Figure without pyplot: no global backend or figure registry is touched by library code
     figure = Figure(figsize=(8.0, 1.2 + 0.3 * n_methods), layout="constrained")
     axes = figure.add_subplot()
     scikit_posthocs.critical_difference_diagram(
         result["average_ranks"],
         result["pairwise_p_values"],
-        cd=result["critical_difference"],
+        cd=None,  # drawn below: the library puts its CD bar half a rank unit above the axis, over the tick labels
         alpha=result["alpha"],
         ax=axes,
         label_fmt_left="{label} ({rank:.3g})",
@@ -130,10 +132,19 @@ def plot_critical_difference(result: dict, path: str | os.PathLike, *, title: st
     )
     # the whole rank range 1..k, as in Demsar's diagrams, so distances read against the CD bar
     axes.set_xlim(0.9, n_methods + 0.1)
+    # the CD scale bar a fixed distance in points above the rank axis (whose tick labels sit just above it),
+    # starting at rank 1 as in Demsar's Fig. 1, whatever the figure's height or the number of methods
+    above_ticks = offset_copy(axes.transData, fig=figure, y=30, units="points")
+    axes.plot([1.0, 1.0 + cd], [0.0, 0.0], color="black", lw=1.5, transform=above_ticks, clip_on=False)
+    for x in (1.0, 1.0 + cd):
+        axes.plot([x, x], [0.0, 0.0], marker="|", markersize=6, color="black", transform=above_ticks, clip_on=False)
+    label_at = offset_copy(axes.transData, fig=figure, y=34, units="points")
+    axes.text(1.0 + cd / 2, 0.0, f"CD = {cd:.3g}", ha="center", va="bottom", fontsize=9, transform=label_at,
+              clip_on=False)
     heading = title or (
-        f"Friedman p = {result['p_value']:.3g}; Nemenyi CD = {result['critical_difference']:.4f} "
+        f"Friedman p = {result['p_value']:.3g}; Nemenyi CD = {cd:.4f} "
         f"(alpha = {result['alpha']}, N = {result['n_blocks']})"
     )
-    axes.set_title(heading, fontsize=9, pad=24)
+    axes.set_title(heading, fontsize=9, pad=52)  # clears the CD label above
     figure.savefig(path, dpi=150, bbox_inches="tight")  # long method names sit outside the axes
     return path

@@ -50,3 +50,8 @@ def test_workflow_runs_an_avca_benchmark_through_both_stages(tmp_path):
     assert row["vggsound-gzsl HM"] == "" and row["vggsound-gzsl HM (AVCA-GZSL)"] == "5.83"
     assert table[table["method"] == "ESZSL"].iloc[0]["ucf-gzsl ZSL (AVCA-GZSL)"] == ""  # not in their table
     assert "AVCA" in set(table["method"])  # their rows stay, ours empty
+    # the critical-difference diagram beside it: both experiments ran on the one dataset given
+    cd = json.loads((tmp_path / "bt" / "critical_difference_main_avca_compat.json").read_text())
+    assert cd["status"] == "drawn" and cd["datasets"] == ["ucf-gzsl"] and cd["left_out"] == {}
+    assert cd["methods"]["ESZSL"]["row"] == "video" and cd["methods"]["AVGZSLNET"]["row"] == "both"
+    assert (tmp_path / "bt" / "critical_difference_main_avca_compat.png").stat().st_size > 0
