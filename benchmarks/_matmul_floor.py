@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from avgzsl.feature_splits import FeatureSplit
 from avgzsl.model import create_model
-from avgzsl.train import ClassPairSampler, PairBatcher
+from avgzsl.train import ClassPairSampler, PairBatcher, training_autocast
 
 PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
 
@@ -31,13 +31,15 @@ def training_step(cfg, split: FeatureSplit, device, n_seen: int):
                         text[:n_seen])(p, q)  # one batch, no buffer reuse
 
     def step():
-        loss = torch.stack(list(model.training_terms(batch).values())).sum()
+        with training_autocast(device, cfg.train.precision):  # bfloat16 products under train.precision
+            terms = model.training_terms(batch)
+        loss = torch.stack(list(terms.values())).sum()
         loss.backward()
     return step
 
 
 class ProductRecorder(TorchDispatchMode):
-    """Records every matrix product a step runs: operand shapes and strides (transposed or not)."""
+    """Records every matrix product a step runs: operand shapes, strides (transposed or not) and dtype."""
 
     def __init__(self):
         super().__init__()
@@ -46,22 +48,22 @@ class ProductRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func in PRODUCTS:
             a, b = args[-2:] if func is torch.ops.aten.addmm.default else args[:2]
-            self.calls.append((tuple(a.shape), a.stride(), tuple(b.shape), b.stride()))
+            self.calls.append((tuple(a.shape), a.stride(), tuple(b.shape), b.stride(), a.dtype))
         return func(*args, **(kwargs or {}))
 
 
-def _operand(shape, stride, device):
+def _operand(shape, stride, device, dtype=torch.float32):
     """A random tensor with the recorded layout: the last two axes transposed where autograd passed a view."""
     if len(shape) >= 2 and stride[-2] == 1 and shape[-2] > 1:
-        return torch.randn(*shape[:-2], shape[-1], shape[-2], device=device).transpose(-1, -2)
-    return torch.randn(shape, device=device)
+        return torch.randn(*shape[:-2], shape[-1], shape[-2], device=device, dtype=dtype).transpose(-1, -2)
+    return torch.randn(shape, device=device, dtype=dtype)
 
 
 def product_floor(calls, device, repeats: int = 10) -> float:
     """Seconds one step's matrix products take on their own: each recorded product, timed in isolation."""
     total = 0.0
-    for (sa, ta, sb, tb), count in Counter(calls).items():
-        a, b = _operand(sa, ta, device), _operand(sb, tb, device)
+    for (sa, ta, sb, tb, dtype), count in Counter(calls).items():
+        a, b = _operand(sa, ta, device, dtype), _operand(sb, tb, device, dtype)
         for _ in range(2):  # warm-up
             torch.matmul(a, b)
         sync(device)

@@ -4,7 +4,8 @@
 #   benchmarks/run_gpu.sh [OUT_DIR]      (default: benchmarks/results/gpu-<UTC time>)
 #
 # Environment: PYTHON (default: python), SPLIT_LISTS (AudioSetZSL split lists for dag_build.py; skipped when
-# unset), WORKDIR (where audio_train_memory.py writes its 10 GB cache; default: OUT_DIR), DEVICE (default cuda).
+# unset), AVCA_GZSL_REPO (a checkout of AVCA-GZSL for avca_throughput.py; skipped when unset), WORKDIR (where
+# audio_train_memory.py writes its 10 GB cache; default: OUT_DIR), DEVICE (default cuda).
 # A benchmark that fails is reported and the others still run; the exit status counts the failures.
 set -uo pipefail
 
@@ -38,6 +39,15 @@ run() {
 }
 
 run train_throughput benchmarks/train_throughput.py --device "$device" --epochs 10 --repeats 5
+run train_throughput_bf16 benchmarks/train_throughput.py --device "$device" --epochs 10 --repeats 5 --skip-load \
+    --precision bfloat16
+run avca_epoch benchmarks/avca_epoch.py --device "$device" --epochs 3
+if [ -n "${AVCA_GZSL_REPO:-}" ]; then
+    run avca_throughput benchmarks/avca_throughput.py --device "$device" --avca-repo "$AVCA_GZSL_REPO" --rounds 3 \
+        --eval-per-class 20 --workdir "$workdir"
+else
+    echo "== avca_throughput: skipped (set AVCA_GZSL_REPO to a checkout of AVCA-GZSL)"
+fi
 run audio_train_memory benchmarks/audio_train_memory.py --device "$device" --batches 20 --repeats 3 \
     --memory-fraction 0.1 --workdir "$workdir"
 run extract_throughput benchmarks/extract_throughput.py --device "$device" --clips 16 --crop-size 224 \

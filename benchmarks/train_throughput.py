@@ -12,6 +12,7 @@ Every number comes with its spread over repeats (benchmarks/_timing.py); a sprea
 is measured again once and then flagged with a WARNING and an UNTRUSTED verdict at the end.
 
 Usage: python benchmarks/train_throughput.py [--epochs 5] [--repeats 3] [--threads N] [--skip-load]
+                                             [--precision float32|bfloat16]
        [--device auto|cpu|cuda]
 """
 
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the load and evaluation timings")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="train.precision of the timed training (the floor times the products in that dtype)")
     parser.add_argument("--skip-load", action="store_true", help="skip the shard-loading benchmark")
     args = parser.parse_args()
     keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
@@ -101,7 +104,7 @@ def main() -> None:
     print(f"device={describe_device(device)}")
 
     cfg = preset("official")
-    cfg.train.device, cfg.train.select_epoch = str(device), False
+    cfg.train.device, cfg.train.select_epoch, cfg.train.precision = str(device), False, args.precision
     train = random_split(N_TRAIN, seen_only=True, seed=0)
     batches = int(np.ceil(N_TRAIN / cfg.train.batch_size))
     step = training_step(cfg, train, device, N_SEEN)
