@@ -12,8 +12,7 @@ Every number comes with its spread over repeats (benchmarks/_timing.py); a sprea
 is measured again once and then flagged with a WARNING and an UNTRUSTED verdict at the end.
 
 Usage: python benchmarks/train_throughput.py [--epochs 5] [--repeats 3] [--threads N] [--skip-load]
-                                             [--precision float32|bfloat16]
-       [--device auto|cpu|cuda]
+       [--device auto|cpu|cuda] [--precision float32|bfloat16]
 """
 
 from __future__ import annotations
