@@ -26,7 +26,10 @@ Every choice below follows their released code at commit 2711aeb, `src/model_imp
   MSE(theta_a, theta_w). Here phi_a, phi_v are the encoder outputs before attention (mi:209-210, 266-267);
 * each net is called on the positive and the negative half separately (mi:209-252), so BatchNorm
   statistics are per half batch; A_proj and V_proj also run on the reconstructions (mi:245-246, unused by
-  the loss but they move those nets' running statistics), reproduced for the same eval-mode state;
+  the loss but they move those nets' running statistics), reproduced for the same eval-mode state. Here a
+  net's calls on independent inputs run as one call on their rows with BatchNorm per block
+  (`avgzsl.layers.blockwise_forward`), in AVCA's order per net, so statistics, running statistics and
+  gradients are those of the separate calls; dropout is `BitMaskDropout` (nn.Dropout's mask law and scale);
 * test (mi:314-330, src/utils.py:182-205): theta_a, theta_v and theta_w of the class word vectors, scored
   by torch.cdist (src/utils.py:245,253). AVCA-GZSL evaluates only mode="video" and returns that one result
   as "audio", "video" and "both" (src/utils.py:196-205). `model.avca_scoring: video_branch` reproduces that;
@@ -44,7 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avgzsl.config import LossConfig, ModelConfig
-from avgzsl.layers import InputNormalization
+from avgzsl.layers import BitMaskDropout, InputNormalization, blockwise_forward
 from avgzsl.losses import full_precision, triplet
 
 TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
@@ -56,10 +59,11 @@ def avca_net(in_dim: int, out_dim: int, dropout: float, momentum: float, hidden_
     it keeps torch's default 0.1."""
     if hidden_dim:
         return nn.Sequential(
-            nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, out_dim), nn.BatchNorm1d(out_dim, momentum=momentum), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(), BitMaskDropout(dropout),
+            nn.Linear(hidden_dim, out_dim), nn.BatchNorm1d(out_dim, momentum=momentum), nn.ReLU(),
+            BitMaskDropout(dropout),
         )
-    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(), nn.Dropout(dropout))
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(), BitMaskDropout(dropout))
 
 
 class SelfAttention(nn.Module):
@@ -138,30 +142,29 @@ class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalis
         return self.audio_proj(att_a), self.video_proj(att_v)
 
     def forward_pair(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Every tensor the loss reads, computed in AVCA's call order per net (mi:209-252)."""
+        """Every tensor the loss reads, with each net's calls in AVCA's order (mi:209-252).
+
+        Rows [0, B) of the batch are the positives, [B, 2B) the negatives; a net called on both halves
+        runs once with 2 BatchNorm blocks (positive, then negative), as AVCA's two calls."""
         b = batch["xa"].shape[0] // 2
-        xa, xv, xt = batch["xa"], batch["xv"], batch["xt"]
-        phi_a, phi_a_neg = self.audio_enc(self.prep(xa[:b])), self.audio_enc(self.prep(xa[b:]))
-        phi_v, phi_v_neg = self.video_enc(self.prep(xv[:b])), self.video_enc(self.prep(xv[b:]))
-        w, w_neg = self.prep(xt[:b]), self.prep(xt[b:])
-        theta_w, theta_w_neg = self.text_proj(w), self.text_proj(w_neg)
-        rho_w = self.decoder(theta_w)
-        with torch.no_grad():  # unused by the loss; moves D's running statistics as mi:222 does (no graph needed)
-            self.decoder(theta_w_neg)
-        # one call for both halves: LayerNorm and attention act within a clip, so batching them changes nothing
-        # but the number of (small) products
-        tokens = torch.stack((torch.cat((phi_a, phi_a_neg)) + self.position[0],
-                              torch.cat((phi_v, phi_v_neg)) + self.position[1]), dim=1)
-        att, att_neg = self.cross_attention(tokens).split(b)
-        theta_v, theta_v_neg = self.video_proj(phi_v + att[:, 1]), self.video_proj(phi_v_neg + att_neg[:, 1])
-        theta_a, theta_a_neg = self.audio_proj(phi_a + att[:, 0]), self.audio_proj(phi_a_neg + att_neg[:, 0])
-        phi_v_rec, phi_a_rec = self.video_rec(theta_v), self.audio_rec(theta_a)
+        xa, xv, xt = self.prep(batch["xa"]), self.prep(batch["xv"]), self.prep(batch["xt"])
+        phi_a2, phi_v2 = blockwise_forward(self.audio_enc, xa, 2), blockwise_forward(self.video_enc, xv, 2)
+        theta_w2 = blockwise_forward(self.text_proj, xt, 2)
+        # LayerNorm and attention act within a clip, so both halves go through in one call
+        attended = self.cross_attention(torch.stack((phi_a2 + self.position[0], phi_v2 + self.position[1]), dim=1))
+        theta_v2 = blockwise_forward(self.video_proj, phi_v2 + attended[:, 1], 2)
+        theta_a2 = blockwise_forward(self.audio_proj, phi_a2 + attended[:, 0], 2)
+        (theta_a, theta_a_neg), (theta_v, theta_v_neg) = theta_a2.split(b), theta_v2.split(b)
+        phi_v_rec, phi_a_rec = blockwise_forward(self.video_rec, theta_v), blockwise_forward(self.audio_rec, theta_a)
         with torch.no_grad():  # mi:245-246: outputs unused, only those nets' running statistics move
-            self.audio_proj(phi_a_rec), self.video_proj(phi_v_rec)
-        rho_a, rho_a_neg = self.decoder(theta_a), self.decoder(theta_a_neg)
-        rho_v, rho_v_neg = self.decoder(theta_v), self.decoder(theta_v_neg)
-        return dict(phi_a=phi_a, phi_v=phi_v, w=w, theta_w=theta_w, theta_w_neg=theta_w_neg, rho_w=rho_w,
-                    theta_a=theta_a, theta_a_neg=theta_a_neg, theta_v=theta_v, theta_v_neg=theta_v_neg,
+            blockwise_forward(self.audio_proj, phi_a_rec), blockwise_forward(self.video_proj, phi_v_rec)
+        # D's calls in AVCA's order: theta_w (mi:221), theta_w_neg (mi:222, unused by the loss: its rows get
+        # zero gradient, but they move D's running statistics), then mi:249-252
+        rho = blockwise_forward(self.decoder, torch.cat((theta_w2, theta_a2, theta_v2)), 6)
+        rho_w, _, rho_a, rho_a_neg, rho_v, rho_v_neg = rho.split(b)
+        theta_w, theta_w_neg = theta_w2.split(b)
+        return dict(phi_a=phi_a2[:b], phi_v=phi_v2[:b], w=xt[:b], theta_w=theta_w, theta_w_neg=theta_w_neg,
+                    rho_w=rho_w, theta_a=theta_a, theta_a_neg=theta_a_neg, theta_v=theta_v, theta_v_neg=theta_v_neg,
                     phi_a_rec=phi_a_rec, phi_v_rec=phi_v_rec, rho_a=rho_a, rho_a_neg=rho_a_neg,
                     rho_v=rho_v, rho_v_neg=rho_v_neg)
 

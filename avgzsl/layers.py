@@ -31,6 +31,7 @@ class BitMaskDropout(nn.Dropout):
         super().__init__(p, inplace)
         bits = (torch.arange(256)[:, None] >> torch.arange(8)) & 1  # (256, 8): the bits of every byte value
         self.register_buffer("byte_masks", bits.float() / (1.0 - p) if p == 0.5 else None, persistent=False)
+        self.register_buffer("byte_bits", bits.float() if p == 0.5 else None, persistent=False)
 
     def mask(self, shape: torch.Size, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """A fresh mask: 0 for a dropped element, 1 / (1 - p) for a kept one."""
@@ -47,6 +48,19 @@ class BitMaskDropout(nn.Dropout):
             return x
         mask = self.mask(x.shape, dtype=x.dtype, device=x.device)
         return x.mul_(mask) if self.inplace else x * mask
+
+    def keep(self, shape: torch.Size, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """A fresh unscaled mask: 1 for a kept element, 0 for a dropped one (one random bit per element at
+        p = 0.5, else 32: P(u < round((1 - p) 2^32)) is 1 - p to within 2^-33 for 32 random bits u, closer
+        than the 2^-24 steps of a float32 uniform draw)."""
+        n = shape.numel()
+        if self.byte_bits is not None:
+            words = torch.empty((n + 63) // 64, dtype=torch.int64, device=device).random_(-(2**63), None)
+            return self.byte_bits.index_select(0, words.view(torch.uint8).long()).view(-1)[:n].view(shape).to(dtype)
+        words = torch.empty((n + 1) // 2, dtype=torch.int64, device=device).random_(-(2**63), None)
+        u = words.view(torch.int32)[:n].view(shape)  # uniform on [-2^31, 2^31)
+        # written straight as floats: a bool mask would be cast to the activations' dtype on every use
+        return torch.lt(u, round((1.0 - self.p) * 2**32) - 2**31, out=torch.empty(shape, dtype=dtype, device=device))
 
 
 class _LinearDropoutReLU(torch.autograd.Function):
@@ -90,6 +104,96 @@ def linear_dropout_relu(x: torch.Tensor, linear: nn.Linear, dropout: BitMaskDrop
     mask = dropout.mask(torch.Size((x.shape[0], linear.out_features)), dtype=x.dtype, device=x.device)
     with torch.autocast(device_type, enabled=False):
         return _LinearDropoutReLU.apply(x, weight, bias, mask, 1.0 / (1.0 - dropout.p))
+
+
+class _BlockBatchNormReLU(torch.autograd.Function):
+    """relu(BatchNorm(block)) * keep * scale for each row block of x, BatchNorm in training mode with each
+    block's own statistics, as one autograd node; see _batch_norm_relu_dropout.
+
+    The dropout scale s is folded into the affine parameters (relu(s y) = s relu(y) for s > 0), and the
+    backward pass reads only the output for ReLU and dropout: out > 0 marks the elements that pass gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, bn: nn.BatchNorm1d, keep, scale: float, blocks: int):
+        w, b = (weight * scale, bias * scale) if scale != 1.0 else (weight, bias)
+        if bn.track_running_stats and bn.momentum is not None:  # as nn.BatchNorm1d.forward in training mode
+            bn.num_batches_tracked.add_(blocks)
+        outs, stats = [], []
+        for x_k in x.chunk(blocks):
+            momentum = bn.momentum or 0.0
+            if bn.track_running_stats and bn.momentum is None:  # cumulative average: 1 / calls so far
+                bn.num_batches_tracked.add_(1)
+                momentum = 1.0 / float(bn.num_batches_tracked)
+            out_k, mean_k, invstd_k = torch.native_batch_norm(x_k, w, b, bn.running_mean, bn.running_var, True,
+                                                              momentum, bn.eps)
+            outs.append(out_k)
+            stats += (mean_k, invstd_k)
+        out = torch.cat(outs) if blocks > 1 else outs[0]
+        if keep is not None:
+            out.mul_(keep)
+        out.relu_()
+        ctx.save_for_backward(x, w, out, *stats)
+        ctx.scale, ctx.blocks, ctx.eps = scale, blocks, bn.eps
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, w, out, *stats = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad_out, out, 0)
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
+        grads = [torch.ops.aten.native_batch_norm_backward(g_k, x_k, w, None, None, stats[2 * k], stats[2 * k + 1],
+                                                           True, ctx.eps, mask)
+                 for k, (g_k, x_k) in enumerate(zip(g.chunk(ctx.blocks), x.chunk(ctx.blocks)))]
+        grad_x = (torch.cat([gr[0] for gr in grads]) if ctx.blocks > 1 else grads[0][0]) if mask[0] else None
+        grad_w = grad_b = None
+        if mask[1]:
+            grad_w = sum(gr[1] for gr in grads[1:]) + grads[0][1] if ctx.blocks > 1 else grads[0][1]
+            grad_w = grad_w * ctx.scale if ctx.scale != 1.0 else grad_w
+        if mask[2]:
+            grad_b = sum(gr[2] for gr in grads[1:]) + grads[0][2] if ctx.blocks > 1 else grads[0][2]
+            grad_b = grad_b * ctx.scale if ctx.scale != 1.0 else grad_b
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def _batch_norm_relu_dropout(h, bn: nn.BatchNorm1d, dropout: nn.Dropout | None, blocks: int) -> torch.Tensor:
+    """dropout(relu(bn(block))) of each of h's `blocks` row blocks, as `blocks` calls in order would compute it:
+    each block is normalised by its own statistics and moves the running statistics (and
+    num_batches_tracked) in turn, as nn.BatchNorm1d does in training mode."""
+    p = dropout.p if dropout is not None and dropout.training else 0.0
+    keep = None
+    if p:
+        keep = dropout.keep(h.shape, dtype=h.dtype, device=h.device) if isinstance(dropout, BitMaskDropout) else (
+            (torch.rand_like(h) < 1.0 - p).to(h.dtype))
+    return _BlockBatchNormReLU.apply(h, bn.weight, bn.bias, bn, keep, 1.0 / (1.0 - p), blocks)
+
+
+def blockwise_forward(net: nn.Sequential, x: torch.Tensor, blocks: int = 1) -> torch.Tensor:
+    """A Linear / BatchNorm1d / ReLU / Dropout net on x's `blocks` equal row blocks, as if each block went
+    through `net` in its own call, in block order: (N, in) -> (N, out).
+
+    Linear, ReLU and Dropout act on rows, so they run once on all rows (one product instead of `blocks`, and
+    one weight gradient instead of a sum of `blocks`); only BatchNorm treats the blocks apart. In training,
+    every BatchNorm -> ReLU -> Dropout runs as `_batch_norm_relu_dropout`; in evaluation this is `net(x)`.
+    """
+    if not (net.training and isinstance(net, nn.Sequential)):  # a lone Linear acts on rows: blocks change nothing
+        return net(x)
+    layers, i, h = list(net), 0, x
+    while i < len(layers):
+        layer = layers[i]
+        if isinstance(layer, nn.BatchNorm1d):
+            if i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU):
+                dropout = layers[i + 2] if i + 2 < len(layers) and isinstance(layers[i + 2], nn.Dropout) else None
+                h = _batch_norm_relu_dropout(h, layer, dropout, blocks)
+                i += 3 if dropout is not None else 2
+                continue
+            h = torch.cat([layer(block) for block in h.chunk(blocks)]) if blocks > 1 else layer(h)
+        elif not isinstance(layer, (nn.Linear, nn.ReLU, nn.Dropout)):
+            raise TypeError(f"blockwise_forward: unexpected layer {type(layer).__name__}")
+        else:
+            h = layer(h)
+        i += 1
+    return h
 
 
 class Projection(nn.Sequential):

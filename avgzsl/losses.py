@@ -109,12 +109,16 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
 
     z_a, z_v, z_t: (2, B, E) embeddings [p, q]; x_t_p: (B, Dt) the positive class's (normalised) word vector.
     """
-    # five decoder calls of B rows, not one of 5B: on CPU the concatenation and the copies its backward
-    # makes of the (5B, Dt) gradient cost more than the extra calls (benchmarks/README.md)
+    # without BatchNorm, five decoder calls of B rows, not one of 5B: on CPU the concatenation and the copies
+    # its backward makes of the (5B, Dt) gradient cost more than the extra calls (benchmarks/README.md); with
+    # BatchNorm, `decoder.calls` runs them as one call with a BatchNorm block each
     (t_p, _), (a_p, a_q), (v_p, v_q) = z_t.unbind(), z_a.unbind(), z_v.unbind()  # unbind: one backward op
     # (B, E) -> (B, Dt) each; AVCA's call order (a_p, v_p, t_p, then a_q, v_q), which a decoder with
     # BatchNorm needs for the same running statistics (their src/model.py:399-404)
-    rec_a, rec_v, rec_t = decoder(a_p), decoder(v_p), decoder(t_p)
+    negatives = [z for z, on in ((a_q, cfg.cta), (v_q, cfg.ctv)) if on]
+    calls = getattr(decoder, "calls", None)
+    rec_a, rec_v, rec_t, *rec_q = calls([a_p, v_p, t_p, *negatives]) if calls else [
+        decoder(z) for z in (a_p, v_p, t_p, *negatives)]
     terms: dict[str, torch.Tensor] = {}
     if cfg.rec and cfg.rec_distance == "euclidean":  # AVCA-GZSL: mean L2 distance (their src/loss.py:91-95)
         terms["rec"] = sum(pairwise_distance(r, x_t_p, "euclidean").mean() for r in (rec_t, rec_a, rec_v))
@@ -122,9 +126,9 @@ def cross_modal_decoder_loss(decoder, z_a, z_v, z_t, x_t_p, cfg: LossConfig) -> 
         rec_t, rec_a, rec_v, x_t_p = full_precision(rec_t, rec_a, rec_v, x_t_p)
         terms["rec"] = F.mse_loss(rec_t, x_t_p) + F.mse_loss(rec_a, x_t_p) + F.mse_loss(rec_v, x_t_p)
     if cfg.cta:
-        terms["cta"] = triplet(rec_t, rec_a, decoder(a_q), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)
+        terms["cta"] = triplet(rec_t, rec_a, rec_q.pop(0), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)
     if cfg.ctv:
-        terms["ctv"] = triplet(rec_t, rec_v, decoder(v_q), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)
+        terms["ctv"] = triplet(rec_t, rec_v, rec_q.pop(0), margin=cfg.margin, kind=cfg.distance, eps=cfg.eps)
     return terms
 
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from avgzsl.avca_model import AVCA
 from avgzsl.config import LossConfig, ModelConfig
-from avgzsl.layers import InputNormalization, create_projection
+from avgzsl.layers import InputNormalization, blockwise_forward, create_projection
 from avgzsl.losses import (
     attention_target,
     composite_triplet_loss,
@@ -70,6 +70,14 @@ class CrossModalDecoder(nn.Module):
         out = self.net(z)
         return F.normalize(out, dim=1) if self.normalize_outputs else out
 
+    def calls(self, zs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """[self(z) for z in zs], in that order; with BatchNorm in training, as one call with a BatchNorm block
+        per input (`blockwise_forward`: the same statistics and running statistics as the separate calls)."""
+        if not (self.training and any(isinstance(m, nn.BatchNorm1d) for m in self.net)):
+            return [self(z) for z in zs]
+        out = blockwise_forward(self.net, torch.cat(zs), len(zs))
+        return list((F.normalize(out, dim=1) if self.normalize_outputs else out).split([len(z) for z in zs]))
+
 
 class ModalityAttention(nn.Module):
     """CJME's attention: w = sigmoid(Linear(BatchNorm([x_a, x_v]))), the weight of the video distance."""
@@ -110,13 +118,14 @@ class JointEmbedding(InputNormalization, nn.Module):
     def embed_text(self, x_t):
         return self.text_proj(self.prep(x_t))
 
-    def embed_pairs(self, embed, x: torch.Tensor) -> torch.Tensor:
-        """(2B, D) rows [p, q] -> (2, B, E). With BatchNorm, p and q go through the net in separate calls, so
-        their batch statistics are computed apart, as in AVCA-GZSL's TripletNet (their src/model.py:378-387)."""
+    def embed_pairs(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """(2B, D) rows [p, q] through `net` -> (2, B, E). With BatchNorm, p and q are normalised by their own
+        batch statistics, as AVCA-GZSL's TripletNet's separate calls do (their src/model.py:378-387): one call
+        with two BatchNorm blocks (`blockwise_forward`), p's first."""
         b = x.shape[0] // 2
         if self.model_cfg.batch_norm and self.training:
-            return torch.stack([embed(x[:b]), embed(x[b:])])
-        return embed(x).view(2, b, -1)
+            return blockwise_forward(net, self.prep(x), 2).view(2, b, -1)
+        return net(self.prep(x)).view(2, b, -1)
 
     def embed_audio(self, x_a):
         return self.audio_proj(self.prep(x_a))
@@ -177,9 +186,9 @@ class AVGZSLNet(JointEmbedding):
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         # batch rows: B positives then B negatives; one projection call each, viewed as [p, q]: (2B, D) -> (2, B, E)
         b = batch["xa"].shape[0] // 2
-        z_a = self.embed_pairs(self.embed_audio, batch["xa"])
-        z_v = self.embed_pairs(self.embed_video, batch["xv"])
-        z_t = self.embed_pairs(self.embed_text, batch["xt"])
+        z_a = self.embed_pairs(self.audio_proj, batch["xa"])
+        z_v = self.embed_pairs(self.video_proj, batch["xv"])
+        z_t = self.embed_pairs(self.text_proj, batch["xt"])
         x_t_p = self.prep(batch["xt"][:b])  # reconstruction target: the (normalised) class word vector
         terms = cross_modal_decoder_loss(self.decoder, z_a, z_v, z_t, x_t_p, self.loss_cfg)
         terms.update(composite_triplet_loss(z_a, z_v, z_t, self.loss_cfg))
@@ -193,10 +202,10 @@ class CJME(JointEmbedding):
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
-        a_p, a_q = self.embed_pairs(self.embed_audio, batch["xa"]).unbind()
-        v_p, v_q = self.embed_pairs(self.embed_video, batch["xv"]).unbind()
+        a_p, a_q = self.embed_pairs(self.audio_proj, batch["xa"]).unbind()
+        v_p, v_q = self.embed_pairs(self.video_proj, batch["xv"]).unbind()
         if self.model_cfg.batch_norm and self.training:
-            t_p, _ = self.embed_pairs(self.embed_text, batch["xt"]).unbind()  # t_q moves BatchNorm's running stats
+            t_p, _ = self.embed_pairs(self.text_proj, batch["xt"]).unbind()  # t_q moves BatchNorm's running stats
         else:
             t_p = self.embed_text(batch["xt"][: len(a_p)])
         batch_mean = c.attention_weighting == "batch_mean"

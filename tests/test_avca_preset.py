@@ -151,7 +151,7 @@ def test_avca_batch_norm_statistics_are_per_half():
     """p and q differ in mean: one call over both halves would normalise them together and give other values."""
     net, _ = avca_model(**SMALL)
     x = torch.cat([torch.randn(5, 6), torch.randn(5, 6) + 3.0])
-    pairs = net.embed_pairs(net.embed_audio, x)
+    pairs = net.embed_pairs(net.audio_proj, x)
     torch.testing.assert_close(pairs[1], net.embed_audio(x[5:]))
     assert not torch.allclose(pairs[1], net.embed_audio(x)[5:])
 
@@ -218,10 +218,13 @@ SMALL_300 = {**SMALL, "text_dim": 300, "text_hidden_dim": 300, "embed_dim": 64} 
 
 @needs_avca
 def test_avgzslnet_matches_avca_gzsl_classes(avca_modules):
+    # in float64: BatchNorm over 5-row halves amplifies float32 rounding, so merely summing the two halves'
+    # weight gradients in another order (one product over both, as `blockwise_forward` does) differs by ~1e-4
     ours, _ = avca_model(**SMALL_300)
     theirs = avca_modules["model"].AVGZSLNet(_their_args()).train()
     theirs.load_state_dict(_to_theirs(ours.state_dict()))
-    batch, b = pair_batch(5, 6, 5, 300), 5
+    ours, theirs = ours.double(), theirs.double()
+    batch, b = {k: v.double() for k, v in pair_batch(5, 6, 5, 300).items()}, 5
     our_loss = sum(ours.training_terms(batch).values())
     inputs = (batch["xa"][:b], batch["xv"][:b], batch["xt"][:b], batch["xa"][b:], batch["xv"][b:], batch["xt"][b:])
     criterion = avca_modules["loss"].AVGZSLLoss(margin=1.0, distance_fn=avca_modules["loss"].L2Loss())
@@ -231,9 +234,9 @@ def test_avgzslnet_matches_avca_gzsl_classes(avca_modules):
     their_loss.backward()
     their_params = dict(theirs.named_parameters())
     for key, value in _to_theirs({k: p.grad for k, p in ours.named_parameters()}).items():
-        torch.testing.assert_close(value, their_params[key].grad, rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(value, their_params[key].grad, rtol=1e-7, atol=1e-9, msg=key)
     for key, value in _to_theirs(ours.state_dict()).items():  # running statistics moved the same way
-        if "running" in key:
+        if "running" in key or "num_batches" in key:
             torch.testing.assert_close(value, theirs.state_dict()[key], msg=key)
     ours.eval(), theirs.eval()
     with torch.no_grad():
@@ -247,7 +250,8 @@ def test_cjme_matches_avca_gzsl_classes(avca_modules):
     ours, _ = avca_model("cjme", **SMALL_300)
     theirs = avca_modules["model"].CJME(_their_args()).train()
     theirs.load_state_dict(_to_theirs(ours.state_dict()))
-    batch, b = pair_batch(5, 6, 5, 300), 5
+    ours, theirs = ours.double(), theirs.double()  # float64: see test_avgzslnet_matches_avca_gzsl_classes
+    batch, b = {k: v.double() for k, v in pair_batch(5, 6, 5, 300).items()}, 5
     our_loss = sum(ours.training_terms(batch).values())
     inputs = (batch["xa"][:b], batch["xv"][:b], batch["xt"][:b], batch["xa"][b:], batch["xv"][b:], batch["xt"][b:])
     outputs = theirs(*inputs)
@@ -259,4 +263,4 @@ def test_cjme_matches_avca_gzsl_classes(avca_modules):
     their_loss.backward()
     their_params = dict(theirs.named_parameters())
     for key, value in _to_theirs({k: p.grad for k, p in ours.named_parameters()}).items():
-        torch.testing.assert_close(value, their_params[key].grad, rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(value, their_params[key].grad, rtol=1e-7, atol=1e-9, msg=key)
