@@ -118,6 +118,51 @@ def test_avca_loss_matches_hand_computation():
         torch.testing.assert_close(terms[name], value, rtol=1e-4, atol=1e-5, msg=f"term {name}")
 
 
+def _half_by_half(net, batch) -> dict:
+    """AVCA's forward (mi:209-252) as their code runs it: every net called on each half in turn, module calls."""
+    b = batch["xa"].shape[0] // 2
+    o, neg = {}, {}
+    for half, out in ((slice(0, b), o), (slice(b, None), neg)):
+        out["phi_a"], out["phi_v"] = net.audio_enc(batch["xa"][half]), net.video_enc(batch["xv"][half])
+        out["w"] = batch["xt"][half]
+        out["theta_w"] = net.text_proj(out["w"])
+    o["rho_w"], _ = net.decoder(o["theta_w"]), net.decoder(neg["theta_w"])
+    for out in (o, neg):
+        tokens = torch.stack((out["phi_a"] + net.position[0], out["phi_v"] + net.position[1]), dim=1)
+        out["att"] = net.cross_attention(tokens)
+    for out in (o, neg):
+        out["theta_v"] = net.video_proj(out["phi_v"] + out["att"][:, 1])
+    for out in (o, neg):
+        out["theta_a"] = net.audio_proj(out["phi_a"] + out["att"][:, 0])
+    o["phi_v_rec"], o["phi_a_rec"] = net.video_rec(o["theta_v"]), net.audio_rec(o["theta_a"])
+    net.audio_proj(o["phi_a_rec"]), net.video_proj(o["phi_v_rec"])
+    for m in "av":
+        o[f"rho_{m}"], o[f"rho_{m}_neg"] = net.decoder(o[f"theta_{m}"]), net.decoder(neg[f"theta_{m}"])
+    o.update({f"{k}_neg": neg[k] for k in ("theta_w", "theta_a", "theta_v")})
+    return o
+
+
+def test_batched_forward_equals_half_by_half_calls(monkeypatch):
+    """One call per net over both halves (BatchNorm per half) gives AVCA's loss, gradients and running
+    statistics, in float64 to 1e-9."""
+    import copy
+
+    ours, _ = avca()
+    ours.double()
+    theirs = copy.deepcopy(ours)
+    batch = {k: v.double() for k, v in pair_batch(b=6).items()}
+    monkeypatch.setattr(theirs, "forward_pair", lambda batch: _half_by_half(theirs, batch))
+    got, want = ours.training_terms(batch), theirs.training_terms(batch)
+    assert set(got) == set(want)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-9, atol=1e-12, msg=f"term {name}")
+    sum(got.values()).backward(), sum(want.values()).backward()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+    for (name, a), b in zip(ours.named_buffers(), theirs.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=0, msg=name)
+
+
 def test_loss_switches_drop_their_terms():
     net, _ = avca()
     net.loss_cfg.avca_additional_triplets, net.loss_cfg.avca_reg_loss = False, False

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from avgzsl.layers import BitMaskDropout, create_projection, linear_dropout_relu
+from avgzsl.layers import BitMaskDropout, blockwise_forward, create_projection, linear_dropout_relu
 
 
 def test_bit_mask_dropout_rate_scale_and_eval_identity():
@@ -67,3 +67,66 @@ def test_projection_is_a_plain_sequential_outside_training():
     assert list(proj.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
     no_dropout = create_projection(in_dim=16, hidden_dim=8, out_dim=4, dropout=0.0).train()
     assert torch.equal(no_dropout(x), no_dropout[3](torch.relu(no_dropout[0](x))))
+
+
+# --- blockwise_forward: one call over row blocks, BatchNorm per block -------------------------------------------
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_keep_mask_rate(p):
+    torch.manual_seed(0)
+    keep = BitMaskDropout(p).keep(torch.Size((500, 400)), dtype=torch.float32, device=torch.device("cpu"))
+    assert set(keep.unique().tolist()) == {0.0, 1.0}
+    sd = ((1 - p) * p / keep.numel()) ** 0.5
+    assert abs(keep.mean().item() - (1 - p)) < 5 * sd
+
+
+def _bn_net(p: float, momentum):
+    """Linear -> BN -> ReLU -> Dropout -> Linear -> BN (no ReLU after it) -> Linear -> ReLU, float64."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 9), nn.BatchNorm1d(9, momentum=momentum), nn.ReLU(), BitMaskDropout(p),
+                        nn.Linear(9, 5), nn.BatchNorm1d(5), nn.Linear(5, 4), nn.ReLU()).double()
+    with torch.no_grad():
+        for bn in (net[1], net[5]):
+            bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.5, 0.5)
+    return net.train()
+
+
+@pytest.mark.parametrize("p, momentum, blocks", [(0.0, 0.1, 2), (0.3, 0.1, 3), (0.5, None, 2), (0.8, 0.99, 1)])
+def test_blockwise_forward_equals_one_call_per_block(p, momentum, blocks, monkeypatch):
+    """Output, every gradient, running statistics and num_batches_tracked of separate calls per block."""
+    import copy
+
+    ours = _bn_net(p, momentum)
+    reference = copy.deepcopy(ours)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5 * blocks, 6, generator=g, dtype=torch.float64)
+    x[5:] += 2.0  # blocks of different means: one BatchNorm over all rows would give other values
+    keep = (torch.rand(5 * blocks, 9, generator=g) > p).double()
+    monkeypatch.setattr(ours[3], "keep", lambda shape, **kwargs: keep)
+    out = nn.functional.linear  # reference: the plain layers, block by block, with the same dropout mask
+    want = []
+    for k, x_k in enumerate(x.chunk(blocks)):
+        h = torch.relu(reference[1](reference[0](x_k))) * keep[5 * k:5 * (k + 1)] / (1 - p)
+        want.append(torch.relu(reference[6](reference[5](out(h, reference[4].weight, reference[4].bias)))))
+    want = torch.cat(want)
+    got = blockwise_forward(ours, x, blocks)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    grad_out = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    got.backward(grad_out), want.backward(grad_out)
+    for (name, a), b in zip(ours.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12, msg=name)
+    for (name, a), b in zip(ours.named_buffers(), reference.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=0, msg=name)
+    assert int(ours[1].num_batches_tracked) == blocks
+
+
+def test_blockwise_forward_in_evaluation_is_the_plain_net():
+    net = _bn_net(0.5, 0.1).eval()
+    x = torch.randn(8, 6, dtype=torch.float64)
+    torch.testing.assert_close(blockwise_forward(net, x, 2), net(x))
+
+
+def test_blockwise_forward_names_an_unexpected_layer():
+    with pytest.raises(TypeError, match="Tanh"):
+        blockwise_forward(nn.Sequential(nn.Linear(3, 3), nn.Tanh()).train(), torch.randn(4, 3), 2)
