@@ -172,21 +172,26 @@ class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalis
         """AVCA's loss (mi:255-292) split into its named parts; the trainer sums them."""
         o, c = self.forward_pair(batch), self.loss_cfg
 
-        def t(anchor: str, positive: str, negative: str) -> torch.Tensor:  # nn.TripletMarginLoss(margin=1)
-            return triplet(o[anchor], o[positive], o[negative], margin=c.margin, kind="euclidean", eps=c.eps)
+        def triplets(*names: tuple[str, str, str]) -> torch.Tensor:  # nn.TripletMarginLoss(margin=1) of each
+            anchor, positive, negative = (torch.stack([o[n[i]] for n in names]) for i in range(3))  # (K, B, D)
+            return triplet(anchor, positive, negative, margin=c.margin, kind="euclidean", eps=c.eps)  # (K,)
 
         def mse(x: str, y: str) -> torch.Tensor:
             return F.mse_loss(*full_precision(o[x], o[y]))
 
+        # the theta triplets of L_w and L_t in one call (the first four are L_w's)
+        l_w = [("theta_w", "theta_v", "theta_v_neg"), ("theta_w", "theta_a", "theta_a_neg"),
+               ("theta_a", "theta_w", "theta_w_neg"), ("theta_v", "theta_w", "theta_w_neg")]
+        l_t = [("theta_a", "theta_w", "theta_a_neg"), ("theta_v", "theta_w", "theta_v_neg"),
+               ("theta_w", "theta_a", "theta_w_neg"), ("theta_w", "theta_v", "theta_w_neg")]
+        theta = triplets(*l_w, *(l_t if c.avca_additional_triplets else []))
         terms = {
             "rec": mse("w", "rho_v") + mse("w", "rho_a") + mse("w", "rho_w"),
-            "ct": t("rho_w", "rho_a", "rho_a_neg") + t("rho_w", "rho_v", "rho_v_neg"),
-            "w": (t("theta_w", "theta_v", "theta_v_neg") + t("theta_w", "theta_a", "theta_a_neg")
-                  + t("theta_a", "theta_w", "theta_w_neg") + t("theta_v", "theta_w", "theta_w_neg")),
+            "ct": triplets(("rho_w", "rho_a", "rho_a_neg"), ("rho_w", "rho_v", "rho_v_neg")).sum(),
+            "w": theta[:4].sum(),
         }
         if c.avca_additional_triplets:
-            terms["t"] = (t("theta_a", "theta_w", "theta_a_neg") + t("theta_v", "theta_w", "theta_v_neg")
-                          + t("theta_w", "theta_a", "theta_w_neg") + t("theta_w", "theta_v", "theta_w_neg"))
+            terms["t"] = theta[4:].sum()
         if c.avca_reg_loss:
             terms["reg"] = (mse("phi_v_rec", "phi_v") + mse("phi_a_rec", "phi_a")
                             + mse("theta_v", "theta_w") + mse("theta_a", "theta_w"))
