@@ -146,13 +146,12 @@ class _BlockBatchNormReLU(torch.autograd.Function):
                                                            True, ctx.eps, mask)
                  for k, (g_k, x_k) in enumerate(zip(g.chunk(ctx.blocks), x.chunk(ctx.blocks)))]
         grad_x = (torch.cat([gr[0] for gr in grads]) if ctx.blocks > 1 else grads[0][0]) if mask[0] else None
-        grad_w = grad_b = None
-        if mask[1]:
-            grad_w = sum(gr[1] for gr in grads[1:]) + grads[0][1] if ctx.blocks > 1 else grads[0][1]
-            grad_w = grad_w * ctx.scale if ctx.scale != 1.0 else grad_w
-        if mask[2]:
-            grad_b = sum(gr[2] for gr in grads[1:]) + grads[0][2] if ctx.blocks > 1 else grads[0][2]
-            grad_b = grad_b * ctx.scale if ctx.scale != 1.0 else grad_b
+        grad_w, grad_b = grads[0][1], grads[0][2]  # fresh tensors: summed in place
+        for _, gw_k, gb_k in grads[1:]:
+            grad_w = grad_w.add_(gw_k) if mask[1] else None
+            grad_b = grad_b.add_(gb_k) if mask[2] else None
+        if ctx.scale != 1.0:  # d/d gamma of (s gamma) is s
+            grad_w, grad_b = (g if g is None else g.mul_(ctx.scale) for g in (grad_w, grad_b))
         return grad_x, grad_w, grad_b, None, None, None, None
 
 
