@@ -8,6 +8,12 @@ is a cold read and write of 8 MB. Two things cut those passes, and both keep nn.
 * `linear_dropout_relu` runs Linear -> mask -> ReLU as one autograd node: the mask and ReLU work in place on
   the Linear's output, and the backward pass applies the dropout scale to the small weight and bias
   gradients instead of to the (2B, hidden) gradient.
+
+The BatchNorm nets (AVCA's and AVCA-GZSL's) are called on several inputs whose batch statistics must stay
+apart (positives and negatives, the decoder's inputs). `blockwise_forward` runs such calls as one: each
+Linear once over all rows (one product and one weight gradient instead of several and their sum), and
+BatchNorm -> ReLU -> Dropout as one autograd node that normalises each row block by its own statistics and
+moves the running statistics block by block in call order.
 """
 
 from __future__ import annotations
