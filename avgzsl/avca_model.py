@@ -148,14 +148,16 @@ class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalis
         runs once with 2 BatchNorm blocks (positive, then negative), as AVCA's two calls."""
         b = batch["xa"].shape[0] // 2
         xa, xv, xt = self.prep(batch["xa"]), self.prep(batch["xv"]), self.prep(batch["xt"])
-        phi_a2, phi_v2 = blockwise_forward(self.audio_enc, xa, 2), blockwise_forward(self.video_enc, xv, 2)
-        theta_w2 = blockwise_forward(self.text_proj, xt, 2)
-        # LayerNorm and attention act within a clip, so both halves go through in one call
+        phi_a2 = blockwise_forward(self.audio_enc, xa, 2)  # mi:209-213
+        phi_v2 = blockwise_forward(self.video_enc, xv, 2)
+        theta_w2 = blockwise_forward(self.text_proj, xt, 2)  # mi:218-219
+        # mi:224-229; LayerNorm and attention act within a clip, so both halves go through in one call
         attended = self.cross_attention(torch.stack((phi_a2 + self.position[0], phi_v2 + self.position[1]), dim=1))
-        theta_v2 = blockwise_forward(self.video_proj, phi_v2 + attended[:, 1], 2)
+        theta_v2 = blockwise_forward(self.video_proj, phi_v2 + attended[:, 1], 2)  # mi:231-241
         theta_a2 = blockwise_forward(self.audio_proj, phi_a2 + attended[:, 0], 2)
         (theta_a, theta_a_neg), (theta_v, theta_v_neg) = theta_a2.split(b), theta_v2.split(b)
-        phi_v_rec, phi_a_rec = blockwise_forward(self.video_rec, theta_v), blockwise_forward(self.audio_rec, theta_a)
+        phi_v_rec = blockwise_forward(self.video_rec, theta_v)  # mi:243-244
+        phi_a_rec = blockwise_forward(self.audio_rec, theta_a)
         with torch.no_grad():  # mi:245-246: outputs unused, only those nets' running statistics move
             blockwise_forward(self.audio_proj, phi_a_rec), blockwise_forward(self.video_proj, phi_v_rec)
         # D's calls in AVCA's order: theta_w (mi:221), theta_w_neg (mi:222, unused by the loss: its rows get

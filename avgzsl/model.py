@@ -119,9 +119,9 @@ class JointEmbedding(InputNormalization, nn.Module):
         return self.text_proj(self.prep(x_t))
 
     def embed_pairs(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """(2B, D) rows [p, q] through `net` -> (2, B, E). With BatchNorm, p and q are normalised by their own
-        batch statistics, as AVCA-GZSL's TripletNet's separate calls do (their src/model.py:378-387): one call
-        with two BatchNorm blocks (`blockwise_forward`), p's first."""
+        """(2B, D) rows [p, q] through `net` -> (2, B, E). With BatchNorm, p and q are normalised by their
+        own batch statistics, as AVCA-GZSL's TripletNet's separate calls do (their src/model.py:378-387):
+        one call with two BatchNorm blocks (`blockwise_forward`), p's first."""
         b = x.shape[0] // 2
         if self.model_cfg.batch_norm and self.training:
             return blockwise_forward(net, self.prep(x), 2).view(2, b, -1)
