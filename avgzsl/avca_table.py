@@ -6,7 +6,7 @@ stage-1 val split, as their protocol does) and ZSL, mean ± sample std over seed
 row, or the video row for a model without one (the classical baselines). Published: GZSL HM and ZSL from
 AVCA-GZSL's README ("Results": SeLaVi features = our `main`, VGGish/C3D = our `cls`); the README gives no S
 and U. Their numbers were computed with their word-vector pairing (`text_lookup: avca_compat`).
-`write_benchmark_tables` also writes, per feature set, the critical-difference diagram over all datasets given
+`avgzsl benchmark-table` also writes, per feature set, the critical-difference diagram over all datasets given
 (`avgzsl.benchmark_significance`).
 """
 
@@ -130,10 +130,8 @@ def benchmark_tables(result_dirs: list[str | os.PathLike]) -> dict[str, pd.DataF
 
 
 def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) -> list[str]:
-    """The tables (CSV + Markdown) and, per feature set, the critical-difference diagram over all datasets given
-    (`avgzsl.benchmark_significance`); returns the names written."""
-    from avgzsl.benchmark_significance import write_critical_difference_diagrams  # it imports this module
-
+    """The tables (CSV + Markdown); returns the names written. (`avgzsl benchmark-table` also draws the
+    critical-difference diagrams: `avgzsl.benchmark_significance`.)"""
     names = []
     for name, frame in benchmark_tables(result_dirs).items():
         _, _, variant, lookup = name.split("_", 3)
@@ -143,4 +141,4 @@ def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | 
                 "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector.")
         write_table(frame, name, out_dir, note)
         names.append(name)
-    return names + write_critical_difference_diagrams(result_dirs, out_dir)
+    return names

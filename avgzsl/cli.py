@@ -251,8 +251,10 @@ def cmd_import_benchmark(args) -> int:
 
 def cmd_benchmark_table(args) -> int:
     from avgzsl.avca_table import write_benchmark_tables
+    from avgzsl.benchmark_significance import write_critical_difference_diagrams
 
     names = write_benchmark_tables(args.result_dirs, args.out)
+    names += write_critical_difference_diagrams(args.result_dirs, args.out)
     print(f"wrote {', '.join(names)} under {args.out}")
     return 0
 
