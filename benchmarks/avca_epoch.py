@@ -36,6 +36,7 @@ from avgzsl.train import resolve_device, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _matmul_floor import ProductRecorder, product_floor, sync, training_step  # noqa: E402
+from _timing import Spread, TimingReport  # noqa: E402
 
 N_TRAIN, N_SEEN, N_VAL_UNSEEN = 27_918, 138, 69
 DIM_AV, DIM_TEXT = 512, 300
@@ -67,7 +68,8 @@ def experiment(model: str, device: torch.device, batches: int = 500):
                                    "batches_per_epoch": batches})
 
 
-def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, batches: int) -> None:
+def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, batches: int,
+          report: TimingReport) -> None:
     cfg = experiment(model, device, batches)
     batches = cfg.train.batches_per_epoch
     step = training_step(cfg, split, device, N_SEEN)
@@ -97,6 +99,8 @@ def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, ba
     print(f"  floor (products alone)   {np.median(floors[1:]) * scale:8.3f} s")
     print(f"  epoch / floor            {np.median(ratios):8.2f}  (min {ratios.min():.2f}, max {ratios.max():.2f}; "
           f"goal <= 1.5)")
+    # the spread of the epoch times says whether other processes competed for the cores (benchmarks/_timing.py)
+    report.add(Spread(f"{model} epoch", list(times * scale)), quiet=True)
 
 
 def main() -> None:
@@ -111,6 +115,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    report = TimingReport()
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()}")
     split = stage1_train_split()
     print(f"VGGSound-GZSL stage 1 (synthetic): {N_TRAIN} train clips, {N_SEEN} seen classes, "
@@ -118,7 +123,8 @@ def main() -> None:
     for model in args.models.split(","):
         if model not in SETTINGS:
             raise SystemExit(f"unknown model {model!r}; choose from {sorted(SETTINGS)}")
-        bench(model, split, device, args.epochs, args.batches)
+        bench(model, split, device, args.epochs, args.batches, report)
+    report.finish()
 
 
 if __name__ == "__main__":
