@@ -34,10 +34,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from _timing import Spread, TimingReport, describe_device, device_sync, machine_load, resolve_device, steady  # noqa: E402
+from _timing import (  # noqa: E402
+    DEFAULT_MAX_RANGE,
+    Spread,
+    TimingReport,
+    describe_device,
+    device_sync,
+    machine_load,
+    resolve_device,
+    steady,
+)
 
 N_CLIPS, N_MELS, N_FRAMES, N_SEEN = 79_795, 64, 1001, 23
 GOAL_RSS_GB, GOAL_SLOWDOWN = 3.0, 0.10
+LOADER_BATCHES = 50  # batches per timed block of the loader alone
 
 
 def rss_gb() -> float:
@@ -93,19 +103,20 @@ def measure(args: argparse.Namespace) -> dict:
         source = InMemorySpectrograms(data.reshape(n, N_MELS, N_FRAMES))
     labels = torch.from_numpy(np.random.default_rng(1).integers(0, N_SEEN, n))
     rng = np.random.default_rng(2)
-    per_block = args.batches * cfg.batch_size
+    # the loader alone takes milliseconds a batch: a block of a few batches is too short to time steadily
+    loader_batches = max(args.batches, LOADER_BATCHES)
 
-    def block_order() -> np.ndarray:
-        return rng.permutation(n)[:per_block]
+    def block_order(batches: int = args.batches) -> np.ndarray:
+        return rng.permutation(n)[: batches * cfg.batch_size]
 
     def loader_only() -> list[float]:
         out = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            for x in clip_batches(source, block_order(), cfg.batch_size, cfg.frames, rng):
+            for x in clip_batches(source, block_order(loader_batches), cfg.batch_size, cfg.frames, rng):
                 x.to(device, non_blocking=True)
             sync()
-            out.append((time.perf_counter() - t0) / args.batches)
+            out.append((time.perf_counter() - t0) / loader_batches)
         return out
 
     def training() -> list[float]:
@@ -124,7 +135,10 @@ def measure(args: argparse.Namespace) -> dict:
         return out
 
     cold = loader_only()[0]  # first pass after dropping the page cache: reads come from the disk
-    loader = steady(loader_only, f"{args.mode} loader (read + crop), s/batch")
+    # streamed reads hit the disk or the page cache by chance (random clips of a 9.5 GiB file), so that loader's
+    # time varies from block to block by itself; a wider range there says nothing about other processes
+    loader = steady(loader_only, f"{args.mode} loader (read + crop), s/batch",
+                    max_range=0.5 if args.mode == "streamed" else DEFAULT_MAX_RANGE)
     for x in clip_batches(source, block_order()[: cfg.batch_size], cfg.batch_size, cfg.frames, rng):  # warm-up
         nn.functional.cross_entropy(model(x.to(device)), labels[: len(x)].to(device)).backward()
     step = steady(training, f"{args.mode} training step, s/batch", retries=args.retries)
