@@ -11,7 +11,9 @@ import pandas as pd
 
 from avgzsl.atomic import atomic_output
 
-MEDIA_COLUMNS = ("clip_id", "class", "split", "path", "start", "end", "status", "reason")
+# no class or split: a clip's media does not depend on its label, so relabelling a clip in the manifest
+# changes no media table and re-runs no extraction (the audio-CNN training reads labels from the manifest)
+MEDIA_COLUMNS = ("clip_id", "path", "start", "end", "status", "reason")
 
 
 @contextlib.contextmanager

@@ -147,11 +147,14 @@ def test_training_step_caches_per_media_shard_and_reuses_current_caches(shard, t
     CLASSES.write(classes)
     media = shard.assign(status="ok", reason="", **{"class": ["dog", "cat", "car", "rain"] * 2})
     media.loc[media["clip_id"] == "h_good", "status"] = "missing"
+    manifest = tmp_path / "manifest.csv"
+    media[["clip_id", "class", "split"]].to_csv(manifest, index=False)  # the labels the step reads
+    media = media.assign(**{"class": "rain"})  # a stale label in an old-format media table: the manifest wins
     tables = []
     for k, part in enumerate((media.iloc[:4], media.iloc[4:])):
         tables.append(tmp_path / f"shard_{k}.tsv")
         part.to_csv(tables[-1], sep="\t", index=False)
-    kw = dict(media_tables=[str(t) for t in tables], classes=str(classes), decode=dict(max_seconds=2.0, sample_rate=16000),
+    kw = dict(media_tables=[str(t) for t in tables], manifest=str(manifest), classes=str(classes), decode=dict(max_seconds=2.0, sample_rate=16000),
               logmel=dict(n_mels=N_MELS), model=small_cfg().model.to_dict(),
               train=dict(epochs=1, batch_size=2, frames=32), device="cpu", threads=1)
     out = tmp_path / "models" / "audio_cnn.pt"

@@ -96,6 +96,17 @@ def test_flipping_a_class_reruns_no_media_or_video_job(custom_run):
     assert not {"custom_media_shard", "extract_video_shard"} & set(counts), counts
 
 
+def test_relabelling_a_clip_reruns_no_media_or_video_job(custom_run):
+    manifest = custom_run / "mydata/manifest.csv"
+    tst_row = next(line for line in manifest.read_text().splitlines() if line.startswith("horse,tst,"))
+    counts = edited_plan(manifest, lambda text: text.replace(tst_row, tst_row.replace("horse,tst,", "dog,tst,", 1)))
+    assert counts["manifest"] == 1 and counts["train_seed"] == 1 and counts["tables"] == 1
+    # the audio CNN reads the manifest, so it and the audio features follow; the media and video do not
+    assert counts["train_audio_cnn"] == 1 and counts["extract_audio_shard"] == n_shards(custom_run)
+    assert not {"custom_media_shard", "extract_video_shard"} & set(counts), counts
+    assert plan(custom_run) == {}
+
+
 def test_editing_one_clip_reruns_only_its_shard(custom_run):
     clip = custom_run / "mydata/clips/horse_0.mp4"  # row 9: shard 1
     original, stat = clip.read_bytes(), clip.stat()

@@ -73,7 +73,7 @@ def logmel_cache_dir(out: str | os.PathLike) -> Path:
 
 
 def train_audio_cnn_step(
-    *, media_tables: list[str], classes: str, decode: dict, logmel: dict, model: dict, train: dict,
+    *, media_tables: list[str], manifest: str, classes: str, decode: dict, logmel: dict, model: dict, train: dict,
     device: str, threads: int, out: str, cache_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Cache the seen-class train clips' log-mels on disk, shard by shard, then train (or resume) the CNN.
@@ -102,8 +102,13 @@ def train_audio_cnn_step(
     job = extraction_job(threads, dev)
     parts, labels, splits = [], [], []
     n_listed = 0
+    # labels come from the manifest, not the media tables: relabelling a clip re-runs no media job
+    labels_of = pd.read_csv(manifest, dtype={"clip_id": str}, keep_default_na=False).set_index("clip_id")[
+        ["class", "split"]]
     for table_path in media_tables:
-        media = read_media_table(table_path)
+        # (media tables written before the labels left them still carry class and split: today's win)
+        media = read_media_table(table_path).drop(columns=["class", "split"], errors="ignore").join(
+            labels_of, on="clip_id")
         n_listed += len(media)
         # decoding unseen or non-train clips would be wasted work: the trainer refuses them anyway
         rows = media[(media["status"] == "ok") & (media["split"] == "trn") & media["class"].isin(seen)]
@@ -120,8 +125,9 @@ def train_audio_cnn_step(
         cached = index[index["row"] >= 0]
         if len(cached):
             parts.append((files.array, cached["row"].to_numpy()))
-            labels += list(cached["class"].astype(str))
-            splits += list(cached["split"].astype(str))
+            # today's labels, not the ones the cache was written with: a cache stays current when only labels change
+            labels += list(cached["clip_id"].map(labels_of["class"]).astype(str))
+            splits += list(cached["clip_id"].map(labels_of["split"]).astype(str))
     log.info("audio CNN: %d seen-class train clips with log-mels (of %d listed)", len(labels), n_listed)
     if not parts:
         raise ValueError(f"no seen-class trn clip with usable audio in {len(media_tables)} media table(s)")

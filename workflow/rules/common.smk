@@ -103,8 +103,11 @@ SHARDS = [f"{k:05d}" for k in range(N_SHARDS)]
 
 
 def shard_rows_param(wildcards):
-    """A shard's manifest rows, as a param: a media job re-runs when its own rows change, and only then."""
-    return shard_job_rows(MANIFEST, wildcards.shard, config["shard_size"])
+    """A shard's manifest rows as its media job needs them, as a param: the job re-runs when they change,
+    and only then. Class and split are left out (a relabelled clip keeps its media), except for the demo,
+    whose clips are rendered from their class."""
+    rows = shard_job_rows(MANIFEST, wildcards.shard, config["shard_size"])
+    return rows if DATASET == "demo" else rows.drop(columns=["class", "split"], errors="ignore")
 
 
 def shard_media_files(wildcards):

@@ -5,6 +5,7 @@ with rule_log(snakemake.log[0]):
 
     train_audio_cnn_step(
         media_tables=list(snakemake.input.media),
+        manifest=snakemake.input.manifest,
         classes=snakemake.input.classes,
         decode=dict(snakemake.params.decode),
         logmel=dict(snakemake.params.logmel),
