@@ -107,7 +107,11 @@ def shard_rows_param(wildcards):
     and only then. Class and split are left out (a relabelled clip keeps its media), except for the demo,
     whose clips are rendered from their class."""
     rows = shard_job_rows(MANIFEST, wildcards.shard, config["shard_size"])
-    return rows if DATASET == "demo" else rows.drop(columns=["class", "split"], errors="ignore")
+    return (
+        rows
+        if DATASET == "demo"
+        else rows.drop(columns=["class", "split"], errors="ignore")
+    )
 
 
 def shard_media_files(wildcards):
