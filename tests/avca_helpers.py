@@ -6,6 +6,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
 from avgzsl.datasets.avca_benchmarks import (
     STAGE_LISTS,
@@ -70,3 +71,12 @@ def write_released_features(root: Path, class_split: Path, bench_name: str, vari
     text.parent.mkdir(parents=True, exist_ok=True)
     np.save(text, vectors, allow_pickle=True)
     return root
+
+
+def spread_batch_norm_affine(net: torch.nn.Module) -> None:
+    """BatchNorm's affine parameters moved away from (1, 0), so that a swapped role would show in a comparison."""
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from avca_helpers import spread_batch_norm_affine
 
 from avgzsl.config import build_experiment
 from avgzsl.model import create_model
@@ -34,11 +35,7 @@ def avca_model(kind: str = "avgzslnet", **model):
     cfg = build_experiment(preset_name="avca", model={"kind": kind, **model})
     torch.manual_seed(0)
     net = create_model(cfg.model, cfg.loss)
-    with torch.no_grad():  # BatchNorm's affine parameters away from (1, 0), so a swapped role would show
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm1d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
+    spread_batch_norm_affine(net)
     return net.train(), cfg
 
 
