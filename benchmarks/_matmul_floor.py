@@ -75,6 +75,30 @@ def product_floor(calls, device, repeats: int = 10) -> float:
     return total
 
 
+COLD_SWEEP_BYTES = 64 * 2**20  # twice this CPU's 32 MiB last-level cache
+
+
+def cold_product_floor(calls, repeats: int = 10) -> float:
+    """`product_floor` on the CPU with cold caches: before each timed product a 64 MiB buffer is rewritten, so
+    the operands come from memory, as they mostly do inside a step (their last use was many ops earlier).
+
+    A diagnostic beside the floor, not the floor: it says how much of epoch / floor is the step's operands
+    missing the cache. Median of `repeats` timings per product."""
+    sweep = torch.empty(COLD_SWEEP_BYTES // 4)
+    total = 0.0
+    for (sa, ta, sb, tb, dtype), count in Counter(calls).items():
+        a, b = _operand(sa, ta, "cpu", dtype), _operand(sb, tb, "cpu", dtype)
+        torch.matmul(a, b)
+        times = []
+        for _ in range(repeats):
+            sweep.fill_(1.0)
+            t0 = time.perf_counter()
+            torch.matmul(a, b)
+            times.append(time.perf_counter() - t0)
+        total += count * sorted(times)[len(times) // 2]
+    return total
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()

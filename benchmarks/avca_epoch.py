@@ -15,6 +15,11 @@ shapes and layouts, each is timed alone, and the sum is scaled to the epoch's 50
 re-measured after every timed epoch and each epoch is divided by its own floor (a shared machine's speed
 drifts); the report gives min / median / max over the timed epochs. Goal: epoch / floor <= 1.5.
 
+On the CPU it also prints the products' time with cold caches (each timed alone right after a 64 MiB buffer is
+rewritten): inside a step a product's operands were last touched many ops earlier, so that part of the ratio is
+memory traffic the floor (operands hot from the previous repeat) does not see. A diagnostic; the goal is
+against the floor.
+
 Usage: python benchmarks/avca_epoch.py [--epochs 3] [--batches 500] [--threads N] [--device auto] [--models avca,avgzslnet]
 """
 
@@ -35,7 +40,7 @@ from avgzsl.feature_splits import ClassTable, FeatureSplit
 from avgzsl.train import resolve_device, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _matmul_floor import ProductRecorder, product_floor, sync, training_step  # noqa: E402
+from _matmul_floor import ProductRecorder, cold_product_floor, product_floor, sync, training_step  # noqa: E402
 from _timing import Spread, TimingReport  # noqa: E402
 
 N_TRAIN, N_SEEN, N_VAL_UNSEEN = 27_918, 138, 69
@@ -99,6 +104,10 @@ def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, ba
     print(f"  floor (products alone)   {np.median(floors[1:]) * scale:8.3f} s")
     print(f"  epoch / floor            {np.median(ratios):8.2f}  (min {ratios.min():.2f}, max {ratios.max():.2f}; "
           f"goal <= 1.5)")
+    if device.type == "cpu":  # how much of the ratio is operands coming from memory instead of cache
+        cold = cold_product_floor(recorder.calls) * batches
+        print(f"  products, cold caches    {cold * scale:8.3f} s  (each product alone after a 64 MiB sweep: "
+              f"{cold / np.median(floors[1:]):.2f} x the floor; epoch / this {np.median(times) / cold:.2f})")
     # the spread of the epoch times says whether other processes competed for the cores (benchmarks/_timing.py)
     report.add(Spread(f"{model} epoch", list(times * scale)), quiet=True)
 
