@@ -142,6 +142,11 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
     return build_experiment(name=args.name, preset_name=preset, **base)
 
 
+def _progress_bars(args) -> bool:
+    """Progress bars on a terminal only: redirected to a file, each redraw would be one more line of log."""
+    return not args.quiet and sys.stderr.isatty()
+
+
 def cmd_train(args) -> int:
     from avgzsl.atomic import staged_folder
     from avgzsl.cpu_memory import keep_freed_memory
@@ -164,7 +169,7 @@ def cmd_train(args) -> int:
     # the whole run is staged: a failure leaves no seed folder or summary behind
     with staged_folder(args.out) as stage:
         for cfg in configs:
-            metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=not args.quiet,
+            metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=_progress_bars(args),
                                      log=logging.getLogger("avgzsl.train").info)
             runs.append(metrics)
             hm = metrics["classification"]
@@ -300,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-classes", type=_existing,
                    help="an AVCA-GZSL benchmark's classes_stage1.tsv: trn and val take the stage-1 class roles "
                         "(use with --set train.protocol=avca)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they are drawn only when standard error is a terminal)")
     p.add_argument("--verbose", action="store_true", help="log every epoch's losses (standard error)")
     p.set_defaults(func=cmd_train)
 

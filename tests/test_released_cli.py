@@ -208,3 +208,30 @@ def test_evaluate_refuses_bad_input_naming_the_file(shard_dir, trained, tmp_path
     assert rc == 1, err
     assert err.startswith("error: ") and names in err and says in err and "Traceback" not in err
     assert not (tmp_path / "ev").exists()
+
+
+class _Terminal:
+    """A stand-in for a terminal's standard error: collects what is written and says it is a TTY."""
+
+    def __init__(self):
+        self.text = []
+
+    def write(self, s):
+        self.text.append(s)
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_train_draws_progress_bars_only_on_a_terminal(shard_dir, tmp_path, capsys, monkeypatch):
+    args = ["train", *shard_args(shard_dir), "--seeds", "0", "--set", "train.epochs=3", "--set", "train.batch_size=32"]
+    assert main([*args, "--out", str(tmp_path / "redirected")]) == 0
+    assert "it/s" not in capsys.readouterr().err  # a log file gets no redraws
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main([*args, "--out", str(tmp_path / "terminal")]) == 0
+    assert "train avgzslnet" in "".join(terminal.text)
