@@ -2,7 +2,7 @@
 
 Treatments: the experiments run on every dataset given (the others are left out, each with its reason).
 Blocks: the test classes of all datasets pooled; a block's score is the class's GZSL accuracy in the row the
-benchmark table reports (`avgzsl.avca_table.reported_modality`: "both", or video for a model without it),
+benchmark table reports (`avgzsl.avca_published.reported_modality`: "both", or video for a model without it),
 calibrated with the β each seed's metrics.json chose on stage-1 val (the β behind the table's calibrated
 S / U / HM), averaged over the experiment's seeds. The mean of these per-class accuracies over a dataset's
 seen (unseen) classes is, for one seed, the table's S (U). Friedman + Nemenyi: `avgzsl.significance`.
@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from avgzsl.avca_table import DATASETS, FEATURE_SETS, method_name, read_result, reported_modality
+from avgzsl.avca_published import DATASETS, FEATURE_SETS, method_name, reported_modality
+from avgzsl.avca_table import read_result
 from avgzsl.json_output import write_json
 from avgzsl.metrics import per_class_accuracy, scored_rows
 from avgzsl.saved_scores import SCORES_FILE, read_scores

@@ -227,7 +227,7 @@ def cmd_recompute(args) -> int:
 def cmd_recompute_tables(args) -> int:
     from avgzsl.recompute import recompute_tables
 
-    summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset)
+    summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset, variant=args.variant)
     print(f"wrote Tables 1-4 from {sum(len(s['runs']) for s in summaries.values())} runs of "
           f"{len(summaries)} experiments under {args.out}")
     return 0
@@ -326,7 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recompute-tables", help="Tables 1-4 from the saved scores of every run under a folder")
     p.add_argument("runs_dir", type=_existing, help="folder of <experiment>/seed<k>/ runs, e.g. results/demo/runs")
     p.add_argument("--out", required=True, help="folder for the table CSV + Markdown files")
-    p.add_argument("--dataset", default="demo", help="dataset name for the table notes (as the workflow's `dataset`)")
+    p.add_argument("--dataset", help="dataset name for the table notes, as the workflow's `dataset` (default: the "
+                                     "benchmark named by avca_benchmark.json beside the runs folder, else demo)")
+    p.add_argument("--variant", choices=["main", "cls"],
+                   help="feature set of an AVCA-GZSL benchmark --dataset (default: from avca_benchmark.json)")
     p.set_defaults(func=cmd_recompute_tables)
 
     p = sub.add_parser("import-features", help="convert released AudioSetZSL features (authors' or AVCA-GZSL's "

@@ -41,10 +41,22 @@ def recompute_summaries(runs_dir: str | os.PathLike) -> dict[str, dict]:
     return out
 
 
-def recompute_tables(runs_dir: str | os.PathLike, out_dir: str | os.PathLike, *, dataset: str) -> dict[str, dict]:
-    """Tables 1-4 from every run's saved scores (the coverage table needs the feature status files: not here)."""
+def recompute_tables(runs_dir: str | os.PathLike, out_dir: str | os.PathLike, *, dataset: str | None = None,
+                     variant: str | None = None) -> dict[str, dict]:
+    """Tables 1-4 from every run's saved scores (the coverage table needs the feature status files: not here).
+
+    The runs of an AVCA-GZSL benchmark run sit beside its `avca_benchmark.json`, which names the benchmark and
+    feature set (and so the published numbers the tables carry); given values must agree with it. Without
+    one, `dataset` defaults to "demo"."""
+    record_path = Path(runs_dir).resolve().parent / "avca_benchmark.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        for name, given in (("benchmark", dataset), ("variant", variant)):
+            if given not in (None, record[name]):
+                raise ValueError(f"{record_path}: these runs are of {name} {record[name]!r}, not {given!r}")
+        dataset, variant = record["benchmark"], record["variant"]
     summaries = recompute_summaries(runs_dir)
-    write_result_tables(summaries, out_dir, dataset)
+    write_result_tables(summaries, out_dir, dataset or "demo", variant)
     return summaries
 
 

@@ -378,3 +378,51 @@ def test_import_with_the_real_ucf_lists(tmp_path, variant):
     assert record["classes_stage2"] == len(split.stage2_classes)
     assert "HandstandPushups" in ClassTable.read(tmp_path / "out" / "classes.tsv").names
     assert record["avca_text_mismatch"]["test_unseen"] == len(mislooked_classes(split, split.stages["stage_2_test_unseen"]))
+
+
+def _fake_summary(name: str, model: str, modalities: tuple[str, ...], baseline: str | None = None) -> dict:
+    entry = {"mean": 0.4, "std": 0.1, "n": 2}
+    run = {"model": model, "classification": {m: {} for m in modalities}}
+    return {"experiment": name, "spec": {"baseline": baseline} if baseline else {}, "runs": [run, run],
+            "summary": {f"classification/{m}/{b}/{k}": entry for m in modalities for b in ("beta0", "calibrated")
+                        for k in ("S", "U", "HM", "ZSL")}}
+
+
+def test_per_dataset_tables_of_a_benchmark_carry_its_published_numbers_not_the_papers():
+    from avgzsl.tables import build_tables, table_note
+
+    summaries = {"avgzslnet": _fake_summary("avgzslnet", "avgzslnet", ("audio", "video", "both")),
+                 "devise": _fake_summary("devise", "devise", ("video",), baseline="devise"),
+                 "eszsl": _fake_summary("eszsl", "eszsl", ("video",), baseline="eszsl"),
+                 "my_avca": _fake_summary("my_avca", "avca", ("audio", "video", "both"))}
+    tables = build_tables(summaries, "ucf-gzsl", "main")
+    t1 = tables["table1_classification"]
+    assert not [c for c in t1.columns if "paper" in c]
+    published = t1.set_index(["experiment", "Test"])[["HM (AVCA-GZSL)", "ZSL (AVCA-GZSL)"]]
+    assert tuple(published.loc[("avgzslnet", "both")]) == ("18.05", "13.65")  # AVGZSLNET, UCF-GZSL, SeLaVi
+    assert tuple(published.loc[("avgzslnet", "audio")]) == ("", "")  # not the row their table reports
+    assert tuple(published.loc[("devise", "video")]) == ("23.56", "16.09")  # a classical baseline: its video row
+    assert tuple(published.loc[("eszsl", "video")]) == ("", "")  # they published no ESZSL
+    assert tuple(published.loc[("my_avca", "both")]) == ("27.15", "20.01")  # an experiment outside the paper's rows
+    assert "cjme" not in set(t1["experiment"])  # did not run: no row of empty cells
+    assert tuple(build_tables(summaries, "vggsound-gzsl", "cls")["table1_classification"].set_index(
+        ["experiment", "Test"]).loc[("avgzslnet", "both"), ["HM (AVCA-GZSL)", "ZSL (AVCA-GZSL)"]]) == ("5.26", "4.81")
+    for name in ("table2_retrieval", "table3_cmd_ablation", "table4_ct_ablation"):  # they published none of these
+        assert not [c for c in tables[name].columns if "paper" in c or "AVCA-GZSL" in c], name
+    assert "ucf-gzsl with SeLaVi features" in table_note(summaries, "ucf-gzsl", "main")
+    assert "AudioSetZSL" not in table_note(summaries, "ucf-gzsl", "main")
+    # AudioSetZSL-like datasets keep the paper's columns and every paper row
+    demo = build_tables(summaries, "demo")["table1_classification"]
+    assert demo.set_index(["experiment", "Test"]).loc[("cjme", "both"), "HM (paper)"] == "30.79"
+    with pytest.raises(ValueError, match="feature set"):
+        build_tables(summaries, "ucf-gzsl")
+
+
+def test_recompute_tables_refuses_a_dataset_other_than_the_runs_record(tmp_path):
+    from avgzsl.recompute import recompute_tables
+
+    folder = _fake_result(tmp_path / "r", "ucf-gzsl")
+    with pytest.raises(ValueError, match="benchmark 'ucf-gzsl', not 'vggsound-gzsl'"):
+        recompute_tables(folder / "runs", tmp_path / "t", dataset="vggsound-gzsl")
+    with pytest.raises(ValueError, match="variant 'main', not 'cls'"):
+        recompute_tables(folder / "runs", tmp_path / "t", variant="cls")

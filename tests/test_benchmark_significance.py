@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avgzsl.avca_table import DATASETS
+from avgzsl.avca_published import DATASETS
 from avgzsl.benchmark_significance import write_critical_difference_diagrams
 from avgzsl.run_folders import write_summary
 from avgzsl.saved_scores import metrics_from_saved, read_scores

@@ -9,4 +9,5 @@ with rule_log(snakemake.log[0]):
         status={"audio": list(snakemake.input.audio_status), "video": list(snakemake.input.video_status)},
         out_dir=snakemake.output[0].rsplit("/", 1)[0],
         dataset=snakemake.params.dataset,
+        variant=snakemake.params.variant or None,
     )
