@@ -1,7 +1,8 @@
 """Ids that become parts of file paths or command lines, checked where they enter the pipeline.
 
 Clip ids come from manifests (a user's `clip_id` column, a file's name, a YouTube id),
-from released feature files (`video_urls`) and from the AudioSetZSL lists; class
+from released feature files (`video_urls`; a YouTube link there stands for its video id) and from the
+AudioSetZSL lists; class
 names come from class lists and released files. A clip id names the file a download
 is written to (`<media folder>/<clip_id>.mp4`) and a class name names an exported
 file (`<split>/<class>.h5`), so an id such as `../../x` would write outside the run's
@@ -40,6 +41,20 @@ CLASS_NAME_RULE = (
     f"1-{MAX_CLASS_NAME} printable characters without '/', '\\' or NUL, not '.' or '..', "
     "not starting with '.', no leading or trailing spaces"
 )
+
+
+# a YouTube watch, short or embed link: `video_urls` of a feature release may hold these instead of bare ids
+_YOUTUBE_URL = re.compile(
+    r"(?:https?://)?(?:www\.|m\.)?(?:youtube\.com/(?:watch\?(?:[^#]*&)?v=|embed/|shorts/)|youtu\.be/)"
+    r"([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])"
+)
+
+
+def clip_id_from_video_url(value: str) -> str:
+    """The clip id a released feature file's `video_urls` entry stands for: the video id of a YouTube link
+    (`https://www.youtube.com/watch?v=<id>&t=30` -> `<id>`), anything else unchanged (then checked as a clip id)."""
+    found = _YOUTUBE_URL.match(value)
+    return found.group(1) if found else value
 
 
 class UnsafeIdError(ValueError):

@@ -32,7 +32,7 @@ import pandas as pd
 from avgzsl.atomic import staged_folder
 from avgzsl.feature_splits import SPLITS, ClassTable
 from avgzsl.features import FeatureError, write_feature_shard
-from avgzsl.ids import check_class_name, check_clip_id
+from avgzsl.ids import check_class_name, check_clip_id, clip_id_from_video_url
 from avgzsl.safe_pickle import load_word_vector_dict
 
 AUTHORS_TEXT_FILE = Path("text") / "word_embeddings-dict.npy"
@@ -159,6 +159,7 @@ def read_class_file(path: Path) -> tuple[np.ndarray, list[str]]:
             ids = _decode(f["video_urls"][...], path)
         except (OSError, ValueError, TypeError) as err:  # truncated or damaged file
             raise FeatureError(f"{path}: cannot read its datasets, the file may be truncated ({err})") from err
+    ids = [clip_id_from_video_url(v) for v in ids]  # a YouTube link stands for its video id
     for row, clip in enumerate(ids):  # clip ids name files downstream (media, exports)
         check_clip_id(clip, f"{path} video_urls row {row}")
     if data.dtype.kind not in "fiu":

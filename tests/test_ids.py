@@ -19,6 +19,7 @@ from avgzsl.ids import (
     check_class_name,
     check_clip_id,
     check_youtube_id,
+    clip_id_from_video_url,
 )
 from avgzsl.released import import_released
 
@@ -173,3 +174,29 @@ def test_import_refuses_unsafe_ids_naming_the_file(tmp_path, clip_ids, class_nam
         import_released(root, tmp_path / "out", unseen=["cat"] if "cat" in class_names else [])
     written = list((tmp_path / "out").rglob("*")) if (tmp_path / "out").exists() else []
     assert not [p for p in written if p.is_file()]
+
+
+@pytest.mark.parametrize("url, clip_id", [
+    ("https://www.youtube.com/watch?v=-abcDEF_123", "-abcDEF_123"),
+    ("https://www.youtube.com/watch?v=-abcDEF_123&t=30s", "-abcDEF_123"),
+    ("http://youtube.com/watch?feature=share&v=-abcDEF_123", "-abcDEF_123"),
+    ("youtu.be/-abcDEF_123", "-abcDEF_123"),
+    ("https://www.youtube.com/embed/-abcDEF_123?start=30", "-abcDEF_123"),
+    ("-abcDEF_123_30000_40000", "-abcDEF_123_30000_40000"),  # not a link: kept, then checked as a clip id
+    ("https://www.youtube.com/watch?v=-abcDEF_1234", "https://www.youtube.com/watch?v=-abcDEF_1234"),  # 12 chars
+    ("https://example.org/watch?v=-abcDEF_123", "https://example.org/watch?v=-abcDEF_123"),
+])
+def test_clip_id_from_video_url(url, clip_id):
+    assert clip_id_from_video_url(url) == clip_id
+
+
+def test_released_youtube_links_become_their_video_ids(tmp_path):
+    """A release whose `video_urls` hold YouTube links imports with the videos' ids as clip ids; any other link
+    is refused as a clip id, naming the file and row."""
+    root = _released(tmp_path / "released", clip_ids=("https://www.youtube.com/watch?v=-abcDEF_123",
+                                                      "https://youtu.be/Zz9_yy8-XX1?t=12"))
+    import_released(root, tmp_path / "out", unseen=["cat"])
+    assert list(pd.read_csv(tmp_path / "out" / "manifest.csv")["clip_id"]) == ["-abcDEF_123", "Zz9_yy8-XX1"]
+    root = _released(tmp_path / "other", clip_ids=("a_1", "https://example.org/clip/1"))
+    with pytest.raises(UnsafeIdError, match=r"dog.h5 video_urls row 1: clip id 'https://example.org/clip/1'"):
+        import_released(root, tmp_path / "out2", unseen=["cat"])
