@@ -1,13 +1,13 @@
 """Ids that become parts of file paths or command lines, checked where they enter the pipeline.
 
 Clip ids come from manifests (a user's `clip_id` column, a file's name, a YouTube id),
-from released feature files (`video_urls`; a YouTube link there stands for its video id) and from the
-AudioSetZSL lists; class
-names come from class lists and released files. A clip id names the file a download
-is written to (`<media folder>/<clip_id>.mp4`) and a class name names an exported
-file (`<split>/<class>.h5`), so an id such as `../../x` would write outside the run's
-folders. Each id is therefore checked once, where it is read, and refused with a
-message naming the file and row it came from; nothing downstream re-checks it.
+from released feature files (`video_urls`; a YouTube link there stands for its video id)
+and from the AudioSetZSL lists; class names come from class lists and released files. A
+clip id names the file a download is written to (`<media folder>/<clip_id>.mp4`) and a
+class name names an exported file (`<split>/<class>.h5`), so an id such as `../../x`
+would write outside the run's folders. Each id is therefore checked once, where it is
+read, and refused with a message naming the file and row it came from; nothing
+downstream re-checks it.
 
 The rules (also in README, "Your own clips"):
 
