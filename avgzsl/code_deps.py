@@ -1,14 +1,20 @@
-"""Which of the project's own modules a workflow script runs: its code inputs, derived from imports.
+"""Which of the project's own modules a workflow script runs, and a digest of that code for the rule's params.
 
-The workflow makes these files inputs of the rule, so editing a module re-runs exactly the rules whose
-scripts import it (directly or through other modules). Imports are read with `ast`, never executed, so
-this is cheap enough for every parse of the Snakefile. Every import statement counts, including those
-inside functions: a lazy import still runs when the step does.
+A rule's code is its script and every module of the package the script imports (directly or through other
+modules). Imports are read with `ast`, never executed, so this is cheap enough for every parse of the
+Snakefile. Every import statement counts, including those inside functions: a lazy import still runs when the
+step does.
+
+The workflow puts `code_digest` of a rule's script into the rule's params, so editing code re-runs exactly the
+rules whose scripts run it. The digest is over syntax trees without docstrings: comments, docstrings, blank
+lines and line breaks are not code, and editing them re-runs nothing (a checksum of the files would re-run,
+say, every extraction after a comment fix in a module they import).
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -75,3 +81,30 @@ def code_inputs(script: str | Path, repo: str | Path) -> list[Path]:
                     seen.add(found)
                     todo.append(found)
     return sorted(seen)
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@cache
+def _syntax(path: Path, mtime_ns: int, size: int) -> str:
+    """The file's syntax tree without docstrings, as text (no line or column numbers: `ast.dump`'s default)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, _DOCUMENTED) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def code_digest(script: str | Path, repo: str | Path) -> str:
+    """SHA-256 over the repository-relative path and docstring-free syntax tree of `script` and of every module
+    it imports (`code_inputs`): it changes with the code that runs, not with comments, docstrings or layout."""
+    repo, script = Path(repo).resolve(), Path(script).resolve()
+    digest = hashlib.sha256()
+    for path in [script, *code_inputs(script, repo)]:
+        stat = path.stat()
+        digest.update(path.relative_to(repo).as_posix().encode() + b"\0")
+        digest.update(_syntax(path, stat.st_mtime_ns, stat.st_size).encode() + b"\0")
+    return digest.hexdigest()

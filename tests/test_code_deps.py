@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from avgzsl.code_deps import code_inputs
+from avgzsl.code_deps import code_digest, code_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,3 +66,36 @@ def test_audio_steps_do_not_depend_on_i3d():
     video = code_inputs(REPO / "workflow" / "scripts" / "extract_video_shard.py", REPO)
     assert REPO / "avgzsl" / "extractors" / "i3d.py" in video and REPO / "avgzsl" / "extractors" / "i3d.py" not in audio
     assert REPO / "avgzsl" / "extractors" / "feature_steps.py" in audio and REPO / "avgzsl" / "extractors" / "feature_steps.py" in video
+
+
+def _digest_after(repo: Path, script: Path, rel: str, text: str) -> str:
+    (repo / rel).write_text(text)
+    return code_digest(script, repo)
+
+
+def test_code_digest_changes_with_code_not_with_comments_docstrings_or_layout(repo, tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("import avgzsl.a\n")
+    base = code_digest(script, repo)
+    d = "avgzsl/d.py"
+    same = [
+        "import os  # a comment\n",
+        '"""A module docstring."""\n\nimport os\n\n\n',
+        "import os\n\n\ndef f():\n    '''doc'''\n    return 1\n",  # a new function: code (checked below)
+    ]
+    assert _digest_after(repo, script, d, same[0]) == base
+    assert _digest_after(repo, script, d, same[1]) == base
+    with_function = _digest_after(repo, script, d, same[2])
+    assert with_function != base  # a function is code, in a module the script reaches through b -> sub.c -> d
+    assert _digest_after(repo, script, d, "import os\n\n\ndef f():\n    '''other words'''\n    return 1\n") == with_function
+    assert _digest_after(repo, script, d, "import os\n\n\ndef f():\n    return (\n        1\n    )\n") == with_function
+    assert _digest_after(repo, script, d, "import os\n\n\ndef f():\n    return 2\n") != with_function
+    assert _digest_after(repo, script, d, "import os\n\n\ndef f():\n    'the only statement'\n") != with_function
+    (repo / d).write_text("import os\n")
+    assert code_digest(script, repo) == base  # undone: the same digest again
+    assert _digest_after(repo, script, "avgzsl/unused.py", "x = 1\n") == base  # a module it does not import
+    script.write_text("import avgzsl.a  # the script's own comment\n")
+    assert code_digest(script, repo) == base
+    script.write_text("import avgzsl.a\nprint(1)\n")
+    assert code_digest(script, repo) != base
+

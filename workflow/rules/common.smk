@@ -8,7 +8,7 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from avgzsl.code_deps import code_inputs
+from avgzsl.code_deps import code_digest
 from avgzsl.config import build_experiment
 from avgzsl.config_check import ConfigError, check_config
 from avgzsl.workflow_utils import shard_job_rows
@@ -48,15 +48,12 @@ def canonical(value):
 
 
 def code(script):
-    """A rule's code inputs: the modules of the avgzsl package its script imports, transitively.
-
-    Derived from the script's import statements (read, not run), as paths relative to the working
-    directory (the repository root in a normal run), so a moved or copied run keeps its record.
+    """A rule's code, for its params: a digest of the syntax trees of its script and of the avgzsl
+    modules it imports, transitively (avgzsl/code_deps.py). Code edits change it and re-run the rule;
+    comments, docstrings and layout do not. Paths inside are relative to the repository, so a moved
+    or copied run keeps its record.
     """
-    return [
-        os.path.relpath(p)
-        for p in code_inputs(REPO / "workflow" / "scripts" / script, REPO)
-    ]
+    return code_digest(REPO / "workflow" / "scripts" / script, REPO)
 
 
 GOOGLE_NEWS = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"

@@ -8,7 +8,6 @@ if not FROM_FEATURES:
     rule manifest:
         input:
             user=dataset_user_inputs(),
-            code=code("write_manifest.py"),
         output:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
@@ -21,6 +20,7 @@ if not FROM_FEATURES:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("write_manifest.py"),
             dataset=DATASET,
             settings=canonical(config[DATASET]),
             shard_size=config["shard_size"],
@@ -32,8 +32,6 @@ if not FROM_FEATURES:
 if DATASET == "demo":
 
     rule render_demo_shard:
-        input:
-            code=code("render_demo_shard.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
         log:
@@ -44,6 +42,7 @@ if DATASET == "demo":
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("render_demo_shard.py"),
             rows=shard_rows_param,
             settings=demo_settings(),
             media_root=MEDIA_ROOT,
@@ -54,8 +53,6 @@ if DATASET == "demo":
 if DATASET == "audiosetzsl":
 
     rule download_shard:
-        input:
-            code=code("download_shard.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
         log:
@@ -69,6 +66,7 @@ if DATASET == "audiosetzsl":
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("download_shard.py"),
             rows=shard_rows_param,
             settings=canonical(config["audiosetzsl"]),
             media_root=MEDIA_ROOT,
@@ -82,7 +80,6 @@ if DATASET == "custom":
         input:
             # only this shard's files: an edited clip re-runs its own shard
             clips=shard_media_files,
-            code=code("custom_media_shard.py"),
         output:
             media=f"{R}/media/shard_{{shard}}.tsv",
         log:
@@ -94,6 +91,7 @@ if DATASET == "custom":
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("custom_media_shard.py"),
             rows=shard_rows_param,
             media_root=config["custom"]["media_root"] or MEDIA_ROOT,
             download=canonical(config["audiosetzsl"]),
@@ -106,7 +104,6 @@ if DATASET == "features" and config["features"]["released_root"]:
     rule import_released:
         input:
             released=released_files(),
-            code=code("import_released.py"),
         output:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
@@ -124,6 +121,7 @@ if DATASET == "features" and config["features"]["released_root"]:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("import_released.py"),
             root=config["features"]["released_root"],
         script:
             "../scripts/import_released.py"
@@ -137,7 +135,6 @@ if DATASET in AVCA_BENCHMARKS:
         input:
             released=folder_files(config["avca_gzsl"]["root"]),
             lists=avca_split_list_files(),
-            code=code("import_avca_benchmark.py"),
         output:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
@@ -157,6 +154,7 @@ if DATASET in AVCA_BENCHMARKS:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("import_avca_benchmark.py"),
             dataset=DATASET,
             settings=canonical(config["avca_gzsl"]),
         script:

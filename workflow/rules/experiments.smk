@@ -12,7 +12,6 @@ if DEEP:
     rule train_seed:
         input:
             **feature_inputs(),
-            code=code("train_seed.py"),
         output:
             # written under a temporary name and renamed into place whole
             run=directory(f"{R}/runs/{{experiment}}/seed{{seed}}"),
@@ -28,6 +27,7 @@ if DEEP:
         resources:
             gpu=GPU,
         params:
+            code=code("train_seed.py"),
             experiment=seed_spec,
         script:
             "../scripts/train_seed.py"
@@ -35,7 +35,6 @@ if DEEP:
     rule summarize_experiment:
         input:
             seeds=seed_dirs,
-            code=code("summarize_experiment.py"),
         output:
             summary=f"{R}/runs/{{experiment}}/summary.json",
         log:
@@ -49,6 +48,7 @@ if DEEP:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("summarize_experiment.py"),
             experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
             "../scripts/summarize_experiment.py"
@@ -59,7 +59,6 @@ if BASELINES:
     rule run_baseline:
         input:
             **feature_inputs(),
-            code=code("run_baseline.py"),
         output:
             run=directory(f"{R}/runs/{{experiment}}/seed0"),
             summary=f"{R}/runs/{{experiment}}/summary.json",
@@ -73,6 +72,7 @@ if BASELINES:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("run_baseline.py"),
             experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
             "../scripts/run_baseline.py"

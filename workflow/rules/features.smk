@@ -7,8 +7,6 @@ if not FROM_FEATURES and config["extract"]["video"]["weights"] == "kinetics400":
     # DeepMind's Kinetics-400 I3D converted to torch, copied into this run's resources with its
     # checksum, so the video jobs depend on a tracked file; the user cache only saves re-conversion.
     rule i3d_weights:
-        input:
-            code=code("i3d_weights.py"),
         output:
             weights=I3D_WEIGHTS,
             sha256=f"{I3D_WEIGHTS}.sha256",
@@ -21,6 +19,7 @@ if not FROM_FEATURES and config["extract"]["video"]["weights"] == "kinetics400":
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("i3d_weights.py"),
             source=weights_source(),
         script:
             "../scripts/i3d_weights.py"
@@ -32,7 +31,6 @@ if not FROM_FEATURES:
         input:
             classes=f"{R}/classes.tsv",
             vectors=word_vector_file(),
-            code=code("text_features.py"),
         output:
             f"{R}/features/text.h5",
         log:
@@ -43,6 +41,7 @@ if not FROM_FEATURES:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
+            code=code("text_features.py"),
             text=text_settings(),
         script:
             "../scripts/text_features.py"
@@ -52,7 +51,6 @@ if not FROM_FEATURES:
             manifest=f"{R}/manifest.csv",
             classes=f"{R}/classes.tsv",
             media=expand(f"{R}/media/shard_{{shard}}.tsv", shard=SHARDS),
-            code=code("train_audio_cnn.py"),
         output:
             f"{R}/models/audio_cnn.pt",
         log:
@@ -65,6 +63,7 @@ if not FROM_FEATURES:
         resources:
             gpu=GPU,
         params:
+            code=code("train_audio_cnn.py"),
             decode=canonical(config["extract"]["decode"]),
             logmel=canonical(config["extract"]["logmel"]),
             model=canonical(config["extract"]["audio_cnn"]),
@@ -77,7 +76,6 @@ if not FROM_FEATURES:
         input:
             media=f"{R}/media/shard_{{shard}}.tsv",
             model=f"{R}/models/audio_cnn.pt",
-            code=code("extract_audio_shard.py"),
         output:
             features=f"{R}/features/audio/shard_{{shard}}.h5",
             status=f"{R}/features/audio/shard_{{shard}}.status.tsv",
@@ -91,6 +89,7 @@ if not FROM_FEATURES:
         resources:
             gpu=GPU,
         params:
+            code=code("extract_audio_shard.py"),
             decode=canonical(config["extract"]["decode"]),
             logmel=canonical(config["extract"]["logmel"]),
             device=config["device"],
@@ -102,7 +101,6 @@ if not FROM_FEATURES:
         input:
             **video_weights_inputs(),
             media=f"{R}/media/shard_{{shard}}.tsv",
-            code=code("extract_video_shard.py"),
         output:
             features=f"{R}/features/video/shard_{{shard}}.h5",
             status=f"{R}/features/video/shard_{{shard}}.status.tsv",
@@ -116,6 +114,7 @@ if not FROM_FEATURES:
         resources:
             gpu=GPU,
         params:
+            code=code("extract_video_shard.py"),
             decode=canonical(config["extract"]["decode"]),
             video=canonical(config["extract"]["video"]),
             device=config["device"],

@@ -9,7 +9,6 @@ rule tables:
         audio_status=status_tables("audio"),
         video_status=status_tables("video"),
         manifest=manifest_path(),
-        code=code("make_tables.py"),
     output:
         **{
             f"{t}_{ext}": report(
@@ -35,6 +34,7 @@ rule tables:
         "../envs/avgzsl.yaml"
     threads: 1
     params:
+        code=code("make_tables.py"),
         experiments=EXPERIMENTS,
         dataset=DATASET,
         # an AVCA-GZSL benchmark's feature set: its published numbers stand in the tables
@@ -49,7 +49,6 @@ rule figures:
         summaries=expand(
             f"{R}/runs/{{experiment}}/summary.json", experiment=EXPERIMENTS
         ),
-        code=code("make_figures.py"),
     output:
         curves=report(
             f"{R}/figures/training_curves.png",
@@ -72,6 +71,7 @@ rule figures:
         "../envs/avgzsl.yaml"
     threads: 1
     params:
+        code=code("make_figures.py"),
         experiments=EXPERIMENTS,
         runs=lambda wc, input: str(Path(input.summaries[0]).parent.parent),
     script:
