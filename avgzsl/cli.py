@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs_dir", type=_existing, help="folder of <experiment>/seed<k>/ runs, e.g. results/demo/runs")
     p.add_argument("--out", required=True, help="folder for the table CSV + Markdown files")
     p.add_argument("--dataset", help="dataset name for the table notes, as the workflow's `dataset` (default: the "
-                                     "benchmark named by avca_benchmark.json beside the runs folder, else demo)")
+                                     "benchmark named by avca_benchmark.json beside the runs folder, else the "
+                                     "folder above it, as in <results>/<dataset>/runs)")
     p.add_argument("--variant", choices=["main", "cls"],
                    help="feature set of an AVCA-GZSL benchmark --dataset (default: from avca_benchmark.json)")
     p.set_defaults(func=cmd_recompute_tables)

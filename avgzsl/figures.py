@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from avgzsl.metrics import per_class_accuracy, scored_rows  # noqa: E402
 from avgzsl.paper_tables import TABLE1  # noqa: E402
 from avgzsl.saved_scores import read_scores  # noqa: E402
+from avgzsl.tables import PAPER_EXPERIMENTS  # noqa: E402
 
 log = logging.getLogger("avgzsl.figures")
 
@@ -161,29 +162,45 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     return purity
 
 
-def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> None:
-    """Friedman test + Nemenyi CD over Table 1's systems, blocks = classes (per-class accuracy, seed 0)."""
-    from avgzsl.significance import friedman_nemenyi, plot_critical_difference
-
-    columns = {}
-    for row in TABLE1:
-        if row.experiment not in experiments:
+def critical_difference_systems(experiments: dict) -> list[tuple[str, str, str]]:
+    """(experiment, modality, label) of every system Table 1 shows: the paper's rows that ran, then each other
+    experiment's audio, video and both rows (those its scores hold), labelled as Table 1 labels them."""
+    systems = [(row.experiment, row.modality, f"{row.label} [{row.modality}]") for row in TABLE1
+               if row.experiment in experiments]
+    for name, spec in experiments.items():
+        if name in PAPER_EXPERIMENTS:  # the paper's other tables' rows (ablations) stay out, as in Table 1
             continue
-        spec = experiments[row.experiment]
+        method = str(spec.get("baseline") or spec.get("model", {}).get("kind") or "").upper()
+        label = method if name.upper() == method else name
+        systems += [(name, modality, f"{label} [{modality}]") for modality in ("audio", "video", "both")]
+    return systems
+
+
+def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
+    """Per-class accuracy (rows: classes) of each system of Table 1 whose first seed's scores hold its row."""
+    columns = {}
+    for name, modality, label in critical_difference_systems(experiments):
+        spec = experiments[name]
         seed = spec.get("seeds", [0])[0] if "baseline" not in spec else 0
-        path = runs / row.experiment / f"seed{seed}" / "scores.npz"
+        path = runs / name / f"seed{seed}" / "scores.npz"
         if not path.is_file():
             continue
         z = read_scores(path)
-        key = f"distances_{row.modality}"
+        key = f"distances_{modality}"
         if key not in z:
             continue
         # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
         policy = json.loads(str(z["run_info"])).get("missing_modality", "exclude") if "run_info" in z else "exclude"
-        keep = scored_rows(row.modality, z["has_audio"], z["has_video"], policy)
-        columns[f"{row.label} [{row.modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep],
-                                                                      len(z["class_names"]))
-    table = pd.DataFrame(columns)
+        keep = scored_rows(modality, z["has_audio"], z["has_video"], policy)
+        columns[label] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]))
+    return pd.DataFrame(columns)
+
+
+def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> None:
+    """Friedman test + Nemenyi CD over Table 1's systems, blocks = classes (per-class accuracy, first seed)."""
+    from avgzsl.significance import friedman_nemenyi, plot_critical_difference
+
+    table = critical_difference_scores(runs, experiments)
     if table.shape[1] < 2:
         fig, ax = plt.subplots(figsize=(6, 2))
         ax.text(0.5, 0.5, f"need >= 2 systems for a Friedman test, have {table.shape[1]}", ha="center")

@@ -14,6 +14,10 @@ from pathlib import Path
 from avgzsl.saved_scores import METRICS_FILE, SCORES_FILE, metrics_text, recompute_run, summarize_seeds
 from avgzsl.tables import write_result_tables
 
+# datasets whose runs the workflow writes to <results>/<dataset>/runs (a benchmark's sit one level deeper,
+# beside avca_benchmark.json)
+LAYOUT_DATASETS = ("demo", "audiosetzsl", "custom", "features")
+
 
 def run_folders(runs_dir: str | os.PathLike) -> dict[str, list[Path]]:
     """experiment -> its seed folders holding scores, in seed order."""
@@ -47,7 +51,7 @@ def recompute_tables(runs_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     The runs of an AVCA-GZSL benchmark run sit beside its `avca_benchmark.json`, which names the benchmark and
     feature set (and so the published numbers the tables carry); given values must agree with it. Without
-    one, `dataset` defaults to "demo"."""
+    one, `dataset` defaults to the folder the workflow names after it, `<results>/<dataset>/runs`."""
     record_path = Path(runs_dir).resolve().parent / "avca_benchmark.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
@@ -55,9 +59,21 @@ def recompute_tables(runs_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             if given not in (None, record[name]):
                 raise ValueError(f"{record_path}: these runs are of {name} {record[name]!r}, not {given!r}")
         dataset, variant = record["benchmark"], record["variant"]
+    elif dataset is None:
+        dataset = dataset_of_layout(runs_dir)
     summaries = recompute_summaries(runs_dir)
-    write_result_tables(summaries, out_dir, dataset or "demo", variant)
+    write_result_tables(summaries, out_dir, dataset, variant)
     return summaries
+
+
+def dataset_of_layout(runs_dir: str | os.PathLike) -> str:
+    """The dataset of `<results>/<dataset>/runs`, as the workflow lays runs out; an error when the folder
+    above the runs names none (a copy renamed, say), rather than a table note naming the wrong dataset."""
+    name = Path(runs_dir).resolve().parent.name
+    if name not in LAYOUT_DATASETS:
+        raise ValueError(f"{runs_dir}: cannot tell its dataset from the folder above it ({name!r} is none of "
+                         f"{', '.join(LAYOUT_DATASETS)}); pass --dataset")
+    return name
 
 
 def compare_with_saved(run_dir: str | os.PathLike, recomputed: dict) -> str | None:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.avca_published import DATASETS as AVCA_BENCHMARKS
-from avgzsl.avca_published import FEATURE_SETS, published_hm_zsl
+from avgzsl.avca_published import FEATURE_SETS, method_name, published_hm_zsl
 from avgzsl.paper_tables import (
     TABLE1,
     TABLE2,
@@ -60,6 +60,13 @@ def _cells(summary: dict | None, task: str, modality: str) -> dict[str, str]:
     return {m: _fmt(_stat(s, f"retrieval/{modality}/{m}"), n) for m in ("S", "U", "HM")}
 
 
+def extra_label(summary: dict) -> str:
+    """The Model cell of an experiment outside the paper's rows: its name, or the method's own spelling when the
+    name is just its model kind or baseline (experiment `avca` of `model.kind: avca` shows as AVCA)."""
+    method = method_name(summary)
+    return method if summary["experiment"].upper() == method else summary["experiment"]
+
+
 PAPER_EXPERIMENTS = {r.experiment for t in (TABLE1, TABLE2, TABLE3, TABLE4) for r in t}
 
 
@@ -85,11 +92,11 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
         for name, summary in summaries.items():
             if name in PAPER_EXPERIMENTS or summary is None:
                 continue
-            for modality in summary["runs"][0].get(task, {}):
-                if modality not in RETRIEVAL_ARROW:
-                    continue
+            reported = summary["runs"][0].get(task, {})
+            for modality in (m for m in RETRIEVAL_ARROW if m in reported):  # audio, video, both: the paper's order
                 test = RETRIEVAL_ARROW[modality] if task == "retrieval" else modality
-                record = {"Model": name, "Test": test, "experiment": name, **_cells(summary, task, modality)}
+                record = {"Model": extra_label(summary), "Test": test, "experiment": name,
+                          **_cells(summary, task, modality)}
                 if published:
                     record.update(zip(published, published_hm_zsl(summary, modality, *benchmark)))
                 out.append(record)

@@ -405,6 +405,13 @@ def test_per_dataset_tables_of_a_benchmark_carry_its_published_numbers_not_the_p
     assert tuple(published.loc[("eszsl", "video")]) == ("", "")  # they published no ESZSL
     assert tuple(published.loc[("my_avca", "both")]) == ("27.15", "20.01")  # an experiment outside the paper's rows
     assert "cjme" not in set(t1["experiment"])  # did not run: no row of empty cells
+    # rows outside the paper's layout: audio, video, both, labelled by the experiment's name, or the method's
+    # own spelling when the name is only its model kind
+    summaries["avca"] = _fake_summary("avca", "avca", ("both", "audio", "video"))
+    t1 = build_tables(summaries, "ucf-gzsl", "main")["table1_classification"]
+    for name, label in (("my_avca", "my_avca"), ("avca", "AVCA")):
+        rows = t1[t1["experiment"] == name]
+        assert list(rows["Test"]) == ["audio", "video", "both"] and set(rows["Model"]) == {label}, name
     assert tuple(build_tables(summaries, "vggsound-gzsl", "cls")["table1_classification"].set_index(
         ["experiment", "Test"]).loc[("avgzslnet", "both"), ["HM (AVCA-GZSL)", "ZSL (AVCA-GZSL)"]]) == ("5.26", "4.81")
     for name in ("table2_retrieval", "table3_cmd_ablation", "table4_ct_ablation"):  # they published none of these

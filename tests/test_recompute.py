@@ -1,6 +1,7 @@
 """Every number the workflow writes can be recomputed from the saved scores: metrics.json per run, and the tables."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,18 @@ def test_recompute_tables_equal_what_the_tables_rule_wrote(workflow_runs, tmp_pa
         assert (tmp_path / name).read_bytes() == (workflow_runs / "tables" / name).read_bytes(), name
     table1 = pd.read_csv(tmp_path / "table1_classification.csv", dtype=str).fillna("")
     assert (table1["HM"] != "").sum() >= 4  # the comparison covers real numbers
+
+
+def test_recompute_tables_names_the_dataset_of_the_workflow_layout(workflow_runs, tmp_path, capsys):
+    """Without --dataset the tables' note names the dataset the folder above the runs is named after, as in
+    <results>/<dataset>/runs; a folder named otherwise is an error asking for --dataset, not a wrong label."""
+    shutil.copytree(workflow_runs / "runs", tmp_path / "custom" / "runs")
+    assert main(["recompute-tables", str(tmp_path / "custom" / "runs"), "--out", str(tmp_path / "t")]) == 0
+    assert "Dataset: custom." in (tmp_path / "t" / "table1_classification.md").read_text()
+    shutil.copytree(workflow_runs / "runs", tmp_path / "backup-2026" / "runs")
+    assert main(["recompute-tables", str(tmp_path / "backup-2026" / "runs"), "--out", str(tmp_path / "u")]) != 0
+    assert "pass --dataset" in capsys.readouterr().err
+    assert not (tmp_path / "u").exists()
 
 
 def test_recompute_check_fails_when_saved_val_scores_change(workflow_runs, tmp_path, capsys):
@@ -178,3 +191,24 @@ def test_other_modality_policy_scores_every_clip(features, tmp_path):
     metrics = json.loads((tmp_path / "avgzslnet" / "seed0" / "metrics.json").read_text())
     n = metrics["coverage"]["tst"]["clips"]
     assert metrics["scored"]["tst"] == {"audio": n, "video": n, "both": n}
+
+
+def test_the_critical_difference_figure_ranks_every_row_of_table1(workflow_runs, tmp_path):
+    """Table 1's paper rows that ran, then every other experiment's rows (as Table 1 lists them); the paper's
+    ablations (Tables 3-4) stay out, as they do in Table 1."""
+    from avgzsl.figures import critical_difference_scores
+
+    runs = tmp_path / "runs"
+    shutil.copytree(workflow_runs / "runs", runs)
+    for copy in ("wide", "avca", "avgzslnet_no_rec"):
+        shutil.copytree(runs / "avgzslnet", runs / copy)
+    experiments = {"avgzslnet": {"seeds": [0, 1], "model": {}}, "audio_only": {"seeds": [0, 1]},
+                   "eszsl": {"baseline": "eszsl"}, "wide": {"seeds": [0], "model": {}},
+                   "avca": {"seeds": [0], "model": {"kind": "avca"}}, "avgzslnet_no_rec": {"seeds": [0]}}
+    table = critical_difference_scores(runs, experiments)
+    assert list(table.columns) == [
+        "audio only model [audio]", "AVGZSLNet [audio]", "ESZSL [video]", "AVGZSLNet [video]",
+        "AVGZSLNet (eq wt) [both]", "wide [audio]", "wide [video]", "wide [both]",
+        "AVCA [audio]", "AVCA [video]", "AVCA [both]"]
+    assert table["wide [both]"].equals(table["AVGZSLNet (eq wt) [both]"])  # read from that experiment's run
+    assert len(table) == 8 and table.notna().all().all()  # one block per class

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 
 from avgzsl.code_deps import code_digest
 from avgzsl.config import build_experiment
-from avgzsl.config_check import ConfigError, check_config
+from avgzsl.config_check import AVCA_BENCHMARKS, ConfigError, check_config
 from avgzsl.workflow_utils import shard_job_rows
 from avgzsl.extractors.i3d_weights import weights_source
 
@@ -24,7 +24,6 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
-AVCA_BENCHMARKS = ("vggsound-gzsl", "ucf-gzsl", "activitynet-gzsl")
 R = f"{config['results']}/{DATASET}"  # every output of this run lives under here
 if DATASET in AVCA_BENCHMARKS:  # one folder per feature set and word-vector pairing
     R = f"{R}/{config['avca_gzsl']['variant']}-{config['avca_gzsl']['text_lookup']}"
