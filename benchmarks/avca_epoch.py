@@ -20,7 +20,13 @@ rewritten): inside a step a product's operands were last touched many ops earlie
 memory traffic the floor (operands hot from the previous repeat) does not see. A diagnostic; the goal is
 against the floor.
 
+With `--avca-repo PATH` (a checkout of AVCA-GZSL, and `einops`, which their AVCA imports) it also times their own
+AVCA: `src/model_improvements.py`'s `AVCA` with VGGSound-GZSL's `main` run-script settings (batch 64, encoder and
+decoder hidden 512, dropout 0 / 0 / 0.1, depth 1, momentum 0.1, both extra losses), one `optimize_params` call a
+step on pairs drawn and gathered as ours are, against the floor of its own products.
+
 Usage: python benchmarks/avca_epoch.py [--epochs 3] [--batches 500] [--threads N] [--device auto] [--models avca,avgzslnet]
+                                       [--avca-repo PATH]
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from avgzsl.config import build_experiment
 from avgzsl.cpu_memory import keep_freed_memory
 from avgzsl.feature_splits import ClassTable, FeatureSplit
-from avgzsl.train import resolve_device, train_model
+from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _avca_repo import import_their_module, plateau_scheduler_without_verbose  # noqa: E402
 from _matmul_floor import ProductRecorder, cold_product_floor, product_floor, sync, training_step  # noqa: E402
 from _timing import Spread, TimingReport  # noqa: E402
 
@@ -112,6 +119,50 @@ def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, ba
     report.add(Spread(f"{model} epoch", list(times * scale)), quiet=True)
 
 
+def their_avca(repo: Path, split: FeatureSplit, device: torch.device, epochs: int, batches: int,
+               report: TimingReport) -> None:
+    """AVCA-GZSL's AVCA step (their forward, loss, backward and Adam in `optimize_params`), timed like `bench`."""
+    model_mod = import_their_module(repo, "model_improvements")
+    params = import_their_module(repo, "utils_improvements").get_model_params(
+        0.001, 1, 1, True, True, 0.0, 0.0, 0.1, 512, 512, 1, 0.1)  # run_scripts/VGGSound-GZSL, main, stage 1
+    with plateau_scheduler_without_verbose():
+        model = model_mod.AVCA(params, input_size_audio=DIM_AV, input_size_video=DIM_AV).to(device).train()
+    sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
+                               device=device)
+    text = split.text.to(device)
+    gather = PairBatcher(split.audio.to(device), split.video.to(device), text, split.labels.to(device),
+                         text[:N_SEEN])
+    b = 64
+
+    def step() -> None:
+        batch = gather(*sampler.sample(b))  # rows [0, b): anchors, [b, 2b): their negatives
+        xa, xv, xt = batch["xa"], batch["xv"], batch["xt"]
+        loss, _ = model.optimize_params(xa[:b], xv[:b], None, xt[:b], xa[b:], xv[b:], xt[b:], optimize=True)
+        float(loss.detach())  # the value their loop logs every step
+
+    for _ in range(20):
+        step()
+    with ProductRecorder() as recorder:
+        step()
+    times, floors = [], []
+    for _ in range(epochs):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(batches):
+            step()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+        floors.append(product_floor(recorder.calls, device) * batches)
+    times, ratios, scale = np.array(times), np.array(times) / np.array(floors), 500 / batches
+    print(f"AVCA-GZSL's own AVCA (src/model_improvements.py), batch {b}, {batches} batches timed per epoch "
+          f"(scaled to 500), {len(recorder.calls)} products/step")
+    print(f"  seconds per epoch        {np.median(times) * scale:8.3f}  (min {times.min() * scale:.3f}, "
+          f"max {times.max() * scale:.3f}; {epochs} epochs)")
+    print(f"  floor (products alone)   {np.median(floors) * scale:8.3f} s")
+    print(f"  epoch / floor            {np.median(ratios):8.2f}  (min {ratios.min():.2f}, max {ratios.max():.2f})")
+    report.add(Spread("their avca epoch", list(times * scale)), quiet=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
@@ -119,6 +170,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", type=int, default=500, help="batches timed per epoch (500: a full epoch)")
     parser.add_argument("--models", default="avca,avgzslnet", help="comma-separated: avca, avgzslnet")
+    parser.add_argument("--avca-repo", type=Path, help="a checkout of AVCA-GZSL: also time their own AVCA")
     args = parser.parse_args()
     keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
     if args.threads:
@@ -133,6 +185,8 @@ def main() -> None:
         if model not in SETTINGS:
             raise SystemExit(f"unknown model {model!r}; choose from {sorted(SETTINGS)}")
         bench(model, split, device, args.epochs, args.batches, report)
+    if args.avca_repo:
+        their_avca(args.avca_repo.resolve(), split, device, args.epochs, args.batches, report)
     report.finish()
 
 

@@ -53,6 +53,7 @@ from avgzsl.feature_splits import ClassTable, FeatureSplit
 from avgzsl.train import ClassPairSampler, PairBatcher, train_model, training_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _avca_repo import stub_unused_imports  # noqa: E402
 from _matmul_floor import ProductRecorder, product_floor, training_step  # noqa: E402
 from _timing import Spread, TimingReport, machine_load  # noqa: E402
 
@@ -173,26 +174,11 @@ def write_avca_layout(data: dict, root: Path, method: str) -> None:
     np.save(feats / "text" / "word_embeddings-dict-33.npy", dict(zip(names, data["text"]["vectors"])))
 
 
-def _stub_unused_imports() -> None:
-    """Modules their files import at the top but the training loop never calls."""
-    try:
-        importlib.import_module("torchvision")
-    except ImportError:  # beside a CPU torch, a torchvision wheel may be missing or fail to import
-        sys.modules["torchvision"] = types.ModuleType("torchvision")
-        sys.modules["torchvision.models"] = sys.modules["torchvision"].models = types.ModuleType("torchvision.models")
-    try:
-        importlib.import_module("torch.utils.tensorboard")
-    except ImportError:
-        stub = types.ModuleType("torch.utils.tensorboard")
-        stub.SummaryWriter = object
-        sys.modules["torch.utils.tensorboard"] = stub
-
-
 class TheirLoop:
     """AVCA-GZSL's AVGZSLNet training epoch, set up as their main.py does for AudioSetZSL."""
 
     def __init__(self, repo: Path, root: Path, workdir: Path, batches: int, device: str):
-        _stub_unused_imports()
+        stub_unused_imports()
         sys.path.insert(0, str(repo))
         self.dataset = importlib.import_module("src.dataset")
         self.loss = importlib.import_module("src.loss")
