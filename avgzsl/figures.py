@@ -15,9 +15,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from avgzsl.metrics import per_class_accuracy, scored_rows  # noqa: E402
-from avgzsl.paper_tables import TABLE1  # noqa: E402
+from avgzsl.paper_tables import PAPER_EXPERIMENTS, TABLE1  # noqa: E402
 from avgzsl.saved_scores import read_scores  # noqa: E402
-from avgzsl.tables import PAPER_EXPERIMENTS  # noqa: E402
 
 log = logging.getLogger("avgzsl.figures")
 

@@ -70,3 +70,6 @@ TABLE4 = [  # ablation of the composite triplet loss
     Row("without L_VT", "avgzslnet_no_vt", "both", (45.91, 27.90, 34.71), ("Y", "Y", "Y", "Y", "N")),
     Row("full", "avgzslnet", "both", (46.04, 33.80, 38.98), ("Y", "Y", "Y", "Y", "Y")),
 ]
+
+# every experiment some table of the paper has a row for; others are shown after the paper's rows
+PAPER_EXPERIMENTS = frozenset(r.experiment for t in (TABLE1, TABLE2, TABLE3, TABLE4) for r in t)

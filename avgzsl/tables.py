@@ -23,6 +23,7 @@ import pandas as pd
 from avgzsl.avca_published import DATASETS as AVCA_BENCHMARKS
 from avgzsl.avca_published import FEATURE_SETS, method_name, published_hm_zsl
 from avgzsl.paper_tables import (
+    PAPER_EXPERIMENTS,
     TABLE1,
     TABLE2,
     TABLE3,
@@ -65,9 +66,6 @@ def extra_label(summary: dict) -> str:
     name is just its model kind or baseline (experiment `avca` of `model.kind: avca` shows as AVCA)."""
     method = method_name(summary)
     return method if summary["experiment"].upper() == method else summary["experiment"]
-
-
-PAPER_EXPERIMENTS = {r.experiment for t in (TABLE1, TABLE2, TABLE3, TABLE4) for r in t}
 
 
 def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[str, ...] = (),
