@@ -69,7 +69,7 @@ def recompute_tables(runs_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 def dataset_of_layout(runs_dir: str | os.PathLike) -> str:
     """The dataset of `<results>/<dataset>/runs`, as the workflow lays runs out; an error when the folder
     above the runs names none (a copy renamed, say), rather than a table note naming the wrong dataset."""
-    name = Path(runs_dir).resolve().parent.name
+    name = Path(os.path.abspath(runs_dir)).parent.name  # as named, symbolic links not followed
     if name not in LAYOUT_DATASETS:
         raise ValueError(f"{runs_dir}: cannot tell its dataset from the folder above it ({name!r} is none of "
                          f"{', '.join(LAYOUT_DATASETS)}); pass --dataset")

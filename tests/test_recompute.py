@@ -95,6 +95,9 @@ def test_recompute_tables_names_the_dataset_of_the_workflow_layout(workflow_runs
     shutil.copytree(workflow_runs / "runs", tmp_path / "custom" / "runs")
     assert main(["recompute-tables", str(tmp_path / "custom" / "runs"), "--out", str(tmp_path / "t")]) == 0
     assert "Dataset: custom." in (tmp_path / "t" / "table1_classification.md").read_text()
+    (tmp_path / "audiosetzsl").symlink_to(tmp_path / "custom")  # named by the link, not by its target
+    assert main(["recompute-tables", str(tmp_path / "audiosetzsl" / "runs"), "--out", str(tmp_path / "s")]) == 0
+    assert "Dataset: audiosetzsl." in (tmp_path / "s" / "table1_classification.md").read_text()
     shutil.copytree(workflow_runs / "runs", tmp_path / "backup-2026" / "runs")
     assert main(["recompute-tables", str(tmp_path / "backup-2026" / "runs"), "--out", str(tmp_path / "u")]) != 0
     assert "pass --dataset" in capsys.readouterr().err
