@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from avgzsl.metrics import per_class_accuracy, scored_rows  # noqa: E402
-from avgzsl.paper_tables import PAPER_EXPERIMENTS, TABLE1  # noqa: E402
+from avgzsl.paper_tables import PAPER_EXPERIMENTS, TABLE1, extra_row_label  # noqa: E402
 from avgzsl.saved_scores import read_scores  # noqa: E402
 
 log = logging.getLogger("avgzsl.figures")
@@ -161,17 +161,13 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     return purity
 
 
-def critical_difference_systems(experiments: dict) -> list[tuple[str, str, str]]:
-    """(experiment, modality, label) of every system Table 1 shows: the paper's rows that ran, then each other
-    experiment's audio, video and both rows (those its scores hold), labelled as Table 1 labels them."""
-    systems = [(row.experiment, row.modality, f"{row.label} [{row.modality}]") for row in TABLE1
-               if row.experiment in experiments]
-    for name, spec in experiments.items():
-        if name in PAPER_EXPERIMENTS:  # the paper's other tables' rows (ablations) stay out, as in Table 1
-            continue
-        method = str(spec.get("baseline") or spec.get("model", {}).get("kind") or "").upper()
-        label = method if name.upper() == method else name
-        systems += [(name, modality, f"{label} [{modality}]") for modality in ("audio", "video", "both")]
+def critical_difference_systems(experiments: dict) -> list[tuple[str, str, str | None]]:
+    """(experiment, modality, paper label) of every system Table 1 shows: the paper's rows that ran, then each
+    other experiment's audio, video and both rows (label None: named from its run, as Table 1 names it)."""
+    systems = [(row.experiment, row.modality, row.label) for row in TABLE1 if row.experiment in experiments]
+    for name in experiments:
+        if name not in PAPER_EXPERIMENTS:  # the paper's other tables' rows (ablations) stay out, as in Table 1
+            systems += [(name, modality, None) for modality in ("audio", "video", "both")]
     return systems
 
 
@@ -188,10 +184,11 @@ def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
         key = f"distances_{modality}"
         if key not in z:
             continue
+        run_info = json.loads(str(z["run_info"])) if "run_info" in z else {}
         # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
-        policy = json.loads(str(z["run_info"])).get("missing_modality", "exclude") if "run_info" in z else "exclude"
-        keep = scored_rows(modality, z["has_audio"], z["has_video"], policy)
-        columns[label] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]))
+        keep = scored_rows(modality, z["has_audio"], z["has_video"], run_info.get("missing_modality", "exclude"))
+        label = label or extra_row_label(name, run_info.get("model"))
+        columns[f"{label} [{modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]))
     return pd.DataFrame(columns)
 
 

@@ -73,3 +73,10 @@ TABLE4 = [  # ablation of the composite triplet loss
 
 # every experiment some table of the paper has a row for; others are shown after the paper's rows
 PAPER_EXPERIMENTS = frozenset(r.experiment for t in (TABLE1, TABLE2, TABLE3, TABLE4) for r in t)
+
+
+def extra_row_label(experiment: str, method: str | None) -> str:
+    """The Model cell of an experiment outside the paper's rows: its name, or the method's spelling when the name
+    is just its model kind or baseline (experiment `avca` of `model.kind: avca` shows as AVCA)."""
+    method = str(method or experiment).upper()
+    return method if experiment.upper() == method else experiment

@@ -31,6 +31,7 @@ from avgzsl.paper_tables import (
     TABLE4,
     TABLE4_FLAGS,
     Row,
+    extra_row_label,
 )
 
 RETRIEVAL_ARROW = {"audio": "T→A", "video": "T→V", "both": "T→AV"}
@@ -61,13 +62,6 @@ def _cells(summary: dict | None, task: str, modality: str) -> dict[str, str]:
     return {m: _fmt(_stat(s, f"retrieval/{modality}/{m}"), n) for m in ("S", "U", "HM")}
 
 
-def extra_label(summary: dict) -> str:
-    """The Model cell of an experiment outside the paper's rows: its name, or the method's own spelling when the
-    name is just its model kind or baseline (experiment `avca` of `model.kind: avca` shows as AVCA)."""
-    method = method_name(summary)
-    return method if summary["experiment"].upper() == method else summary["experiment"]
-
-
 def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[str, ...] = (),
            extra: bool = False, benchmark: tuple[str, str] | None = None) -> pd.DataFrame:
     """One table; `benchmark` = (AVCA-GZSL benchmark, feature set) puts their published numbers in place of the
@@ -93,7 +87,7 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
             reported = summary["runs"][0].get(task, {})
             for modality in (m for m in RETRIEVAL_ARROW if m in reported):  # audio, video, both: the paper's order
                 test = RETRIEVAL_ARROW[modality] if task == "retrieval" else modality
-                record = {"Model": extra_label(summary), "Test": test, "experiment": name,
+                record = {"Model": extra_row_label(name, method_name(summary)), "Test": test, "experiment": name,
                           **_cells(summary, task, modality)}
                 if published:
                     record.update(zip(published, published_hm_zsl(summary, modality, *benchmark)))
