@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import pandas as pd
 import pytest
 import yaml
@@ -62,3 +63,14 @@ def test_workflow_runs_an_avca_benchmark_through_both_stages(tmp_path):
     assert cd["status"] == "drawn" and cd["datasets"] == ["ucf-gzsl"] and cd["left_out"] == {}
     assert cd["methods"]["ESZSL"]["row"] == "video" and cd["methods"]["AVGZSLNET"]["row"] == "both"
     assert (tmp_path / "bt" / "critical_difference_main_avca_compat.png").stat().st_size > 0
+    # the run's inputs are the chosen feature set and this benchmark's lists only: the other feature set and
+    # another benchmark's lists beside them re-run nothing; a changed file of the chosen set re-runs the import
+    write_released_features(tmp_path / "UCF", lists, "ucf-gzsl", "cls")
+    write_class_split(tmp_path / "lists", "vggsound-gzsl")
+    plan = snakemake(repo, "-n", "--configfile", str(tmp_path / "ucf.yaml"))
+    assert "Nothing to be done" in plan.stdout + plan.stderr, job_counts(plan.stdout + plan.stderr)
+    shard = next((tmp_path / "UCF" / "features" / "main_features" / "audio" / "stage_1_train").glob("*.h5"))
+    with h5py.File(shard, "r+") as f:
+        f["data"][0, 0] += 1.0
+    plan = job_counts(snakemake(repo, "-n", "--configfile", str(tmp_path / "ucf.yaml")).stdout)
+    assert plan.get("import_avca_benchmark") == 1 and plan.get("train_seed"), plan

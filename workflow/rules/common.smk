@@ -11,6 +11,12 @@ from snakemake.utils import validate
 from avgzsl.code_deps import code_digest
 from avgzsl.config import build_experiment
 from avgzsl.config_check import AVCA_BENCHMARKS, ConfigError, check_config
+from avgzsl.datasets.avca_benchmarks import (
+    BENCHMARKS,
+    VARIANTS,
+    BenchmarkSplitError,
+    locate_class_split,
+)
 from avgzsl.workflow_utils import shard_job_rows
 from avgzsl.extractors.i3d_weights import weights_source
 
@@ -246,9 +252,22 @@ def released_files():
 
 
 def avca_split_list_files():
-    """The files of a local folder of AVCA-GZSL class lists (none when they are fetched)."""
+    """The files of this benchmark's class-split folder in a local folder of AVCA-GZSL class lists (none when
+    they are fetched): the other benchmarks' lists beside it are no input of this run.
+    """
     lists = config["avca_gzsl"]["split_lists"]
-    return [] if lists == "pinned" else folder_files(lists)
+    if lists == "pinned":
+        return []
+    try:
+        return folder_files(locate_class_split(lists, BENCHMARKS[DATASET]))
+    except BenchmarkSplitError as err:
+        raise WorkflowError(f"config: avca_gzsl.split_lists: {err}")
+
+
+def avca_released_files():
+    """The files of the chosen feature set (features/<main|cls>_features/): the other set is no input."""
+    features = VARIANTS[config["avca_gzsl"]["variant"]].features_folder
+    return folder_files(Path(config["avca_gzsl"]["root"]) / "features" / features)
 
 
 def feature_inputs():

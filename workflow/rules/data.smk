@@ -133,7 +133,7 @@ if DATASET in AVCA_BENCHMARKS:
     # (avgzsl/avca_import.py), and classes_stage1.tsv keeps the stage-1 class roles.
     rule import_avca_benchmark:
         input:
-            released=folder_files(config["avca_gzsl"]["root"]),
+            released=avca_released_files(),
             lists=avca_split_list_files(),
         output:
             manifest=f"{R}/manifest.csv",
