@@ -14,7 +14,9 @@ import math
 import sys
 from pathlib import Path
 
-from avgzsl.config import PRESETS  # (dataclasses only: `--help` stays fast because torch is imported lazily)
+from avgzsl.settings.experiment import (
+    PRESETS,  # (dataclasses only: `--help` stays fast because torch is imported lazily)
+)
 
 log = logging.getLogger("avgzsl")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3
@@ -29,7 +31,8 @@ def _existing(path: str) -> Path:
 
 
 def load_splits(args) -> dict:
-    from avgzsl.feature_splits import SPLITS, ClassTable, load_split, read_manifest
+    from avgzsl.formats.feature_split import load_split
+    from avgzsl.formats.manifest import SPLITS, ClassTable, read_manifest
 
     manifest = read_manifest(args.manifest)
     classes = ClassTable.read(args.classes)
@@ -39,7 +42,7 @@ def load_splits(args) -> dict:
         for s in present
     }
     if getattr(args, "stage1_classes", None):  # an AVCA-GZSL benchmark: per-stage class roles
-        from avgzsl.avca_stages import stage_splits
+        from avgzsl.datasets.avca_stages import stage_splits
 
         splits = stage_splits(splits, ClassTable.read(args.stage1_classes))
     return splits
@@ -66,7 +69,7 @@ def _given_dims(dims: dict[str, int]) -> dict[str, int]:
 
 
 def _check_dims(args, cfg, dims: dict[str, int], explicit: dict) -> None:
-    from avgzsl.model import required_modalities
+    from avgzsl.models.registry import required_modalities
 
     sources = {"audio": args.audio, "video": args.video, "text": [args.text]}
     for modality in required_modalities(cfg.model.kind) + ("text",):
@@ -80,7 +83,7 @@ def _check_dims(args, cfg, dims: dict[str, int], explicit: dict) -> None:
 
 def _check_checkpoint_fits(checkpoint, cfg, dims: dict[str, int]) -> None:
     """The shards given to `evaluate` carry the modalities and widths the checkpoint's model was trained on."""
-    from avgzsl.model import required_modalities
+    from avgzsl.models.registry import required_modalities
 
     for modality in required_modalities(cfg.model.kind):
         if dims[DIM_KEYS[modality]] == 0:
@@ -132,8 +135,8 @@ def _settings(args) -> tuple[str, dict]:
 
 
 def experiment_from_args(args, seed: int, dims: dict | None = None):
-    from avgzsl.config import build_experiment
-    from avgzsl.config_check import check_experiment_sections
+    from avgzsl.pipeline.config_check import check_experiment_sections
+    from avgzsl.settings.experiment import build_experiment
 
     preset, base = _settings(args)
     base["model"].update(dims or {})
@@ -148,11 +151,11 @@ def _progress_bars(args) -> bool:
 
 
 def cmd_train(args) -> int:
-    from avgzsl.atomic import staged_folder
-    from avgzsl.cpu_memory import keep_freed_memory
-    from avgzsl.evaluate import run_experiment
-    from avgzsl.json_output import write_json
-    from avgzsl.saved_scores import summarize_seeds
+    from avgzsl.evaluation.saved_scores import summarize_seeds
+    from avgzsl.formats.atomic import staged_folder
+    from avgzsl.formats.results_json import write_json
+    from avgzsl.runtime.cpu_memory import keep_freed_memory
+    from avgzsl.training.run import run_experiment
 
     for seed in args.seeds:  # fail on a bad value before loading data
         experiment_from_args(args, seed)
@@ -170,7 +173,7 @@ def cmd_train(args) -> int:
     with staged_folder(args.out) as stage:
         for cfg in configs:
             metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=_progress_bars(args),
-                                     log=logging.getLogger("avgzsl.train").info)
+                                     log=logging.getLogger("avgzsl.training.train").info)
             runs.append(metrics)
             hm = metrics["classification"]
             print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={_fmt(v['beta0']['HM'])}" for m, v in hm.items()))
@@ -179,11 +182,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from avgzsl.atomic import staged_folder
-    from avgzsl.protocol import beta_rule
-    from avgzsl.saved_scores import VAL_SCORES_FILE, coverage, write_run
-    from avgzsl.scoring import model_scores
-    from avgzsl.train import load_checkpoint
+    from avgzsl.evaluation.protocol import beta_rule
+    from avgzsl.evaluation.saved_scores import VAL_SCORES_FILE, coverage, write_run
+    from avgzsl.evaluation.scoring import model_scores
+    from avgzsl.formats.atomic import staged_folder
+    from avgzsl.training.checkpoint import load_checkpoint
 
     model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)
     splits = load_splits(args)
@@ -210,8 +213,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recompute(args) -> int:
-    from avgzsl.recompute import compare_with_saved
-    from avgzsl.saved_scores import metrics_text, recompute_run
+    from avgzsl.evaluation.saved_scores import metrics_text, recompute_run
+    from avgzsl.reporting.recompute import compare_with_saved
 
     metrics = recompute_run(args.run_dir)
     if args.out:
@@ -225,7 +228,7 @@ def cmd_recompute(args) -> int:
 
 
 def cmd_recompute_tables(args) -> int:
-    from avgzsl.recompute import recompute_tables
+    from avgzsl.reporting.recompute import recompute_tables
 
     summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset, variant=args.variant)
     print(f"wrote Tables 1-4 from {sum(len(s['runs']) for s in summaries.values())} runs of "
@@ -234,7 +237,7 @@ def cmd_recompute_tables(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from avgzsl.released import import_released
+    from avgzsl.datasets.released import import_released
 
     unseen = None if args.unseen is None else [c.strip() for c in args.unseen.split(",") if c.strip()]
     written = import_released(args.root, args.out, unseen=unseen, features_name=args.features_name)
@@ -243,7 +246,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_import_benchmark(args) -> int:
-    from avgzsl.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
+    from avgzsl.datasets.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
 
     cfg = AvcaBenchmarkConfig(
         benchmark=args.dataset, variant=args.variant, text_lookup=args.text_lookup,
@@ -255,8 +258,8 @@ def cmd_import_benchmark(args) -> int:
 
 
 def cmd_benchmark_table(args) -> int:
-    from avgzsl.avca_table import write_benchmark_tables
-    from avgzsl.benchmark_significance import write_critical_difference_diagrams
+    from avgzsl.reporting.avca_table import write_benchmark_tables
+    from avgzsl.reporting.benchmark_significance import write_critical_difference_diagrams
 
     names = write_benchmark_tables(args.result_dirs, args.out)
     names += write_critical_difference_diagrams(args.result_dirs, args.out)
@@ -265,7 +268,7 @@ def cmd_benchmark_table(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from avgzsl.released_export import export_released
+    from avgzsl.datasets.released_export import export_released
 
     out = export_released(manifest=args.manifest, classes=args.classes, text=args.text, out_dir=args.out,
                           audio=args.audio, video=args.video, features_name=args.features_name)

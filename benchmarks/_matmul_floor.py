@@ -13,9 +13,9 @@ from collections import Counter
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from avgzsl.feature_splits import FeatureSplit
-from avgzsl.model import create_model
-from avgzsl.train import ClassPairSampler, PairBatcher, training_autocast
+from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.models.registry import create_model
+from avgzsl.training.train import ClassPairSampler, PairBatcher, training_autocast
 
 PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
 

@@ -56,7 +56,7 @@ def rss_gb() -> float:
 
 def write_synthetic_cache(path: Path, n: int) -> float:
     """Log-mel-like float16 noise (dB around -40) through the workflow's cache writer; returns seconds."""
-    from avgzsl.extractors.logmel_cache import CacheWriter
+    from avgzsl_extractors.logmel_cache import CacheWriter
 
     rng = np.random.default_rng(0)
     block = rng.normal(-40.0, 12.0, size=(64, N_MELS, N_FRAMES)).astype(np.float16)  # reused with a shift
@@ -79,11 +79,10 @@ def drop_page_cache(path: Path) -> None:
 def measure(args: argparse.Namespace) -> dict:
     """One loader's numbers, in this process (called by the parent with --mode)."""
     import torch
+    from avgzsl_extractors.audio_cnn import create_audio_cnn
+    from avgzsl_extractors.audio_train import AudioTrainConfig, InMemorySpectrograms, clip_batches
+    from avgzsl_extractors.logmel_cache import LogMelStore, npy_layout
     from torch import nn
-
-    from avgzsl.extractors.audio_cnn import create_audio_cnn
-    from avgzsl.extractors.audio_train import AudioTrainConfig, InMemorySpectrograms, clip_batches
-    from avgzsl.extractors.logmel_cache import LogMelStore, npy_layout
 
     device = resolve_device(args.device)
     sync = device_sync(device)

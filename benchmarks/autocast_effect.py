@@ -26,12 +26,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO)]
 from _timing import TimingReport, describe_device, device_sync, repeat, resolve_device  # noqa: E402
-
-from avgzsl.extractors.audio_cnn import create_audio_cnn, load_audio_cnn, make_embed_fn  # noqa: E402
-from avgzsl.extractors.decode import DecodeConfig, decode_clip  # noqa: E402
-from avgzsl.extractors.i3d import create_i3d  # noqa: E402
-from avgzsl.extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames  # noqa: E402
-from avgzsl.extractors.video import VideoFeatureConfig, clip_features, preprocess_frames  # noqa: E402
+from avgzsl_extractors.audio_cnn import create_audio_cnn, load_audio_cnn, make_embed_fn  # noqa: E402
+from avgzsl_extractors.decode import DecodeConfig, decode_clip  # noqa: E402
+from avgzsl_extractors.i3d import create_i3d  # noqa: E402
+from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames  # noqa: E402
+from avgzsl_extractors.video import VideoFeatureConfig, clip_features, preprocess_frames  # noqa: E402
 
 
 def bigbuckbunny() -> Path:

@@ -40,10 +40,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from avgzsl.config import build_experiment
-from avgzsl.cpu_memory import keep_freed_memory
-from avgzsl.feature_splits import ClassTable, FeatureSplit
-from avgzsl.train import ClassPairSampler, PairBatcher, resolve_device, train_model
+from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.formats.manifest import ClassTable
+from avgzsl.runtime.cpu_memory import keep_freed_memory
+from avgzsl.runtime.device import resolve_device
+from avgzsl.settings.experiment import build_experiment
+from avgzsl.training.train import ClassPairSampler, PairBatcher, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _avca_repo import import_their_module, plateau_scheduler_without_verbose  # noqa: E402
@@ -172,7 +174,7 @@ def main() -> None:
     parser.add_argument("--models", default="avca,avgzslnet", help="comma-separated: avca, avgzslnet")
     parser.add_argument("--avca-repo", type=Path, help="a checkout of AVCA-GZSL: also time their own AVCA")
     args = parser.parse_args()
-    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/runtime/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

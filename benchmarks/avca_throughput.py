@@ -47,10 +47,11 @@ import h5py
 import numpy as np
 import torch
 
-from avgzsl.config import build_experiment
-from avgzsl.cpu_memory import keep_freed_memory
-from avgzsl.feature_splits import ClassTable, FeatureSplit
-from avgzsl.train import ClassPairSampler, PairBatcher, train_model, training_clips
+from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.formats.manifest import ClassTable
+from avgzsl.runtime.cpu_memory import keep_freed_memory
+from avgzsl.settings.experiment import build_experiment
+from avgzsl.training.train import ClassPairSampler, PairBatcher, train_model, training_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _avca_repo import stub_unused_imports  # noqa: E402
@@ -241,7 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     precisions = args.precision.split(",")
     start_load, start_load1 = machine_load(), os.getloadavg()[0]
-    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/runtime/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.avca_repo is not None and not (args.avca_repo / "src" / "model.py").is_file():

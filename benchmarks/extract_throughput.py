@@ -6,7 +6,7 @@ timing) and video (Kinetics I3D):
 
   * per clip: decode, preprocess (log-mel / resize+crop) and model seconds, run one after another;
   * the ratio (decode + preprocess) / model without overlap (goal: <= 30 %);
-  * the shard job itself (avgzsl.extractors.extract, decode threads running ahead of the model): clips/s
+  * the shard job itself (avgzsl_extractors.extract, decode threads running ahead of the model): clips/s
     and the decode time left exposed, (wall - model) / model, with overlap.
 
 On a CPU-only machine the default I3D crop is small so that the run stays under ~3 minutes;
@@ -34,10 +34,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-
-from avgzsl.extractors.decode import DecodeConfig, decode_clip
-from avgzsl.extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard
-from avgzsl.extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+from avgzsl_extractors.decode import DecodeConfig, decode_clip
+from avgzsl_extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard
+from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,9 +72,9 @@ def _media_helpers():
 
 def audio_model(device: torch.device, autocast: str = "none") -> Callable[[np.ndarray], np.ndarray] | None:
     try:
-        from avgzsl.extractors.audio_cnn import create_audio_cnn, make_embed_fn
+        from avgzsl_extractors.audio_cnn import create_audio_cnn, make_embed_fn
     except ImportError as err:
-        print(f"audio model: avgzsl.extractors.audio_cnn is not available yet ({err}); audio model time not measured")
+        print(f"audio model: avgzsl_extractors.audio_cnn is not available yet ({err}); audio model time not measured")
         return None
     # 23 seen AudioSetZSL classes; random weights cost the same time as trained ones
     extra = {} if autocast == "none" else {"autocast_mode": autocast}
@@ -84,10 +83,10 @@ def audio_model(device: torch.device, autocast: str = "none") -> Callable[[np.nd
 
 def video_model(device: torch.device, crop: int, autocast: str = "none"):
     try:
-        from avgzsl.extractors.i3d import create_i3d
-        from avgzsl.extractors.video import VideoFeatureConfig, clip_features, preprocess_frames
+        from avgzsl_extractors.i3d import create_i3d
+        from avgzsl_extractors.video import VideoFeatureConfig, clip_features, preprocess_frames
     except ImportError as err:
-        print(f"video model: avgzsl.extractors.i3d / avgzsl.extractors.video are not available yet ({err}); not measured")
+        print(f"video model: avgzsl_extractors.i3d / avgzsl_extractors.video are not available yet ({err}); not measured")
         return None
     try:
         model = create_i3d(weights="kinetics400")
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         report_serial(video_timing[0], names)
         serial_totals(report, "video", video_timing, len(names))
 
-        print("\nshard job with prefetch (avgzsl.extractors.extract), decode threads overlapping the model:")
+        print("\nshard job with prefetch (avgzsl_extractors.extract), decode threads overlapping the model:")
         extra = {"processes": True} if args.processes else {}
         job = ExtractJobConfig(workers=cfg.workers, lookahead=2 * cfg.workers, progress=False, **extra)
         if audio_embed is not None:

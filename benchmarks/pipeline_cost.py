@@ -14,7 +14,7 @@ Projection for 156,416 clips (79,795 seen-class train clips for the audio CNN), 
 epochs, `--runs` deep trainings (14 experiments x 3 seeds) of the preset's epochs. Downloading is left out
 (it depends on the network, not on this machine).
 
-`--check N` then runs the real extraction jobs (avgzsl.extractors.extract, `--cores` decode workers and torch
+`--check N` then runs the real extraction jobs (avgzsl_extractors.extract, `--cores` decode workers and torch
 threads) on N generated clips and prints their measured wall time next to the projection for N clips.
 
 Usage: python benchmarks/pipeline_cost.py [--cores 16] [--gpus 1] [--device auto|cpu|cuda] [--crop-size 224]
@@ -56,12 +56,12 @@ def _hours(seconds: float) -> str:
 def measure_costs(args, device, report: TimingReport, paths: list[Path]) -> dict:
     """Per-unit costs: CPU-seconds (one thread) for decoding and the log-mel; model seconds on the device
     (one thread on a CPU, so they add up like CPU-seconds too)."""
-    from avgzsl.extractors.audio_cnn import create_audio_cnn, make_embed_fn
-    from avgzsl.extractors.audio_train import AudioTrainConfig
-    from avgzsl.extractors.decode import DecodeConfig, decode_clip
-    from avgzsl.extractors.i3d import create_i3d
-    from avgzsl.extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
-    from avgzsl.extractors.video import VideoFeatureConfig, clip_features, preprocess_frames
+    from avgzsl_extractors.audio_cnn import create_audio_cnn, make_embed_fn
+    from avgzsl_extractors.audio_train import AudioTrainConfig
+    from avgzsl_extractors.decode import DecodeConfig, decode_clip
+    from avgzsl_extractors.i3d import create_i3d
+    from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+    from avgzsl_extractors.video import VideoFeatureConfig, clip_features, preprocess_frames
 
     sync = device_sync(device)
     vcfg = VideoFeatureConfig(crop_size=args.crop_size, resize_short_side=round(args.crop_size * 256 / 224),
@@ -114,12 +114,13 @@ def measure_costs(args, device, report: TimingReport, paths: list[Path]) -> dict
 
 def measure_deep_epoch(args, device, report: TimingReport) -> float:
     """Seconds of one official-preset AVGZSLNet epoch over AudioSetZSL-sized synthetic features."""
-    from avgzsl.config import preset
-    from avgzsl.cpu_memory import keep_freed_memory
-    from avgzsl.feature_splits import ClassTable, FeatureSplit
-    from avgzsl.train import train_model
+    from avgzsl.formats.feature_split import FeatureSplit
+    from avgzsl.formats.manifest import ClassTable
+    from avgzsl.runtime.cpu_memory import keep_freed_memory
+    from avgzsl.settings.experiment import preset
+    from avgzsl.training.train import train_model
 
-    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/runtime/cpu_memory.py)
 
     if device.type != "cuda":
         torch.set_num_threads(args.cores)  # one deep training uses every core of its job
@@ -194,11 +195,11 @@ def print_projection(stages: list[dict], title: str) -> float:
 
 def check(args, device, costs: dict, tmp: Path, media) -> None:
     """Run the real shard jobs on `--check` clips; compare with the projection of the same clips."""
-    from avgzsl.extractors.audio_cnn import create_audio_cnn, make_embed_fn
-    from avgzsl.extractors.decode import DecodeConfig
-    from avgzsl.extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard
-    from avgzsl.extractors.i3d import create_i3d
-    from avgzsl.extractors.video import VideoFeatureConfig, video_features
+    from avgzsl_extractors.audio_cnn import create_audio_cnn, make_embed_fn
+    from avgzsl_extractors.decode import DecodeConfig
+    from avgzsl_extractors.extract import ExtractJobConfig, extract_audio_shard, extract_video_shard
+    from avgzsl_extractors.i3d import create_i3d
+    from avgzsl_extractors.video import VideoFeatureConfig, video_features
 
     paths = [media.make_clip(tmp / f"check{i}.mp4", seconds=SECONDS, fps=30, size=args.size) for i in range(args.check)]
     rows = pd.DataFrame({"clip_id": [p.stem for p in paths], "path": [str(p) for p in paths]})

@@ -28,14 +28,15 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from avgzsl.config import preset
-from avgzsl.cpu_memory import keep_freed_memory
-from avgzsl.feature_splits import ClassTable, FeatureSplit, load_split
-from avgzsl.features import write_feature_shard
-from avgzsl.model import create_model
-from avgzsl.saved_scores import evaluate_scores
-from avgzsl.scoring import model_scores
-from avgzsl.train import train_model
+from avgzsl.evaluation.saved_scores import evaluate_scores
+from avgzsl.evaluation.scoring import model_scores
+from avgzsl.formats.feature_split import FeatureSplit, load_split
+from avgzsl.formats.manifest import ClassTable
+from avgzsl.formats.shards import write_feature_shard
+from avgzsl.models.registry import create_model
+from avgzsl.runtime.cpu_memory import keep_freed_memory
+from avgzsl.settings.experiment import preset
+from avgzsl.training.train import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _matmul_floor import ProductRecorder, product_floor, sync, training_step  # noqa: E402
@@ -95,7 +96,7 @@ def main() -> None:
                         help="train.precision of the timed training (the floor times the products in that dtype)")
     parser.add_argument("--skip-load", action="store_true", help="skip the shard-loading benchmark")
     args = parser.parse_args()
-    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/cpu_memory.py)
+    keep_freed_memory()  # as the workflow's training jobs do (avgzsl/runtime/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

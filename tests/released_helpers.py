@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from avgzsl.features import write_feature_shard
-from avgzsl.synthetic import SyntheticConfig, synthetic_splits
+from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+from avgzsl.formats.shards import write_feature_shard
 
 SPLITS = ("trn", "val", "tst")
 

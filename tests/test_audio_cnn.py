@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from avgzsl.extractors import audio_train
-from avgzsl.extractors.audio_cnn import (
+from avgzsl_extractors import audio_train
+from avgzsl_extractors.audio_cnn import (
     AudioCheckpointError,
     AudioCNNConfig,
     create_audio_cnn,
@@ -15,8 +14,9 @@ from avgzsl.extractors.audio_cnn import (
     make_embed_fn,
     save_checkpoint,
 )
-from avgzsl.extractors.audio_train import AudioTrainConfig, select_training_clips, train_audio_cnn
-from avgzsl.feature_splits import ClassTable
+from avgzsl_extractors.audio_train import AudioTrainConfig, select_training_clips, train_audio_cnn
+
+from avgzsl.formats.manifest import ClassTable
 
 N_MELS = 16
 SMALL = AudioCNNConfig(n_mels=N_MELS, channels=(4, 8, 8, 8, 16, 16, 32), dropout=0.1)

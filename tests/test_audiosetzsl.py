@@ -15,7 +15,7 @@ from avgzsl.datasets.audiosetzsl import (
     read_class_table,
 )
 from avgzsl.datasets.custom import CustomConfig, ManifestError, load_custom, read_class_list
-from avgzsl.feature_splits import ClassTable, validate_manifest
+from avgzsl.formats.manifest import ClassTable, validate_manifest
 
 # shared/ sits beside the repository (CI lays a copy there)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "audiosetzsl"

@@ -12,11 +12,6 @@ import pandas as pd
 import pytest
 from avca_helpers import REAL_LISTS, write_class_split, write_released_features
 
-from avgzsl.avca_import import (
-    AvcaBenchmarkConfig,
-    import_avca_benchmark,
-    load_class_split,
-)
 from avgzsl.datasets.avca_benchmarks import (
     BENCHMARKS,
     VARIANTS,
@@ -27,8 +22,9 @@ from avgzsl.datasets.avca_benchmarks import (
     read_class_split,
     text_vectors,
 )
-from avgzsl.feature_splits import ClassTable
-from avgzsl.features import FeatureError, read_feature_shard
+from avgzsl.datasets.avca_import import AvcaBenchmarkConfig, import_avca_benchmark, load_class_split
+from avgzsl.formats.manifest import ClassTable
+from avgzsl.formats.shards import FeatureError, read_feature_shard
 
 needs_real_lists = pytest.mark.skipif(not REAL_LISTS.is_dir(), reason=f"{REAL_LISTS}: real class lists not here")
 
@@ -223,7 +219,7 @@ def test_unknown_text_lookup_is_refused(tmp_path):
 def test_stage_splits_take_each_stages_class_roles(released):
     """Stage 1 sees only its own classes (val-unseen unseen, no test-unseen class or word vector); stage 2
     trains on exactly stage_2_train's classes, all seen, and tests with the test-unseen classes unseen."""
-    from avgzsl.run_folders import load_feature_splits
+    from avgzsl.datasets.loading import load_feature_splits
 
     name, tmp_path, cs = released
     out = _import(tmp_path, name, "main")
@@ -254,8 +250,8 @@ def test_stage_splits_take_each_stages_class_roles(released):
 
 
 def test_relabel_refuses_clips_of_classes_the_stage_does_not_hold(released):
-    from avgzsl.avca_stages import relabel
-    from avgzsl.run_folders import load_feature_splits
+    from avgzsl.datasets.avca_stages import relabel
+    from avgzsl.datasets.loading import load_feature_splits
 
     name, tmp_path, _ = released
     out = _import(tmp_path, name, "main")
@@ -291,7 +287,7 @@ def test_cli_imports_a_benchmark_and_trains_both_stages(tmp_path):
 
 @pytest.mark.parametrize("baseline", ["eszsl", "gcca"])
 def test_classical_baseline_runs_both_stages(tmp_path, baseline):
-    from avgzsl.baseline_experiment import run_baseline_experiment
+    from avgzsl.pipeline.baseline_experiment import run_baseline_experiment
 
     cs = write_class_split(tmp_path / "lists", "ucf-gzsl")
     write_released_features(tmp_path / "rel", cs, "ucf-gzsl", "main", clips_per_class=3)
@@ -345,7 +341,7 @@ def _fake_result(folder: Path, benchmark: str, variant: str = "main") -> Path:
 
 
 def test_benchmark_table_puts_ours_beside_theirs(tmp_path):
-    from avgzsl.avca_table import benchmark_tables
+    from avgzsl.reporting.avca_table import benchmark_tables
 
     frames = benchmark_tables([_fake_result(tmp_path / "a", "ucf-gzsl"), _fake_result(tmp_path / "b", "vggsound-gzsl")])
     table = frames["avca_benchmarks_main_correct"]
@@ -359,7 +355,7 @@ def test_benchmark_table_puts_ours_beside_theirs(tmp_path):
     (lambda p: [p], "avca_benchmark.json"),
 ])
 def test_benchmark_table_refuses_ambiguous_or_foreign_folders(tmp_path, make, error):
-    from avgzsl.avca_table import benchmark_tables
+    from avgzsl.reporting.avca_table import benchmark_tables
 
     with pytest.raises((ValueError, FileNotFoundError), match=error):
         benchmark_tables(make(tmp_path))
@@ -389,7 +385,7 @@ def _fake_summary(name: str, model: str, modalities: tuple[str, ...], baseline: 
 
 
 def test_per_dataset_tables_of_a_benchmark_carry_its_published_numbers_not_the_papers():
-    from avgzsl.tables import build_tables, table_note
+    from avgzsl.reporting.tables import build_tables, table_note
 
     summaries = {"avgzslnet": _fake_summary("avgzslnet", "avgzslnet", ("audio", "video", "both")),
                  "devise": _fake_summary("devise", "devise", ("video",), baseline="devise"),
@@ -426,7 +422,7 @@ def test_per_dataset_tables_of_a_benchmark_carry_its_published_numbers_not_the_p
 
 
 def test_recompute_tables_refuses_a_dataset_other_than_the_runs_record(tmp_path):
-    from avgzsl.recompute import recompute_tables
+    from avgzsl.reporting.recompute import recompute_tables
 
     folder = _fake_result(tmp_path / "r", "ucf-gzsl")
     with pytest.raises(ValueError, match="benchmark 'ucf-gzsl', not 'vggsound-gzsl'"):

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from avca_helpers import spread_batch_norm_affine
 
-from avgzsl.config import AVCA_MODEL_PRESETS, build_experiment
-from avgzsl.model import create_model
+from avgzsl.models.registry import create_model
+from avgzsl.settings.experiment import AVCA_MODEL_PRESETS, build_experiment
 
 AVCA_REPO = Path(os.environ["AVCA_GZSL_REPO"]) if os.environ.get("AVCA_GZSL_REPO") else None
 needs_avca = pytest.mark.skipif(
@@ -213,8 +213,8 @@ def test_bad_avca_settings_name_the_key(preset, model, error):
 
 
 def test_training_lowers_the_loss_on_synthetic_features():
-    from avgzsl.synthetic import SyntheticConfig, synthetic_splits
-    from avgzsl.train import train_model
+    from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+    from avgzsl.training.train import train_model
 
     splits = synthetic_splits(SyntheticConfig(n_classes=10, n_seen=7, clips_per_class={"trn": 20, "val": 5, "tst": 5},
                                               audio_dim=32, video_dim=24, text_dim=300, seed=2))

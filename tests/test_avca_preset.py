@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from avca_helpers import spread_batch_norm_affine
 
-from avgzsl.config import build_experiment
-from avgzsl.model import create_model
+from avgzsl.models.registry import create_model
+from avgzsl.settings.experiment import build_experiment
 
 AVCA_REPO = Path(os.environ.get("AVCA_GZSL_REPO", "")) if os.environ.get("AVCA_GZSL_REPO") else None
 needs_avca = pytest.mark.skipif(

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-import avgzsl.evaluate as evaluate
-from avgzsl.config import build_experiment
-from avgzsl.evaluate import run_experiment
-from avgzsl.metrics import BETA_GRID, choose_beta, gzsl_classification
-from avgzsl.model import create_model
-from avgzsl.protocol import calibration_betas, improves
-from avgzsl.saved_scores import evaluate_scores
-from avgzsl.scoring import model_scores
-from avgzsl.synthetic import SyntheticConfig, synthetic_splits
+import avgzsl.training.run as evaluate
+from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+from avgzsl.evaluation.metrics import BETA_GRID, choose_beta, gzsl_classification
+from avgzsl.evaluation.protocol import calibration_betas, improves
+from avgzsl.evaluation.saved_scores import evaluate_scores
+from avgzsl.evaluation.scoring import model_scores
+from avgzsl.models.registry import create_model
+from avgzsl.settings.experiment import build_experiment
+from avgzsl.training.run import run_experiment
 
 
 def biased_scores(seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -126,7 +126,7 @@ def test_avca_retrains_on_trn_plus_val_for_the_selected_epochs(splits, tmp_path,
 
 def test_avca_selection_reads_the_summed_both(splits, monkeypatch):
     """The epoch is chosen on the calibrated HM of d_a + d_v, the fusion AVCA reports."""
-    import avgzsl.train as train_module
+    import avgzsl.training.train as train_module
 
     seen_fusions = []
     real = train_module.model_distances
@@ -147,7 +147,7 @@ def test_plateau_schedule_without_val_is_an_error(splits):
 
 
 def test_plateau_schedule_lowers_the_rate_when_val_hm_stalls(splits, monkeypatch):
-    import avgzsl.train as train_module
+    import avgzsl.training.train as train_module
 
     n, c = len(splits["val"]), len(splits["val"].classes.names)
     frozen = {m: np.ones((n, c), np.float32) for m in ("audio", "video", "both")}  # val HM never moves
@@ -174,6 +174,6 @@ def test_workflow_schema_accepts_the_avca_preset_and_keys(experiment, ok):
     import jsonschema
     import yaml
 
-    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((Path(__file__).parents[1] / "avgzsl/pipeline/config.schema.yaml").read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors({"experiments": {"x": experiment}}))
     assert (not errors) == ok, errors

@@ -18,7 +18,7 @@ from avgzsl.baselines import BASELINES, ESZSL, GCCA, SAE, create_baseline, l2_no
 from avgzsl.baselines.eszsl import eszsl_closed_form
 from avgzsl.baselines.gcca import GccaConfig
 from avgzsl.baselines.sae import sae_closed_form
-from avgzsl.metrics import BETA_GRID, choose_beta, gzsl_classification, retrieval_map
+from avgzsl.evaluation.metrics import BETA_GRID, choose_beta, gzsl_classification, retrieval_map
 
 N_CLASSES, N_SEEN, TEXT_DIM, FEAT_DIM, LATENT = 12, 8, 20, 64, 5
 LEARNED = ["conse", "devise", "sae", "eszsl", "ale", "gcca"]

@@ -1,4 +1,4 @@
-"""The critical-difference diagram over all benchmark datasets (avgzsl.benchmark_significance), written by
+"""The critical-difference diagram over all benchmark datasets (avgzsl.reporting.benchmark_significance), written by
 `avgzsl benchmark-table` beside the table, from run folders with real scores.npz / metrics.json files."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avgzsl.avca_published import DATASETS
-from avgzsl.benchmark_significance import write_critical_difference_diagrams
-from avgzsl.run_folders import write_summary
-from avgzsl.saved_scores import metrics_from_saved, read_scores
+from avgzsl.evaluation.saved_scores import metrics_from_saved, read_scores
+from avgzsl.pipeline.run_folders import write_summary
+from avgzsl.reporting.avca_published import DATASETS
+from avgzsl.reporting.benchmark_significance import write_critical_difference_diagrams
 
 CLASSES = {"vggsound-gzsl": 4, "ucf-gzsl": 5, "activitynet-gzsl": 6}  # test classes per synthetic dataset
 CLIPS = 3  # per class
@@ -96,7 +96,7 @@ def test_a_method_best_on_every_class_ranks_first(tmp_path):
 def test_per_class_accuracy_is_the_tables_calibrated_row(tmp_path):
     """With distances where calibration matters, the per-class accuracies average to metrics.json's calibrated
     S and U (the numbers the table reports), so the diagram ranks what the table shows."""
-    from avgzsl.benchmark_significance import per_class_over_seeds
+    from avgzsl.reporting.benchmark_significance import per_class_over_seeds
 
     rng = np.random.default_rng(3)
     n = 6
@@ -128,7 +128,7 @@ def _scores_deleted(tmp_path):
     (_scores_deleted, "MID (mid)", ["ucf-gzsl: ", str(Path("ucf-gzsl", "runs", "mid", "seed1", "scores.npz")) + " not found"]),
 ])
 def test_a_method_missing_on_one_dataset_is_left_out_and_named(tmp_path, caplog, make, left_out, why):
-    caplog.set_level(logging.WARNING, logger="avgzsl.benchmark_significance")
+    caplog.set_level(logging.WARNING, logger="avgzsl.reporting.benchmark_significance")
     write_critical_difference_diagrams(make(tmp_path), tmp_path / "out")
     record = _record(tmp_path / "out")
     assert all(part in record["left_out"][left_out] for part in why)
@@ -143,7 +143,7 @@ def test_a_method_missing_on_one_dataset_is_left_out_and_named(tmp_path, caplog,
     {"vggsound-gzsl": {"best": [3]}, "ucf-gzsl": {"mid": [1]}, "activitynet-gzsl": {"best": [3], "mid": [1]}},
 ])
 def test_fewer_than_two_common_methods_draws_the_reason(tmp_path, caplog, experiments_per_dataset):
-    caplog.set_level(logging.WARNING, logger="avgzsl.benchmark_significance")
+    caplog.set_level(logging.WARNING, logger="avgzsl.reporting.benchmark_significance")
     dirs = [write_benchmark(tmp_path / d, d, e) for d, e in experiments_per_dataset.items()]
     write_critical_difference_diagrams(dirs, tmp_path / "out")
     record = _record(tmp_path / "out")

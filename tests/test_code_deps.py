@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from avgzsl.code_deps import code_digest, code_inputs
+from avgzsl.pipeline.code_deps import code_digest, code_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,8 +29,9 @@ def repo(tmp_path):
         "avgzsl/sub/c.py": "from ..d import h\n",
         "avgzsl/d.py": "import os\n",
         "avgzsl/unused.py": "",
-        "avgzsl/extractors/__init__.py": "",
-        "avgzsl/extractors/x.py": "import avgzsl.a\n",
+        "extractors/__init__.py": "",
+        "extractors/x.py": "import avgzsl.a\nfrom .y import z  # relative, inside the folder mapped to avgzsl_extractors\n",
+        "extractors/y.py": "",
         "tests/helper.py": "",
     })
 
@@ -39,9 +40,9 @@ def repo(tmp_path):
     ("import avgzsl.a\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
                            "avgzsl/sub/__init__.py", "avgzsl/sub/c.py"]),
     ("from avgzsl.d import h\n", ["avgzsl/__init__.py", "avgzsl/d.py"]),
-    ("from avgzsl.extractors import x\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
-                                           "avgzsl/extractors/__init__.py", "avgzsl/extractors/x.py",
-                                           "avgzsl/sub/__init__.py", "avgzsl/sub/c.py"]),
+    ("from avgzsl_extractors import x\n", ["avgzsl/__init__.py", "avgzsl/a.py", "avgzsl/b.py", "avgzsl/d.py",
+                                           "avgzsl/sub/__init__.py", "avgzsl/sub/c.py",
+                                           "extractors/__init__.py", "extractors/x.py", "extractors/y.py"]),
     ("import numpy, tests.helper\n", []),  # third-party and non-package modules are not code inputs
     ("with open('x') as f:\n    import avgzsl.sub\n", ["avgzsl/__init__.py", "avgzsl/sub/__init__.py"]),
 ])
@@ -58,14 +59,15 @@ def test_every_workflow_script_imports_only_existing_modules():
     for script in scripts:
         found = code_inputs(script, REPO)
         assert found and all(p.is_file() for p in found), script
-        assert REPO / "avgzsl" / "workflow_utils.py" in found, script  # every script logs through it
+        assert REPO / "avgzsl" / "pipeline" / "rule_log.py" in found, script  # every script logs through it
 
 
 def test_audio_steps_do_not_depend_on_i3d():
     audio = code_inputs(REPO / "workflow" / "scripts" / "extract_audio_shard.py", REPO)
     video = code_inputs(REPO / "workflow" / "scripts" / "extract_video_shard.py", REPO)
-    assert REPO / "avgzsl" / "extractors" / "i3d.py" in video and REPO / "avgzsl" / "extractors" / "i3d.py" not in audio
-    assert REPO / "avgzsl" / "extractors" / "feature_steps.py" in audio and REPO / "avgzsl" / "extractors" / "feature_steps.py" in video
+    i3d, steps = REPO / "extractors" / "i3d.py", REPO / "avgzsl" / "pipeline" / "extraction_steps.py"
+    assert i3d in video and i3d not in audio
+    assert steps in audio and steps in video
 
 
 def _digest_after(repo: Path, script: Path, rel: str, text: str) -> str:

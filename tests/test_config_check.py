@@ -1,4 +1,4 @@
-"""Every bad config value stops the run before any job, with its key named (schema + avgzsl.config_check)."""
+"""Every bad config value stops the run before any job, with its key named (schema + avgzsl.pipeline.config_check)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,19 @@ import yaml
 from snakemake.utils import validate
 from workflow_helpers import REPO, copy_repo, snakemake
 
-from avgzsl import config_check, metrics
 from avgzsl.baselines import BASELINES
-from avgzsl.config import (
-    DISTANCES,
-    MODEL_KINDS,
-    PROTOCOLS,
-    LossConfig,
-    ModelConfig,
-    TrainConfig,
-)
-from avgzsl.config_check import (
+from avgzsl.evaluation import metrics
+from avgzsl.pipeline import config_check
+from avgzsl.pipeline.config_check import (
     DOWNLOAD_FIELDS,
     OFFLINE_TEXT_SOURCES,
     ConfigError,
     check_config,
     check_experiment_sections,
 )
+from avgzsl.settings.experiment import DISTANCES, MODEL_KINDS, PROTOCOLS, LossConfig, ModelConfig, TrainConfig
 
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = REPO / "avgzsl" / "pipeline" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
 
@@ -275,8 +269,9 @@ def test_schema_sections_match_the_dataclasses(section, cls):
 
 
 def test_schema_baselines_and_text_names_match_the_code():
+    from avgzsl_extractors.text import GLOVE_6B_50D
+
     from avgzsl.datasets.download import DownloadConfig, build_command
-    from avgzsl.extractors.text import GLOVE_6B_50D
 
     entry = SCHEMA["properties"]["experiments"]["additionalProperties"]["properties"]
     assert set(entry["baseline"]["enum"]) == set(BASELINES)

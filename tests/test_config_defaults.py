@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from avgzsl_extractors.audio_cnn import AudioCNNConfig
+from avgzsl_extractors.audio_train import AudioTrainConfig
+from avgzsl_extractors.decode import DecodeConfig
+from avgzsl_extractors.logmel import LogMelConfig
+from avgzsl_extractors.text import TextConfig
+from avgzsl_extractors.video import VideoFeatureConfig
 
 from avgzsl.datasets.demo import DemoConfig
 from avgzsl.datasets.download import DownloadConfig
-from avgzsl.extractors.audio_cnn import AudioCNNConfig
-from avgzsl.extractors.audio_train import AudioTrainConfig
-from avgzsl.extractors.decode import DecodeConfig
-from avgzsl.extractors.logmel import LogMelConfig
-from avgzsl.extractors.text import TextConfig
-from avgzsl.extractors.video import VideoFeatureConfig
 
-SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "avgzsl/pipeline/config.schema.yaml").read_text())
 SECTIONS = [("demo", DemoConfig), ("extract.decode", DecodeConfig), ("extract.logmel", LogMelConfig),
             ("extract.audio_cnn", AudioCNNConfig), ("extract.audio_train", AudioTrainConfig),
             ("extract.video", VideoFeatureConfig), ("extract.text", TextConfig)]

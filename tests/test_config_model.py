@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from avgzsl.config import build_experiment, preset
-from avgzsl.model import AVGZSLNet, create_model
+from avgzsl.models.avgzslnet import AVGZSLNet
+from avgzsl.models.registry import create_model
+from avgzsl.settings.experiment import build_experiment, preset
 
 
 def flat(cfg):

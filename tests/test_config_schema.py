@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from avgzsl_extractors.audio_cnn import AudioCNNConfig
+from avgzsl_extractors.audio_train import AudioTrainConfig
+from avgzsl_extractors.decode import DecodeConfig
+from avgzsl_extractors.logmel import LogMelConfig
+from avgzsl_extractors.video import VideoFeatureConfig
 
-from avgzsl.extractors.audio_cnn import AudioCNNConfig
-from avgzsl.extractors.audio_train import AudioTrainConfig
-from avgzsl.extractors.decode import DecodeConfig
-from avgzsl.extractors.logmel import LogMelConfig
-from avgzsl.extractors.video import VideoFeatureConfig
-
-SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "avgzsl/pipeline/config.schema.yaml").read_text())
 EXTRACT = SCHEMA["properties"]["extract"]["properties"]
 
 

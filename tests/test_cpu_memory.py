@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from avgzsl.cpu_memory import keep_freed_memory
+from avgzsl.runtime.cpu_memory import keep_freed_memory
 
 
 class MallInfo2(ctypes.Structure):

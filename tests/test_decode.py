@@ -7,9 +7,8 @@ import re
 import av
 import numpy as np
 import pytest
+from avgzsl_extractors.decode import OK, SKIPPED, DecodeConfig, decode_clip
 from media import bigbuckbunny, frame_level, make_clip, make_rotated_clip, truncate, vfr_timestamps
-
-from avgzsl.extractors.decode import OK, SKIPPED, DecodeConfig, decode_clip
 
 CFG = DecodeConfig()
 
@@ -192,7 +191,7 @@ LOG_MEL_TOLERANCE = 0.05
 
 
 def _band_means(path):
-    from avgzsl.extractors.logmel import log_mel
+    from avgzsl_extractors.logmel import log_mel
 
     clip = decode_clip(path, None, None, CFG)
     assert clip.audio_ok, clip.audio_reason
@@ -201,7 +200,7 @@ def _band_means(path):
 
 @pytest.mark.parametrize("suffix", [".wav", ".m4a"])
 def test_same_sound_gives_the_same_log_mel_whatever_the_channel_layout(tmp_path, suffix):
-    from avgzsl.extractors.logmel import LogMelConfig
+    from avgzsl_extractors.logmel import LogMelConfig
 
     floor = np.log(LogMelConfig().log_offset)
     bands = {

@@ -5,6 +5,7 @@ import av
 import numpy as np
 import pytest
 
+from avgzsl.datasets.audiosetzsl import read_audiosetzsl_class_list
 from avgzsl.datasets.demo import (
     DEMO_CLASSES,
     DEMO_UNSEEN,
@@ -15,7 +16,7 @@ from avgzsl.datasets.demo import (
     render_clips,
     render_demo,
 )
-from avgzsl.feature_splits import ClassTable, read_audiosetzsl_class_list, read_manifest
+from avgzsl.formats.manifest import ClassTable, read_manifest
 
 SPLIT_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "audiosetzsl" / "class-split"
 SMALL = DemoConfig(trn_per_class=1, val_per_class=0, tst_per_class=1, seconds=1.0, size=64)

@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from media import make_clip, truncate
-
-from avgzsl.extractors.decode import DecodeConfig
-from avgzsl.extractors.extract import (
+from avgzsl_extractors.decode import DecodeConfig
+from avgzsl_extractors.extract import (
     ExtractJobConfig,
     extract_audio_shard,
     extract_video_shard,
     load_audio_for_training,
 )
-from avgzsl.extractors.logmel import LogMelConfig
-from avgzsl.features import read_feature_shard, read_status_table
+from avgzsl_extractors.logmel import LogMelConfig
+from media import make_clip, truncate
+
+from avgzsl.formats.shards import read_feature_shard, read_status_table
 
 DECODE = DecodeConfig(max_seconds=2.0)
 JOB = ExtractJobConfig(workers=2, lookahead=4, progress=False)
@@ -176,8 +176,8 @@ KILLED_JOB = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import numpy as np, pandas as pd
-    from avgzsl.extractors.extract import ExtractJobConfig, extract_video_shard
-    from avgzsl.extractors.decode import DecodeConfig
+    from avgzsl_extractors.extract import ExtractJobConfig, extract_video_shard
+    from avgzsl_extractors.decode import DecodeConfig
 
     rows = pd.read_csv(sys.argv[1])
     out = Path(sys.argv[2])

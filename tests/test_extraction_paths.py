@@ -8,17 +8,17 @@ import logging
 import numpy as np
 import pytest
 import torch
+from avgzsl_extractors.audio_cnn import AudioCNNConfig, create_audio_cnn, make_embed_fn
+from avgzsl_extractors.extract import extract_audio_shard
+from avgzsl_extractors.i3d import create_i3d
+from avgzsl_extractors.precision import autocast, check_autocast
+from avgzsl_extractors.prefetch import ProgressLog, prefetched
+from avgzsl_extractors.video import VideoFeatureConfig, clip_features, preprocess_frames, video_features
 from test_extract import DECODE, JOB, audio_embed, shard  # noqa: F401  (module-scoped media fixture)
 from test_video_preprocess import SMALL, frames
 
-from avgzsl.extractors.audio_cnn import AudioCNNConfig, create_audio_cnn, make_embed_fn
-from avgzsl.extractors.extract import extract_audio_shard
-from avgzsl.extractors.feature_steps import extraction_job
-from avgzsl.extractors.i3d import create_i3d
-from avgzsl.extractors.precision import autocast, check_autocast
-from avgzsl.extractors.prefetch import ProgressLog, prefetched
-from avgzsl.extractors.video import VideoFeatureConfig, clip_features, preprocess_frames, video_features
-from avgzsl.features import read_feature_shard, read_status_table
+from avgzsl.formats.shards import read_feature_shard, read_status_table
+from avgzsl.pipeline.extraction_steps import extraction_job
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -141,7 +141,7 @@ def test_bf16_autocast_moves_features_slightly_on_cpu():
 
 def test_gpu_video_step_uses_worker_processes_and_one_pass_per_batch_of_clips(monkeypatch, tmp_path):
     """The CUDA branch of the video step, without a GPU: what it hands to the shard job and to I3D."""
-    import avgzsl.extractors.video_step as video_step
+    import avgzsl.pipeline.video_steps as video_step
 
     seen = {}
 

@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avgzsl.feature_splits import ClassTable, load_split, read_audiosetzsl_class_list, validate_manifest
-from avgzsl.features import (
+from avgzsl.datasets.audiosetzsl import read_audiosetzsl_class_list
+from avgzsl.formats.feature_split import load_split
+from avgzsl.formats.manifest import ClassTable, validate_manifest
+from avgzsl.formats.shards import (
     FeatureError,
     read_feature_shard,
     read_status_table,
@@ -133,7 +135,7 @@ def test_audiosetzsl_class_list_parser(tmp_path):
 def test_atomic_outputs_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
     import os
 
-    from avgzsl.atomic import staged_folder
+    from avgzsl.formats.atomic import staged_folder
 
     old = os.umask(umask)
     try:
@@ -150,7 +152,7 @@ def test_atomic_outputs_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
 
 
 def test_staged_folder_appears_whole_or_not_at_all(tmp_path):
-    from avgzsl.atomic import staged_folder
+    from avgzsl.formats.atomic import staged_folder
 
     with pytest.raises(RuntimeError):
         with staged_folder(tmp_path / "parent" / "new") as stage:
@@ -189,7 +191,7 @@ BAD_TABLES = [
 
 @pytest.mark.parametrize("case,name,content,says", BAD_TABLES, ids=[c[0] for c in BAD_TABLES])
 def test_bad_manifest_or_class_table_names_the_file(tmp_path, case, name, content, says):
-    from avgzsl.feature_splits import read_manifest
+    from avgzsl.formats.manifest import read_manifest
 
     path = _write(tmp_path, name, content)
     reader = read_manifest if name.endswith(".csv") else ClassTable.read
@@ -199,7 +201,7 @@ def test_bad_manifest_or_class_table_names_the_file(tmp_path, case, name, conten
 
 
 def test_unknown_class_names_manifest_and_class_table(tmp_path, shards):
-    from avgzsl.feature_splits import read_manifest
+    from avgzsl.formats.manifest import read_manifest
 
     text, audio, _ = shards
     manifest = manifest_frame_with(tmp_path, "cow")

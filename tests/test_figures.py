@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from avgzsl.figures import chance_purity, knn_class_purity, tsne_perplexity
+from avgzsl.reporting.figures import chance_purity, knn_class_purity, tsne_perplexity
 
 
 @pytest.mark.parametrize("n", [4, 10, 25, 70, 400, 10000])
@@ -32,10 +32,10 @@ def test_figures_from_a_tiny_run(tmp_path):
 
     import pandas as pd
 
-    from avgzsl.experiments import run_deep_experiment
-    from avgzsl.features import write_feature_shard
-    from avgzsl.figures import plot_training_curves, plot_tsne
-    from avgzsl.synthetic import SyntheticConfig, synthetic_splits
+    from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+    from avgzsl.formats.shards import write_feature_shard
+    from avgzsl.pipeline.experiments import run_deep_experiment
+    from avgzsl.reporting.figures import plot_training_curves, plot_tsne
 
     sp = synthetic_splits(SyntheticConfig(n_classes=10, n_seen=6, clips_per_class={"trn": 12, "val": 5, "tst": 6},
                                           audio_dim=24, video_dim=20, text_dim=12, seed=2))

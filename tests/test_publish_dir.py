@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avgzsl.run_folders import publish_dir
+from avgzsl.pipeline.run_folders import publish_dir
 
 
 def test_published_folder_appears_whole(tmp_path):

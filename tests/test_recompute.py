@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avgzsl.baseline_experiment import run_baseline_experiment
 from avgzsl.cli import main
-from avgzsl.experiments import run_deep_experiment
-from avgzsl.features import write_feature_shard
-from avgzsl.metrics import MISSING_MODALITY, gzsl_classification, scored_rows
-from avgzsl.saved_scores import read_scores, recompute_run
-from avgzsl.synthetic import SyntheticConfig, synthetic_splits
-from avgzsl.tables import write_all_tables
+from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+from avgzsl.evaluation.metrics import MISSING_MODALITY, gzsl_classification, scored_rows
+from avgzsl.evaluation.saved_scores import read_scores, recompute_run
+from avgzsl.formats.shards import write_feature_shard
+from avgzsl.pipeline.baseline_experiment import run_baseline_experiment
+from avgzsl.pipeline.experiments import run_deep_experiment
+from avgzsl.reporting.tables import write_all_tables
 
 TRAIN = {"epochs": 5, "batch_size": 64, "lr": 0.1, "milestones": [4]}
 DEEP = {
@@ -182,7 +182,7 @@ def test_unknown_missing_modality_policy_is_an_error():
     assert "exclude" in MISSING_MODALITY
     with pytest.raises(ValueError, match="missing-modality policy 'drop'"):
         scored_rows("audio", np.ones(2, bool), np.ones(2, bool), "drop")
-    from avgzsl.config import build_experiment
+    from avgzsl.settings.experiment import build_experiment
     with pytest.raises(ValueError, match="train.missing_modality 'drop'"):
         build_experiment(train={"missing_modality": "drop"})
 
@@ -199,7 +199,7 @@ def test_other_modality_policy_scores_every_clip(features, tmp_path):
 def test_the_critical_difference_figure_ranks_every_row_of_table1(workflow_runs, tmp_path):
     """Table 1's paper rows that ran, then every other experiment's rows (as Table 1 lists them); the paper's
     ablations (Tables 3-4) stay out, as they do in Table 1."""
-    from avgzsl.figures import critical_difference_scores
+    from avgzsl.reporting.figures import critical_difference_scores
 
     runs = tmp_path / "runs"
     shutil.copytree(workflow_runs / "runs", runs)

@@ -9,7 +9,7 @@ import pytest
 from released_helpers import shard_args, write_our_shards
 
 from avgzsl.cli import main
-from avgzsl.features import write_feature_shard
+from avgzsl.formats.shards import write_feature_shard
 
 FAST = ["--quiet", "--set", "train.epochs=2", "--set", "train.batch_size=32"]
 
@@ -42,9 +42,9 @@ def test_cli_train_then_evaluate_takes_dimensions_from_the_shards(shard_dir, tmp
 
 
 def test_a_run_that_fails_midway_leaves_nothing(shard_dir, tmp_path, monkeypatch):
-    import avgzsl.evaluate
+    import avgzsl.training.run
 
-    real, calls = avgzsl.evaluate.run_experiment, []
+    real, calls = avgzsl.training.run.run_experiment, []
 
     def second_seed_fails(cfg, splits, out, **kw):
         calls.append(cfg.train.seed)
@@ -52,7 +52,7 @@ def test_a_run_that_fails_midway_leaves_nothing(shard_dir, tmp_path, monkeypatch
             raise ValueError("simulated failure in the second seed")
         return real(cfg, splits, out, **kw)
 
-    monkeypatch.setattr(avgzsl.evaluate, "run_experiment", second_seed_fails)
+    monkeypatch.setattr(avgzsl.training.run, "run_experiment", second_seed_fails)
     out = tmp_path / "runs" / "avgzslnet"
     assert main(["train", *shard_args(shard_dir), "--out", str(out), "--seeds", "0", "1", *FAST]) == 1
     assert calls == [0, 1]

@@ -16,10 +16,10 @@ import pytest
 from released_helpers import write_class_file, write_our_shards, write_released
 
 from avgzsl.cli import main
-from avgzsl.feature_splits import ClassTable
-from avgzsl.features import FeatureError, read_feature_shard
-from avgzsl.released import import_released
-from avgzsl.released_export import export_released
+from avgzsl.datasets.released import import_released
+from avgzsl.datasets.released_export import export_released
+from avgzsl.formats.manifest import ClassTable
+from avgzsl.formats.shards import FeatureError, read_feature_shard
 
 
 def _shard_rows(folder: Path, modality: str) -> dict:

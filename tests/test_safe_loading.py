@@ -12,11 +12,11 @@ import torch
 from released_helpers import write_released
 
 from avgzsl.cli import main
-from avgzsl.config import ExperimentConfig
-from avgzsl.model import create_model
-from avgzsl.released import import_released
-from avgzsl.safe_pickle import UnsafePickleError, load_word_vector_dict
-from avgzsl.train import CheckpointError, _checkpoint, load_checkpoint
+from avgzsl.datasets.released import import_released
+from avgzsl.formats.safe_pickle import UnsafePickleError, load_word_vector_dict
+from avgzsl.models.registry import create_model
+from avgzsl.settings.experiment import ExperimentConfig
+from avgzsl.training.checkpoint import CheckpointError, _checkpoint, load_checkpoint
 
 
 class _TouchesMarker:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from avgzsl.significance import (
+from avgzsl.evaluation.significance import (
     _friedman_chi_square,
     critical_difference,
     friedman_nemenyi,

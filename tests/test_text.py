@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
-from gensim.models import KeyedVectors
-
-from avgzsl.extractors.text import (
+from avgzsl_extractors.text import (
     TextConfig,
     TextVectorError,
     class_vectors,
@@ -10,7 +8,9 @@ from avgzsl.extractors.text import (
     sha256_file,
     write_text_features,
 )
-from avgzsl.features import read_feature_shard
+from gensim.models import KeyedVectors
+
+from avgzsl.formats.shards import read_feature_shard
 
 WORDS = ["church", "bell", "dog", "bark", "Paris"]
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from avgzsl.config import build_experiment
-from avgzsl.evaluate import run_experiment
-from avgzsl.metrics import gzsl_classification
-from avgzsl.saved_scores import read_scores, summarize_seeds
-from avgzsl.synthetic import SyntheticConfig, synthetic_splits
-from avgzsl.train import ClassPairSampler, train_model
+from avgzsl.datasets.synthetic import SyntheticConfig, synthetic_splits
+from avgzsl.evaluation.metrics import gzsl_classification
+from avgzsl.evaluation.saved_scores import read_scores, summarize_seeds
+from avgzsl.settings.experiment import build_experiment
+from avgzsl.training.run import run_experiment
+from avgzsl.training.train import ClassPairSampler, train_model
 
 DIMS = {"audio_dim": 96, "video_dim": 96, "text_dim": 40}
 

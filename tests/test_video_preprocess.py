@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
-from avgzsl.extractors.i3d import create_i3d
-from avgzsl.extractors.video import (
+from avgzsl_extractors.i3d import create_i3d
+from avgzsl_extractors.video import (
     VideoFeatureConfig,
     clip_features,
     clip_windows,
@@ -16,6 +14,7 @@ from avgzsl.extractors.video import (
     video_features,
     window_starts,
 )
+from torch import nn
 
 SMALL = VideoFeatureConfig(crop_size=16, resize_short_side=20, window_frames=9, window_stride=9, batch_windows=3)
 
@@ -132,7 +131,7 @@ def test_tail_window_rejects_unknown_rule():
 
 def test_decoder_sized_frames_are_cropped_without_resizing(monkeypatch):
     """Frames whose short side is already resize_short_side (what the decoder delivers) skip interpolation."""
-    import avgzsl.extractors.video as video
+    import avgzsl_extractors.video as video
 
     calls = []
     real = video.F.interpolate

@@ -60,9 +60,9 @@ def test_recompute_from_saved_scores_equals_what_the_workflow_wrote(tiny_run, tm
 
 
 def test_editing_video_extractor_reruns_video_branch_only(tiny_run):
-    source = tiny_run / "avgzsl" / "extractors" / "i3d.py"
+    source = tiny_run / "extractors" / "i3d.py"
     original = source.read_text()
-    # a code edit (a comment would not count: provenance is the syntax tree, avgzsl/code_deps.py)
+    # a code edit (a comment would not count: provenance is the syntax tree, avgzsl/pipeline/code_deps.py)
     source.write_text(original + "\nEDITED = True\n")
     try:
         counts = job_counts(snakemake(tiny_run, "--configfile", TINY, "-n").stdout)

@@ -67,15 +67,15 @@ def test_finished_run_has_nothing_to_do(finished):
 
 
 def test_editing_the_loss_reruns_training_and_what_reads_it(finished):
-    counts = edited_plan(finished, "avgzsl/losses.py")
+    counts = edited_plan(finished, "avgzsl/models/losses.py")
     assert counts["train_seed"] == n_seed_jobs(finished)
     assert counts["tables"] == counts["figures"] == 1
-    # the classical baselines and the summaries import no training code (avgzsl.run_folders, saved_scores)
+    # the classical baselines and the summaries import no training code (avgzsl.pipeline.run_folders, saved_scores)
     assert "run_baseline" not in counts and set(counts) <= {"train_seed"} | DOWNSTREAM_OF_TRAINING, counts
     assert plan(finished) == {}  # the edit undone, nothing is left to do
 
 
-@pytest.mark.parametrize("relative", ["avgzsl/losses.py", "avgzsl/extractors/feature_steps.py", "avgzsl/ids.py"])
+@pytest.mark.parametrize("relative", ["avgzsl/models/losses.py", "avgzsl/pipeline/extraction_steps.py", "avgzsl/formats/ids.py"])
 def test_comments_docstrings_and_layout_rerun_nothing(finished, relative):
     """Only code is provenance: an edit that leaves a module's syntax tree (docstrings aside) as it was re-runs
     no job, even in a module every job imports."""
@@ -92,7 +92,7 @@ def test_comments_docstrings_and_layout_rerun_nothing(finished, relative):
 
 
 def test_editing_the_extraction_steps_reruns_extraction_and_downstream(finished):
-    counts = edited_plan(finished, "avgzsl/extractors/feature_steps.py")
+    counts = edited_plan(finished, "avgzsl/pipeline/extraction_steps.py")
     shards = n_shards(finished)
     assert counts["extract_audio_shard"] == counts["extract_video_shard"] == shards
     assert counts["train_audio_cnn"] == 1 and counts["train_seed"] == n_seed_jobs(finished)
@@ -100,8 +100,8 @@ def test_editing_the_extraction_steps_reruns_extraction_and_downstream(finished)
 
 
 def test_editing_tables_reruns_only_the_report(finished):
-    counts = edited_plan(finished, "avgzsl/tables.py")
-    # the paper's numbers live in avgzsl.paper_tables, so the figures do not depend on the layout code
+    counts = edited_plan(finished, "avgzsl/reporting/tables.py")
+    # the paper's numbers live in avgzsl.reporting.paper_tables, so the figures do not depend on the layout code
     assert counts["tables"] == 1 and set(counts) <= {"tables", "all"}, counts
 
 
@@ -124,8 +124,8 @@ def test_a_new_weights_package_version_reruns_the_conversion(finished, monkeypat
     """The weights rule's params name the package version; a different one re-converts."""
     rules = finished / "workflow/rules/common.smk"
     original = rules.read_text()
-    rules.write_text(original.replace("from avgzsl.extractors.i3d_weights import weights_source",
-                                      "from avgzsl.extractors.i3d_weights import weights_source as _source\n"
+    rules.write_text(original.replace("from avgzsl_extractors.i3d_weights import weights_source",
+                                      "from avgzsl_extractors.i3d_weights import weights_source as _source\n"
                                       "weights_source = lambda: {**_source(), 'version': '0.0.2'}"))
     try:
         counts = plan(finished)

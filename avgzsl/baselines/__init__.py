@@ -5,7 +5,7 @@ Every method follows one contract (see `_common.ZeroShotBaseline`):
     model = create_baseline("eszsl", gamma=0.1)
     model.fit(x, labels, text, seen)       # x (N, D), labels (N,) class indices, all of seen classes
     d = model.distances(x_test)            # (M, C) over all classes; smaller = closer
-    avgzsl.metrics.gzsl_classification(d, test_labels, seen)
+    avgzsl.evaluation.metrics.gzsl_classification(d, test_labels, seen)
 
 GCCA additionally offers the three-view fit (`GCCA.fit_views`) used for the paper's retrieval table.
 """

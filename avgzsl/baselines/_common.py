@@ -2,7 +2,7 @@
 
 Every baseline learns from seen-class training rows only and then scores clips against the text
 vectors of *all* classes, returning an (M x C) distance matrix (smaller = closer). That matrix is
-what `avgzsl.metrics` reads, so the baselines are scored by exactly the code that scores the deep
+what `avgzsl.evaluation.metrics` reads, so the baselines are scored by exactly the code that scores the deep
 models. The seen-only check is enforced here, once, rather than trusted to each method: a single
 unseen-class row in training would silently turn a zero-shot number into a supervised one.
 """

@@ -9,7 +9,7 @@ with the class vectors t normalised to unit length (the paper does this so that 
 a cosine up to the scale of M x). The paper fine-tunes the whole visual network; here the extractor
 networks stay frozen and only M is learned, which is how the baseline is used on precomputed
 features. Distance = -(t_c . M x): the paper ranks classes by that dot product, and its negation
-keeps "smaller = closer" for `avgzsl.metrics`.
+keeps "smaller = closer" for `avgzsl.evaluation.metrics`.
 
 Optimiser: mini-batch Adam in torch (the paper used asynchronous SGD; Adam converges with far less
 tuning on a linear model). Features are L2-normalised per row, like every input in this project.

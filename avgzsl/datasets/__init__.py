@@ -1,4 +1,3 @@
-"""Datasets: the rendered offline demo, AudioSetZSL's official split lists, a user's own
-manifest, and the YouTube downloader. Import the submodule you need (`avgzsl.datasets.demo`,
-`.audiosetzsl`, `.custom`, `.download`); nothing heavy is imported here.
+"""Layer 3, datasets: the demo renderer, AudioSetZSL, custom manifests, released features and the AVCA-GZSL
+benchmarks (class lists, import, stage roles), and loading a run's splits from its feature files.
 """

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from avgzsl.datasets.archive import download, unpack_checked
-from avgzsl.feature_splits import SPLITS, ClassTable, read_audiosetzsl_class_list
+from avgzsl.formats.manifest import SPLITS, ClassTable
 
 SPLIT_REPO = "krantiparida/AudioSetZSL"
 SPLIT_REPO_COMMIT = "1c7ea1dd336e2a1a44e10c96879f026151f2d964"
@@ -188,3 +188,13 @@ def load_audiosetzsl(cfg: AudioSetZSLConfig | None = None) -> tuple[pd.DataFrame
         )
     classes = read_class_table(root)
     return build_manifest(root, classes), classes
+
+
+def read_audiosetzsl_class_list(path: str | os.PathLike) -> list[str]:
+    """Parse AudioSetZSL's `'name',` per line lists (the last line has no comma)."""
+    names = []
+    for line in Path(path).read_text().splitlines():
+        line = line.strip().rstrip(",").strip()
+        if line:
+            names.append(line.strip("'\""))
+    return names

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from avgzsl.feature_splits import SPLITS, ClassTable
-from avgzsl.ids import class_name_problem, clip_id_problem, youtube_id_problem
+from avgzsl.formats.ids import class_name_problem, clip_id_problem, youtube_id_problem
+from avgzsl.formats.manifest import SPLITS, ClassTable
 
 log = logging.getLogger(__name__)
 

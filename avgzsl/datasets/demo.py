@@ -1,7 +1,7 @@
 """The embedded demo dataset: rendered AudioSetZSL-like clips on which zero-shot transfer works.
 
 Each of the 33 AudioSetZSL classes gets a picture and a sound that are smooth functions
-of the class's word vector (GloVe 6B 50-d, the vectors `avgzsl.extractors.text` reads by
+of the class's word vector (GloVe 6B 50-d, the vectors `avgzsl_extractors.text` reads by
 default). The 33 unit class vectors are reduced by PCA to `code_dims` standardised
 coordinates; each coordinate drives rendering properties:
 
@@ -42,8 +42,8 @@ import av
 import numpy as np
 import pandas as pd
 
-from avgzsl.atomic import atomic_output
-from avgzsl.feature_splits import SPLITS, ClassTable
+from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.manifest import SPLITS, ClassTable
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def demo_manifest(cfg: DemoConfig | None = None, *, shard_size: int | None = Non
 @functools.lru_cache(maxsize=4)
 def _class_codes(text_source: str, dims: int) -> np.ndarray:
     # imported here so that reading a demo manifest does not pull in gensim
-    from avgzsl.extractors.text import TextConfig, class_vectors, load_word_vectors
+    from avgzsl_extractors.text import TextConfig, class_vectors, load_word_vectors
 
     kv = load_word_vectors(TextConfig(source=text_source))
     vectors = class_vectors(kv, list(DEMO_CLASSES), normalize=True).astype(np.float64)

@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avgzsl.ids import UnsafeIdError, check_clip_id, check_youtube_id, clip_id_problem, youtube_id_problem
+from avgzsl.formats.ids import UnsafeIdError, check_clip_id, check_youtube_id, clip_id_problem, youtube_id_problem
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COMMAND = (  # the workflow's default too (workflow/schemas/config.schema.yaml; a test keeps them equal)
+DEFAULT_COMMAND = (  # the workflow's default too (avgzsl/pipeline/config.schema.yaml; a test keeps them equal)
     'yt-dlp --quiet --no-warnings --no-playlist -f "bv*[height<=360]+ba/b[height<=360]/b" '
     '--download-sections "*{start}-{end}" --force-keyframes-at-cuts --merge-output-format mp4 -o {out} '
     "https://www.youtube.com/watch?v={youtube_id}"

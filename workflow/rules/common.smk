@@ -8,25 +8,24 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from avgzsl.code_deps import code_digest
-from avgzsl.config import build_experiment
-from avgzsl.config_check import AVCA_BENCHMARKS, ConfigError, check_config
+from avgzsl.pipeline.code_deps import code_digest
+from avgzsl.settings.experiment import build_experiment
+from avgzsl.pipeline.config_check import AVCA_BENCHMARKS, ConfigError, check_config
+from avgzsl.pipeline.config_check import SCHEMA as CONFIG_SCHEMA
 from avgzsl.datasets.avca_benchmarks import (
     BENCHMARKS,
     VARIANTS,
     BenchmarkSplitError,
     locate_class_split,
 )
-from avgzsl.workflow_utils import shard_job_rows
-from avgzsl.extractors.i3d_weights import weights_source
+from avgzsl.formats.media_tables import shard_job_rows
+from avgzsl_extractors.i3d_weights import weights_source
 
 try:  # every bad key at once, by name: the schema, then paths per dataset, cross-field rules, baseline options
-    check_config(
-        config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-    )
+    check_config(config)
 except ConfigError as err:
     raise WorkflowError(f"config: {err}")
-validate(config, schema="../schemas/config.schema.yaml")
+validate(config, schema=str(CONFIG_SCHEMA))  # the package's schema (package data, avgzsl/pipeline/)
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
@@ -54,7 +53,7 @@ def canonical(value):
 
 def code(script):
     """A rule's code, for its params: a digest of the syntax trees of its script and of the avgzsl
-    modules it imports, transitively (avgzsl/code_deps.py). Code edits change it and re-run the rule;
+    modules it imports, transitively (avgzsl/pipeline/code_deps.py). Code edits change it and re-run the rule;
     comments, docstrings and layout do not. Paths inside are relative to the repository, so a moved
     or copied run keeps its record.
     """
@@ -87,7 +86,7 @@ def _dataset_manifest():
     """The clip list, known before any job runs, so the shard fan-out is fixed at parse time."""
     if FROM_FEATURES:
         return None  # nothing to extract
-    from avgzsl.datasets.media_steps import dataset_manifest
+    from avgzsl.pipeline.media_steps import dataset_manifest
 
     return dataset_manifest(DATASET, config[DATASET], resources=config["resources"])[0]
 
@@ -280,7 +279,7 @@ def feature_inputs():
         "audio": feature_shards("audio"),
         "video": feature_shards("video"),
     }
-    if DATASET in AVCA_BENCHMARKS:  # stage-1 class roles (avgzsl/avca_stages.py)
+    if DATASET in AVCA_BENCHMARKS:  # stage-1 class roles (avgzsl/datasets/avca_stages.py)
         inputs["classes_stage1"] = f"{R}/classes_stage1.tsv"
     return inputs
 

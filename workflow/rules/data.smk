@@ -130,7 +130,7 @@ if DATASET == "features" and config["features"]["released_root"]:
 if DATASET in AVCA_BENCHMARKS:
 
     # AVCA-GZSL's released benchmark folder -> our shards; the stage lists map onto trn / val / tst
-    # (avgzsl/avca_import.py), and classes_stage1.tsv keeps the stage-1 class roles.
+    # (avgzsl/datasets/avca_import.py), and classes_stage1.tsv keeps the stage-1 class roles.
     rule import_avca_benchmark:
         input:
             released=avca_released_files(),

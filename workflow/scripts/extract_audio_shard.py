@@ -1,7 +1,7 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.extractors.feature_steps import extract_audio_step
+    from avgzsl.pipeline.extraction_steps import extract_audio_step
 
     extract_audio_step(
         media=snakemake.input.media,

@@ -1,8 +1,9 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.extractors.i3d_weights import read_sha256_file
-    from avgzsl.extractors.video_step import extract_video_step
+    from avgzsl_extractors.i3d_weights import read_sha256_file
+
+    from avgzsl.pipeline.video_steps import extract_video_step
 
     extract_video_step(
         media=snakemake.input.media,

@@ -1,10 +1,10 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
     import os
     from pathlib import Path
 
-    from avgzsl.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
+    from avgzsl.datasets.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
 
     settings = snakemake.params.settings
     cfg = AvcaBenchmarkConfig(

@@ -1,10 +1,10 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
     import os
     from pathlib import Path
 
-    from avgzsl.released import import_released
+    from avgzsl.datasets.released import import_released
 
     # shards and text land in features/ (the rule's outputs); the manifest and class table one level up.
     # Unseen classes: AVCA-GZSL's class-split/unseen_class.txt, or AudioSetZSL's ten for the authors' layout.

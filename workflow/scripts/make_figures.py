@@ -1,7 +1,7 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.figures import make_figures
+    from avgzsl.reporting.figures import make_figures
 
     make_figures(
         experiments=dict(snakemake.params.experiments),

@@ -1,7 +1,7 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.tables import write_all_tables
+    from avgzsl.reporting.tables import write_all_tables
 
     write_all_tables(
         summaries=list(snakemake.input.summaries),

@@ -1,6 +1,6 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.run_folders import summarize_experiment
+    from avgzsl.pipeline.run_folders import summarize_experiment
 
     summarize_experiment(dict(snakemake.params.experiment), list(snakemake.input.seeds), out=snakemake.output.summary)

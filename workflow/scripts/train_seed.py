@@ -1,8 +1,8 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.cpu_memory import keep_freed_memory
-    from avgzsl.experiments import train_seed
+    from avgzsl.pipeline.experiments import train_seed
+    from avgzsl.runtime.cpu_memory import keep_freed_memory
 
     if (why_not := keep_freed_memory()) is not None:  # this process only trains: keep freed blocks for reuse
         print(f"malloc keeps its default thresholds: {why_not}")
@@ -17,6 +17,6 @@ with rule_log(snakemake.log[0]):
         video=list(snakemake.input.video),
         threads=snakemake.threads,
         out=snakemake.output.run,
-        # AVCA-GZSL benchmarks: the stage-1 class roles for trn and val (avgzsl.avca_stages)
+        # AVCA-GZSL benchmarks: the stage-1 class roles for trn and val (avgzsl.datasets.avca_stages)
         stage1_classes=snakemake.input.get("classes_stage1"),
     )

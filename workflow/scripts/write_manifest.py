@@ -1,7 +1,7 @@
-from avgzsl.workflow_utils import rule_log
+from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.datasets.media_steps import write_manifest
+    from avgzsl.pipeline.media_steps import write_manifest
 
     write_manifest(
         snakemake.params.dataset,

@@ -1,0 +1,203 @@
+"""Saved scores and the metrics computed from them alone (no model, no training code).
+
+Every run writes, beside its checkpoint:
+  config.json     the experiment config, exactly as trained
+  history.csv     per-epoch loss terms and validation HM
+  scores.npz      test: clip ids, class names, labels, seen mask, has_audio / has_video, the (N x C)
+                  distances per modality, and `run_info` (JSON: experiment, model, seed, protocol,
+                  missing-modality policy, coverage, epochs trained)
+  val_scores.npz  the same for val (the distances beta is chosen on), and the per-epoch validation
+                  numbers that chose the epoch (`epochs_epoch`, `epochs_val_hm`, ...)
+  metrics.json    S / U / HM / ZSL at beta = 0 and calibrated (beta chosen on val), retrieval mAP,
+                  the selected epoch and the clips each row scored
+metrics.json is computed from the two .npz files after they are written (`metrics_from_saved`), so
+every number in it, and in the tables, can be recomputed from them alone: `avgzsl recompute RUN_DIR`
+and `avgzsl recompute-tables RUNS_DIR`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from avgzsl.evaluation.metrics import gzsl_classification, retrieval_map, scored_rows
+from avgzsl.evaluation.protocol import beta_rule as protocol_beta_rule
+from avgzsl.evaluation.protocol import calibration_betas, selected_epoch
+from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.formats.results_json import json_text, write_json
+
+SCORES_FILE, VAL_SCORES_FILE, METRICS_FILE = "scores.npz", "val_scores.npz", "metrics.json"
+EPOCH_COLUMNS = ("epoch", "val_hm", "val_hm_calibrated", "val_beta")  # the per-epoch numbers that chose the epoch
+
+
+def evaluate_scores(
+    test_scores: dict[str, np.ndarray],
+    test_labels: np.ndarray,
+    seen: np.ndarray,
+    *,
+    val_scores: dict[str, np.ndarray] | None = None,
+    val_labels: np.ndarray | None = None,
+    test_rows: dict[str, np.ndarray] | None = None,
+    val_rows: dict[str, np.ndarray] | None = None,
+    beta_rule: str = "per_modality",
+    val_seen: np.ndarray | None = None,
+) -> dict:
+    """Classification (beta = 0 and calibrated on val) and retrieval for each modality's distances.
+
+    `test_rows` / `val_rows` (modality -> boolean mask) keep only the clips a modality's row scores
+    (avgzsl.evaluation.metrics.scored_rows); every clip counts when absent. `beta_rule`
+    (avgzsl.evaluation.protocol.calibration_betas): each row its own val-best beta, or AVCA's one beta for all rows,
+    the mean of the audio, video and both val-best betas. `val_seen`: the val split's own seen flags, where its
+    class roles differ from the test's (AVCA-GZSL's stage 1 on their benchmarks, avgzsl.datasets.avca_stages); the test's
+    when absent.
+    """
+    out: dict = {"classification": {}, "retrieval": {}}
+    betas = {}
+    if val_scores is not None:
+        usable = {m: v for m, v in val_scores.items() if m in test_scores}
+        betas = calibration_betas(usable, val_labels, seen if val_seen is None else val_seen, rule=beta_rule,
+                                  rows=val_rows)
+    for modality, d in test_scores.items():
+        keep = test_rows[modality] if test_rows is not None else slice(None)
+        d, labels = d[keep], test_labels[keep]
+        cls = {"beta0": gzsl_classification(d, labels, seen)}
+        if modality in betas:
+            cls["calibrated"] = gzsl_classification(d, labels, seen, beta=betas[modality])
+        out["classification"][modality] = cls
+        ret = retrieval_map(d, labels, seen)
+        out["retrieval"][modality] = {k: ret[k] for k in ("S", "U", "HM")}
+    return out
+
+
+def write_scores(path: str | os.PathLike, split: FeatureSplit, scores: dict[str, np.ndarray], *,
+                 run_info: dict | None = None, epoch_rows: list[dict] | None = None) -> None:
+    """One split's distances (+ the run's info and the per-epoch validation numbers, when given), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"distances_{m}": d for m, d in scores.items() if m != "attention_weight"}
+    if "attention_weight" in scores:
+        arrays["attention_weight"] = scores["attention_weight"]
+    if run_info is not None:
+        arrays["run_info"] = np.array(json.dumps(run_info, sort_keys=True))
+    if epoch_rows:
+        for column in EPOCH_COLUMNS:
+            arrays[f"epochs_{column}"] = np.array([row[column] for row in epoch_rows])
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:  # a file object: numpy adds no suffix
+        np.savez_compressed(
+            handle,
+            clip_ids=np.array(split.clip_ids, dtype=str),
+            class_names=np.array(split.classes.names, dtype=str),
+            labels=split.labels.numpy(),
+            seen=split.classes.seen,
+            has_audio=split.has_audio.numpy(),
+            has_video=split.has_video.numpy(),
+            **arrays,
+        )
+
+
+def read_scores(path: str | os.PathLike) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def coverage(split: FeatureSplit) -> dict:
+    return {
+        "clips": len(split),
+        "with_audio": int(split.has_audio.sum()),
+        "with_video": int(split.has_video.sum()),
+        "with_both": int((split.has_audio & split.has_video).sum()),
+    }
+
+
+def _distances(saved: dict) -> dict[str, np.ndarray]:
+    return {k[len("distances_"):]: v for k, v in saved.items() if k.startswith("distances_")}
+
+
+def _rows(saved: dict, policy: str) -> dict[str, np.ndarray]:
+    return {m: scored_rows(m, saved["has_audio"], saved["has_video"], policy) for m in _distances(saved)}
+
+
+def metrics_from_saved(test: dict, val: dict | None = None) -> dict:
+    """metrics.json from the arrays of scores.npz and val_scores.npz (as read_scores returns them)."""
+    if "run_info" not in test:
+        raise ValueError("these scores carry no run_info: they were written before metrics could be recomputed "
+                         "from saved scores (rerun the experiment)")
+    info = json.loads(str(test["run_info"]))
+    policy = info.get("missing_modality", "exclude")
+    test_rows = _rows(test, policy)
+    val_rows = _rows(val, policy) if val is not None else None
+    metrics = evaluate_scores(
+        _distances(test), test["labels"], test["seen"],
+        val_scores=_distances(val) if val is not None else None,
+        val_labels=val["labels"] if val is not None else None,
+        test_rows=test_rows, val_rows=val_rows, val_seen=val["seen"] if val is not None else None,
+        beta_rule=info.get("beta_rule") or protocol_beta_rule(info.get("protocol", "paper")),
+    )
+    metrics.update(info)
+    metrics["scored"] = {"tst": {m: int(r.sum()) for m, r in test_rows.items()}}
+    if val_rows is not None:
+        metrics["scored"]["val"] = {m: int(r.sum()) for m, r in val_rows.items()}
+    if "epochs" in info:  # a trained model: re-derive the epoch its validation numbers chose
+        rows = []
+        if val is not None and "epochs_epoch" in val:
+            rows = [dict(zip(EPOCH_COLUMNS, values)) for values in
+                    zip(*(val[f"epochs_{c}"].tolist() for c in EPOCH_COLUMNS))]
+        metrics["selected_epoch"] = selected_epoch(rows, info.get("protocol", "paper"), info["epochs"])
+    return metrics
+
+
+def recompute_run(run_dir: str | os.PathLike) -> dict:
+    """A run's metrics.json, recomputed from its scores.npz (and val_scores.npz when it has one)."""
+    run = Path(run_dir)
+    if not (run / SCORES_FILE).is_file():
+        raise FileNotFoundError(f"{run / SCORES_FILE} not found: is {run} a run folder (one seed of an experiment)?")
+    val_path = run / VAL_SCORES_FILE
+    return metrics_from_saved(read_scores(run / SCORES_FILE), read_scores(val_path) if val_path.is_file() else None)
+
+
+def metrics_text(metrics: dict) -> str:
+    """metrics.json's exact text: strict JSON, an undefined metric (NaN) written as null."""
+    return json_text(metrics)
+
+
+def write_run(out_dir: str | os.PathLike, test: FeatureSplit, test_scores: dict, *, run_info: dict,
+              val: FeatureSplit | None = None, val_scores: dict | None = None,
+              epoch_rows: list[dict] | None = None) -> dict:
+    """Write scores.npz (+ val_scores.npz), then metrics.json computed from the files just written."""
+    out = Path(out_dir)
+    write_scores(out / SCORES_FILE, test, test_scores, run_info=run_info)
+    if val is not None and val_scores is not None:
+        write_scores(out / VAL_SCORES_FILE, val, val_scores, epoch_rows=epoch_rows)
+    else:
+        (out / VAL_SCORES_FILE).unlink(missing_ok=True)  # a stale file would change the recomputed numbers
+    metrics = recompute_run(out)
+    write_json(out / METRICS_FILE, metrics)  # metrics_text's bytes; warns about the metrics written as null
+    return metrics
+
+
+def summarize_seeds(metric_dicts: list[dict]) -> dict:
+    """Mean, sample standard deviation (ddof = 1; 0 for one seed) and the 95 % t-interval half-width of the
+    mean, of every numeric leaf over seeds."""
+    def leaves(d, prefix=()):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, prefix + (k,))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                yield prefix + (k,), float(v)
+
+    table: dict[tuple, list[float]] = {}
+    for m in metric_dicts:
+        for key, value in leaves({"classification": m["classification"], "retrieval": m["retrieval"]}):
+            table.setdefault(key, []).append(value)
+    out = {}
+    for key, values in table.items():
+        n = len(values)
+        std = float(np.std(values, ddof=1)) if n > 1 else 0.0
+        ci95 = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else 0.0
+        out["/".join(key)] = {"mean": float(np.mean(values)), "std": std, "ci95": ci95, "n": n}
+    return out

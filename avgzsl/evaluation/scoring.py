@@ -1,0 +1,47 @@
+"""A trained model's distances to every class, per test modality: what training validates on and evaluation saves.
+
+Kept apart from the training loop and from the experiment runner, so that both read the same scoring and a
+run's data flows one way: train (validating with these scores) -> evaluate (saving them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.models.joint_embedding import JointEmbedding
+
+
+def test_modalities(model: JointEmbedding) -> list[str]:
+    kind = model.model_cfg.kind
+    return {"audio_only": ["audio"], "video_only": ["video"], "av_concat": ["both"]}.get(kind, ["audio", "video", "both"])
+
+
+def model_distances(model: JointEmbedding, split: FeatureSplit, device: torch.device, *, fusion="equal"):
+    model.eval()
+    out = model.distances(
+        split.audio.to(device), split.video.to(device), split.has_audio.to(device), split.has_video.to(device),
+        split.text.to(device), fusion=fusion,
+    )
+    return {k: (v.cpu().numpy() if v is not None else None) for k, v in out.items()}
+
+
+def reported_fusion(model: JointEmbedding, protocol: str = "paper") -> str:
+    """The "both" fusion a model's reported numbers use: its learned attention if it has one, else the mean
+    of the audio and video distances, or their sum under the avca protocol (AVCA-GZSL's src/utils.py:269-273)."""
+    if getattr(model, "attention", None) is not None:
+        return "attention"
+    return "sum" if protocol == "avca" else "equal"
+
+
+def model_scores(model: JointEmbedding, split: FeatureSplit, device, *, protocol: str = "paper") -> dict[str, np.ndarray]:
+    """Distances per test modality; an attention model's `both` uses its learned weights, and under the
+    avca protocol a model without attention reports AVCA's `both` = d_a + d_v."""
+    fusion = reported_fusion(model, protocol)
+    raw = model_distances(model, split, device, fusion=fusion)
+    scores = {m: raw[m] for m in test_modalities(model)}
+    if fusion == "attention":
+        scores["both_equal"] = model_distances(model, split, device, fusion="equal")["both"]
+        scores["attention_weight"] = raw["attention"]
+    return scores

@@ -1,0 +1,432 @@
+"""Every workflow config value checked before any job runs; each error names its key (`training.train.lr: ...`).
+
+`avgzsl/pipeline/config.schema.yaml` stays the one description of every key, its type and default.
+`check_config` applies it (all errors, not just the first, with dotted key paths; `integer` meaning a
+Python int, since JSON schema also accepts 2.0, which would reach `range()` in a job), fills in the
+defaults, and then checks what a schema cannot say:
+
+* experiment sections (`model`, `loss`, `train`) against the dataclasses of `avgzsl.settings.experiment`, and
+  baseline `options` against each baseline's config dataclass (names, types, ranges) and its own
+  constructor checks, so a typo in the last experiment does not wait for the others to run;
+* the files each dataset needs, word vectors and I3D weights named by path, the download template;
+* cross-field rules: crop inside the resized frame, mel band below Nyquist, increasing milestones, ...
+
+`check_experiment_sections` is the part the command line reuses for `avgzsl train --config/--set`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import math
+import re
+import string
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from avgzsl.datasets.avca_benchmarks import BENCHMARKS
+from avgzsl.settings.experiment import (
+    AVCA_SCORINGS,
+    DISTANCES,
+    LR_SCHEDULES,
+    MODEL_KINDS,
+    OPTIMIZERS,
+    PRECISIONS,
+    PROTOCOLS,
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
+)
+
+MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.evaluation.metrics.MISSING_MODALITY (a test keeps them equal)
+SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # package data: installed with the package
+OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # avgzsl_extractors.text.GLOVE_6B_50D (a test keeps them equal)
+I3D_WEIGHT_NAMES = ("kinetics400",)
+AVCA_BENCHMARKS = tuple(BENCHMARKS)  # the datasets read from AVCA-GZSL's released features
+DOWNLOAD_FIELDS = ("youtube_id", "start", "end", "out", "clip_id")  # avgzsl.datasets.download.build_command
+SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+
+
+class ConfigError(ValueError):
+    """One or more bad config values; `problems` holds (key path, what is wrong) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        lines = [f"{key}: {problem}" for key, problem in problems]
+        head = "" if len(lines) == 1 else f"{len(lines)} problems:\n  "
+        super().__init__(head + "\n  ".join(lines))
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.problems]
+
+
+# ---- values against a dataclass's field types and ranges ------------------------------------
+
+
+def _type_problem(value, hint) -> str | None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return _type_problem(value, hint)
+    if origin is list:
+        if not isinstance(value, list):
+            return f"must be a list of {_NAMES[args[0]]}s, got {value!r}"
+        bad = [v for v in value if _type_problem(v, args[0])]
+        return f"must be a list of {_NAMES[args[0]]}s, got {value!r}" if bad else None
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+        str: isinstance(value, str),
+    }[hint]
+    return None if ok else f"must be {_ARTICLE[hint]} {_NAMES[hint]}, got {value!r}"
+
+
+_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+_ARTICLE = {bool: "a", int: "an", float: "a", str: "a"}
+
+
+def at_least(low: float) -> Callable:
+    return lambda v: None if v >= low else f"must be >= {low}, got {v}"
+
+
+def positive(v) -> str | None:
+    return None if v > 0 else f"must be > 0, got {v}"
+
+
+def below_one(v) -> str | None:
+    return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"
+
+
+def one_of(choices: tuple) -> Callable:
+    return lambda v: None if v in choices else f"must be one of {list(choices)}, got {v!r}"
+
+
+def increasing_positive(v: list) -> str | None:
+    ok = all(m >= 1 for m in v) and all(a < b for a, b in itertools.pairwise(v))
+    return None if ok else f"must be increasing epochs >= 1, got {v}"
+
+
+def _device(v: str) -> str | None:
+    head, _, index = v.partition(":")
+    ok = v in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit())
+    return None if ok else f"must be auto, cpu, cuda or cuda:N, got {v!r}"
+
+
+# ranges of the values a type check lets through; the schema's $defs say the same for the workflow
+RULES: dict[type, dict[str, Callable]] = {
+    ModelConfig: {
+        "kind": one_of(MODEL_KINDS), "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
+        "hidden_dim": at_least(1), "embed_dim": at_least(1), "decoder_hidden_dim": at_least(1), "dropout": below_one,
+        "text_hidden_dim": at_least(0), "decoder_dropout": below_one, "attention_test": one_of(("soft", "hard")),
+        "additional_dropout": below_one, "attention_depth": at_least(1), "avca_scoring": one_of(AVCA_SCORINGS),
+        "bn_momentum": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
+    },
+    LossConfig: {
+        "distance": one_of(DISTANCES), "margin": at_least(0), "eps": at_least(0), "rec_distance": one_of(DISTANCES),
+        "attention_logits": one_of(("distance", "dot")), "attention_weighting": one_of(("per_clip", "batch_mean")),
+    },
+    TrainConfig: {
+        "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "momentum": below_one, "weight_decay": at_least(0),
+        "milestones": increasing_positive, "gamma": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
+        "select_modality": one_of(("audio", "video", "both")), "protocol": one_of(PROTOCOLS),
+        "num_threads": lambda v: None if v is None else at_least(1)(v), "device": _device,
+        "seed": lambda v: None if 0 <= v < 2**32 else f"must be in 0 .. 2^32-1 (numpy's seed range), got {v}",
+        "missing_modality": one_of(MISSING_MODALITY), "batches_per_epoch": at_least(0),
+        "optimizer": one_of(OPTIMIZERS), "lr_schedule": one_of(LR_SCHEDULES), "patience": at_least(0),
+        "precision": one_of(PRECISIONS),
+    },
+}
+
+
+def field_problems(cls: type, values: dict, rules: dict[str, Callable] | None = None) -> list[tuple[str, str]]:
+    """(key, problem) for unknown keys, values of the wrong type and values out of range."""
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    rules = RULES.get(cls, {}) if rules is None else rules
+    problems = []
+    for key, value in values.items():
+        if key not in hints:
+            problems.append((key, f"unknown key; valid: {', '.join(valid)}"))
+            continue
+        problem = _type_problem(value, hints[key])
+        if problem is None and key in rules:
+            problem = rules[key](value)  # ranges only once the type is right
+        if problem:
+            problems.append((key, problem))
+    return problems
+
+
+def experiment_problems(model: dict, loss: dict, train: dict) -> list[tuple[str, str, str]]:
+    """(section, key, problem) for one deep experiment's merged model/loss/train overrides."""
+    sections = {"model": model, "loss": loss, "train": train}
+    problems = [(s, k, p) for s, cls in SECTIONS.items() for k, p in field_problems(cls, sections[s])]
+    if problems:
+        return problems  # the cross-field rules below assume well-typed values
+    kind = model.get("kind", ModelConfig.kind)
+    if model.get("attention") and kind not in ("avgzslnet", "cjme"):
+        problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))
+    terms = {t: loss.get(t, True) for t in ("rec", "cta", "ctv", "ta", "at", "tv", "vt")}
+    if kind == "avgzslnet" and not any(terms.values()) and not model.get("attention"):
+        problems.append(("loss", next(iter(terms)), "every loss term of avgzslnet is switched off: nothing to train"))
+    return problems
+
+
+def check_experiment_sections(sections: dict[str, dict], prefix: str = "") -> None:
+    """The command line's check of `--config` / `--set` overrides; keys are named `prefix + section.key`."""
+    unknown = sorted(set(sections) - set(SECTIONS))
+    problems = [(f"{prefix}{s}", f"unknown section; valid: {', '.join(SECTIONS)}") for s in unknown]
+    problems += [(f"{prefix}{s}.{k}", p) for s, k, p in experiment_problems(
+        *(sections.get(s) or {} for s in SECTIONS))]
+    if problems:
+        raise ConfigError(problems)
+
+
+# ---- the workflow config ----------------------------------------------------------------------
+
+
+def _schema_problems(config: dict, schema_path: str | Path) -> list[tuple[str, str]]:
+    """Validate against the schema, filling in its defaults as snakemake.utils.validate does; every error.
+
+    `integer` means a Python int here: JSON schema also accepts 2.0, which breaks `range()` in a job.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if validator.is_type(instance, "object"):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    cls = validators.extend(Draft202012Validator, {"properties": properties_with_defaults}, type_checker=checker)
+    problems = []
+    for error in cls(schema).iter_errors(config):
+        where = _dotted(error.absolute_path)
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            valid = ", ".join(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - set(error.schema.get("properties", {}))):
+                hint = f" ({WORKFLOW_OWNED[key]})" if key in WORKFLOW_OWNED and "experiments" in where else ""
+                problems.append((f"{where}.{key}" if error.absolute_path else key, f"unknown key{hint}; valid: {valid}"))
+        else:
+            problems.append((where, error.message + _hint(error)))
+    return problems
+
+
+# experiment keys the workflow sets itself (the command line takes them)
+WORKFLOW_OWNED = {
+    "audio_dim": "read from the feature shards", "video_dim": "read from the feature shards",
+    "text_dim": "read from the feature shards", "seed": "the experiment's seeds set it",
+    "device": "the top-level device sets it",
+}
+
+
+def _hint(error) -> str:
+    """The usual YAML slip behind a type error, or what to do."""
+    if error.validator == "minProperties":
+        return ": give at least one"
+    if error.validator != "type":
+        return ""
+    expected, value = error.validator_value, error.instance
+    expected = expected if isinstance(expected, list) else [expected]
+    if "object" in expected and value is None:
+        return " (a key with nothing after the colon is null: write {} for no settings)"
+    if "integer" in expected and isinstance(value, float):
+        return " (write a whole number without a decimal point)"
+    if "number" in expected and isinstance(value, str):
+        return " (YAML reads 1e-3 as text: write 1.0e-3)" if re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", value) else ""
+    return ""
+
+
+def _dotted(path) -> str:
+    """('features', 'audio', 1) -> 'features.audio[1]'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _file_problem(path: str, kind: str = "file") -> str | None:
+    p = Path(path).expanduser()
+    if p.is_dir() if kind == "folder" else p.is_file():
+        return None
+    return f"{kind} not found: {path}" + ("" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})")
+
+
+def _dataset_problems(config: dict) -> list[tuple[str, str]]:
+    dataset, problems = config["dataset"], []
+
+    def need(key: str, value: str, kind: str = "file") -> None:
+        if not value:
+            problems.append((key, f"required for dataset {dataset}"))
+        elif problem := _file_problem(value, kind):
+            problems.append((key, problem))
+
+    def optional(key: str, value: str, kind: str = "file") -> None:
+        if value:
+            need(key, value, kind)
+
+    if dataset == "custom":
+        custom = config["custom"]
+        need("custom.manifest", custom["manifest"])
+        need("custom.classes", custom["classes"])
+        optional("custom.unseen", custom["unseen"])
+        optional("custom.media_root", custom["media_root"], "folder")
+    elif dataset == "audiosetzsl" and config["audiosetzsl"]["split_lists"] != "pinned":
+        need("audiosetzsl.split_lists", config["audiosetzsl"]["split_lists"], "folder")
+    elif dataset == "features":
+        features = config["features"]
+        own = ("manifest", "classes", "text", "audio", "video")
+        given = [k for k in own if features[k]]
+        if features["released_root"]:
+            need("features.released_root", features["released_root"], "folder")
+            problems += [(f"features.{k}", "give features.released_root or our own files, not both "
+                          "(released_root would be used and this ignored)") for k in given]
+        elif not given:
+            problems.append(("features", "set features.released_root, or features.manifest, classes, text, "
+                             "audio and video"))
+        else:
+            for key in own[:3]:
+                need(f"features.{key}", features[key])
+            for key in own[3:]:
+                if not features[key]:
+                    problems.append((f"features.{key}", "required without features.released_root: a list of "
+                                     "feature shards"))
+                for i, path in enumerate(features[key]):
+                    optional(f"features.{key}[{i}]", path)
+    elif dataset in AVCA_BENCHMARKS:
+        avca = config["avca_gzsl"]
+        need("avca_gzsl.root", avca["root"], "folder")
+        if avca["split_lists"] != "pinned":
+            need("avca_gzsl.split_lists", avca["split_lists"], "folder")
+    if dataset in ("audiosetzsl", "custom"):  # custom rows may name YouTube ids
+        problems += _template_problems(config["audiosetzsl"]["download_command"])
+    return problems
+
+
+def _template_problems(command: str) -> list[tuple[str, str]]:
+    key = "audiosetzsl.download_command"
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
+    except ValueError as err:
+        return [(key, f"not a valid template ({err}); write literal braces as {{{{ }}}}")]
+    unknown = sorted(fields - set(DOWNLOAD_FIELDS))
+    problems = []
+    if unknown:
+        problems.append((key, f"unknown field(s) {unknown}; known: {list(DOWNLOAD_FIELDS)}"))
+    if "out" not in fields:  # the clip is expected there; which clip is up to the command ({out} names it)
+        problems.append((key, "must contain {out}, the file the command writes"))
+    return problems
+
+
+def _extract_problems(config: dict) -> list[tuple[str, str]]:
+    ex, problems = config["extract"], []
+    rate, mel = ex["decode"]["sample_rate"], ex["logmel"]
+    if mel["fmax"] > rate / 2:
+        problems.append(("extract.logmel.fmax", f"{mel['fmax']} Hz is above the Nyquist frequency "
+                         f"{rate / 2:g} Hz of extract.decode.sample_rate {rate}"))
+    if mel["fmin"] >= mel["fmax"]:
+        problems.append(("extract.logmel.fmin", f"must be below extract.logmel.fmax ({mel['fmin']} >= {mel['fmax']})"))
+    video = ex["video"]
+    if video["crop_size"] > video["resize_short_side"]:
+        problems.append(("extract.video.crop_size", f"{video['crop_size']} is larger than "
+                         f"extract.video.resize_short_side {video['resize_short_side']}: the crop must fit the frame"))
+    n_convs = len(ex["audio_cnn"]["channels"])
+    bad = [i for i in ex["audio_cnn"]["pool_after"] if i >= n_convs]
+    if bad:
+        problems.append(("extract.audio_cnn.pool_after", f"indices {bad} name no conv: there are {n_convs} "
+                         "(extract.audio_cnn.channels), numbered from 0"))
+    if config["dataset"] == "features" or config["dataset"] in AVCA_BENCHMARKS:
+        return problems  # nothing is extracted: the files below are never read
+    source = ex["text"]["source"]
+    if source == "auto" and config["dataset"] == "audiosetzsl":
+        word2vec = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"
+        if problem := _file_problem(word2vec):
+            problems.append(("extract.text.source", f"'auto' means the GoogleNews word2vec for audiosetzsl: "
+                             f"{problem}; put it there or set a word2vec path or glove-6b-50d"))
+    elif source != "auto" and source not in OFFLINE_TEXT_SOURCES and _file_problem(source):
+        problems.append(("extract.text.source", f"{source!r} is not 'auto', a known offline name "
+                         f"({', '.join(OFFLINE_TEXT_SOURCES)}) or an existing word-vector file"))
+    weights = ex["video"]["weights"]
+    if weights not in I3D_WEIGHT_NAMES and _file_problem(weights):
+        problems.append(("extract.video.weights", f"{weights!r} is not {' or '.join(I3D_WEIGHT_NAMES)} or an "
+                         "existing torch checkpoint file"))
+    return problems
+
+
+def _baseline_problems(name: str, spec: dict) -> list[tuple[str, str]]:
+    from avgzsl.baselines import BASELINES, create_baseline
+
+    where = f"experiments.{name}"
+    problems = [(f"{where}.{k}", f"baselines take only options; {k} is for deep experiments")
+                for k in ("preset", "seeds", "model", "loss", "train") if k in spec]
+    method, options = BASELINES[spec["baseline"]], spec.get("options", {})
+    bad = field_problems(method.config_class, options, BASELINE_RULES)
+    problems += [(f"{where}.options.{k}", p) for k, p in bad]
+    if not bad:
+        try:  # the baseline's own checks of its settings (enumerations, combinations)
+            create_baseline(spec["baseline"], **options)
+        except ValueError as err:
+            problems.append((f"{where}.options", str(err)))
+    return problems
+
+
+# baseline settings by name; the types come from each baseline's config dataclass
+BASELINE_RULES: dict[str, Callable] = {
+    "epochs": at_least(1), "batch_size": at_least(1), "max_iter": at_least(1), "top_t": at_least(1),
+    "n_components": lambda v: None if v is None else at_least(1)(v), "learning_rate": positive,
+    "momentum": below_one, "weight_decay": at_least(0), "margin": at_least(0), "regularization_c": positive,
+    "regularization": positive, "ridge": positive, "lam": positive, "gamma": positive,
+}
+
+
+def _experiment_problems(config: dict) -> list[tuple[str, str]]:
+    defaults, problems = config["training"], []
+    for section, cls in SECTIONS.items():
+        problems += [(f"training.{section}.{k}", p) for k, p in field_problems(cls, defaults.get(section, {}))]
+    if problems:
+        return problems  # every experiment inherits them; one report each is enough
+    for name, spec in config["experiments"].items():
+        if "baseline" in spec:
+            problems += _baseline_problems(name, spec)
+            continue
+        if "options" in spec:
+            problems.append((f"experiments.{name}.options", "options are for baselines; deep experiments take "
+                             "model, loss and train"))
+        merged = {s: {**defaults.get(s, {}), **spec.get(s, {})} for s in SECTIONS}
+        for section, key, problem in experiment_problems(**merged):
+            own = key in spec.get(section, {}) or key not in defaults.get(section, {})
+            where = f"experiments.{name}.{section}.{key}" if own else f"training.{section}.{key} (in {name})"
+            problems.append((where, problem))
+    return problems
+
+
+def check_config(config: dict, schema: str | Path = SCHEMA) -> dict:
+    """Raise ConfigError naming every bad key of a workflow config; return a copy with the defaults filled in.
+
+    Call it before `snakemake.utils.validate` (which stops at the first error and fills in the same defaults).
+    """
+    config = copy.deepcopy(config)
+    problems = _schema_problems(config, schema)
+    if problems:
+        raise ConfigError(problems)  # the checks below rely on the schema's types
+    problems = _dataset_problems(config) + _extract_problems(config) + _experiment_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config

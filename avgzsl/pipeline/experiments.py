@@ -1,0 +1,54 @@
+"""Deep experiments in the workflow: one (experiment, seed) per job.
+
+Each seed trains into `<runs>/<experiment>/seed<k>/` (the files `avgzsl.training.run.run_experiment`
+writes: config.json, history.csv, checkpoint.pt, scores.npz, val_scores.npz, metrics.json), published
+whole by `avgzsl.pipeline.run_folders.publish_dir`; the summary over seeds is `avgzsl.pipeline.run_folders`'s too.
+Classical baselines (one job each, `avgzsl.pipeline.baseline_experiment`) write the same layout with seed 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from avgzsl.datasets.loading import load_feature_splits
+from avgzsl.pipeline.run_folders import publish_dir, summarize_experiment
+from avgzsl.settings.experiment import build_experiment
+from avgzsl.training.run import run_experiment
+
+log = logging.getLogger("avgzsl.pipeline.experiments")
+
+
+def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, threads: int = 1,
+               out: str, stage1_classes=None) -> dict:
+    """Train and test one seed of a deep experiment into the folder `out` (published whole)."""
+    splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video,
+                                 stage1_classes=stage1_classes)
+    dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
+            "text_dim": splits["trn"].text.shape[1]}
+    torch.set_num_threads(max(1, threads))
+    cfg = build_experiment(
+        name=spec["name"], preset_name=spec["preset"], model={**spec["model"], **dims}, loss=spec["loss"],
+        train={**spec["train"], "seed": seed},
+    )
+    with publish_dir(out) as tmp:
+        metrics = run_experiment(cfg, splits, tmp, progress=False, log=log.info)
+    both = metrics["classification"].get("both") or next(iter(metrics["classification"].values()))
+    log.info("seed %d: S=%.4f U=%.4f HM=%.4f (beta=0)", seed, both["beta0"]["S"], both["beta0"]["U"],
+             both["beta0"]["HM"])
+    return metrics
+
+
+def run_deep_experiment(spec: dict, *, manifest, classes, text, audio, video, threads: int = 1,
+                        summary_out: str) -> dict:
+    """Every seed of a deep experiment, one after the other, then the summary (outside the workflow,
+    which runs each seed as its own job)."""
+    runs = Path(summary_out).parent
+    seed_dirs = []
+    for seed in spec["seeds"]:
+        seed_dirs.append(str(runs / f"seed{seed}"))
+        train_seed(spec, seed, manifest=manifest, classes=classes, text=text, audio=audio, video=video,
+                   threads=threads, out=seed_dirs[-1])
+    return summarize_experiment(spec, seed_dirs, out=summary_out)

@@ -1,0 +1,57 @@
+"""The video extraction step of the workflow: one shard's clips through Kinetics I3D.
+
+The weights arrive as a file the workflow tracks (the converted Kinetics-400 state dict written by the
+`i3d_weights` rule, or the user's own checkpoint), with its checksum, which every shard records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from avgzsl_extractors.extract import extract_video_shard
+from avgzsl_extractors.i3d import create_i3d
+from avgzsl_extractors.i3d_weights import sha256_of
+from avgzsl_extractors.video import VideoFeatureConfig, video_features, window_starts
+
+from avgzsl.formats.media_tables import read_media_table
+from avgzsl.pipeline.extraction_steps import decode_config, extraction_job, finish_status, setup_device, split_by_media
+
+log = logging.getLogger("avgzsl.extract")
+
+
+def extract_video_step(*, media: str, weights_file: str, decode: dict, video: dict, device: str, threads: int,
+                       out_features: str, out_status: str, weights_sha256: str | None = None,
+                       autocast: str = "none") -> None:
+    """Extract one shard; `weights_sha256` (the checksum the weights rule recorded) is verified first."""
+    digest = sha256_of(weights_file)
+    if weights_sha256 is not None and digest != weights_sha256:
+        raise ValueError(f"{weights_file}: sha256 {digest} does not match the recorded {weights_sha256}; "
+                         "re-run the i3d_weights rule")
+    dev = setup_device(device, threads)
+    table = read_media_table(media)
+    usable, lost = split_by_media(table)
+    video = dict(video)
+    weights, batch_clips = video.pop("weights"), video.pop("batch_clips", 4)
+    vcfg = VideoFeatureConfig(**video, autocast=autocast)
+    # decode straight to the rate and (roughly) the size I3D will see
+    decode_cfg = decode_config(decode, fps=vcfg.fps, short_side=vcfg.resize_short_side)
+    if dev.type == "cuda":
+        # all windows of a model call's clips in one I3D pass (4 per 10 s clip at 25 fps): a GPU needs the
+        # larger batch to stay busy; on a CPU the small default bounds memory and costs no speed
+        windows = len(window_starts(round(decode_cfg.max_seconds * vcfg.fps), vcfg))
+        vcfg = dataclasses.replace(vcfg, batch_windows=max(vcfg.batch_windows, windows * batch_clips))
+    model = create_i3d(weights=Path(weights_file)).to(dev).eval()
+    tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
+    name = weights if weights == "kinetics400" else Path(weights).name
+    summary = extract_video_shard(
+        usable, out_features=out_features, out_status=tmp_status,
+        embed_fn=lambda frames: video_features(model, frames, vcfg, dev),
+        decode_cfg=decode_cfg, batch_size=batch_clips,
+        settings={"weights": name, "weights_sha256": digest, **video, "autocast": autocast},
+        job=extraction_job(threads, dev),
+    )
+    finish_status(tmp_status, lost, table, out_status)
+    log.info("video shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",
+             summary.n_ok, summary.n_skipped, len(lost), summary.decode_seconds, summary.model_seconds)

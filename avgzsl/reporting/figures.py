@@ -1,0 +1,217 @@
+"""Workflow figures: training curves, t-SNE of embeddings (the paper's Fig. 6), critical-difference diagram (Fig. 7)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from avgzsl.evaluation.metrics import per_class_accuracy, scored_rows
+from avgzsl.evaluation.saved_scores import read_scores
+from avgzsl.reporting.paper_tables import PAPER_EXPERIMENTS, TABLE1, extra_row_label
+
+log = logging.getLogger("avgzsl.reporting.figures")
+
+
+def _first_seed_dir(runs: Path, name: str, spec: dict) -> Path:
+    return runs / name / f"seed{spec.get('seeds', [0])[0]}"
+
+
+def plot_training_curves(runs: Path, experiments: dict, out: str, *, reference: str = "avgzslnet") -> None:
+    """Small multiples, one panel per deep experiment (first seed): validation HM (the number that picks the
+    epoch) and training loss; the reference experiment's HM in grey in every panel, the selected epoch dashed."""
+    deep = [n for n, e in experiments.items() if "baseline" not in e
+            and (_first_seed_dir(runs, n, e) / "history.csv").is_file()]
+    histories = {}
+    for name in deep:
+        h = pd.read_csv(_first_seed_dir(runs, name, experiments[name]) / "history.csv")
+        histories[name] = h[h["phase"].isna()] if "phase" in h else h
+    cols = min(4, max(1, len(deep)))
+    rows = max(1, -(-len(deep) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows + 0.6), squeeze=False)
+    ref = histories.get(reference)
+    for ax, name in zip(axes.flat, deep):
+        h = histories[name]
+        loss_ax = ax.twinx()
+        loss_ax.plot(h["epoch"], h["loss"], color="tab:orange", lw=1)
+        # linear, no offset: over a short run's narrow loss range a log axis labels ticks as 1.0065 x 10^1 and
+        # an offset ("+1.006e1") lands on the panel title
+        loss_ax.ticklabel_format(axis="y", useOffset=False)
+        loss_ax.tick_params(axis="y", which="both", labelsize=6, colors="tab:orange")
+        if ref is not None and name != reference and "val_hm" in ref:
+            ax.plot(ref["epoch"], 100 * ref["val_hm"], color="0.7", lw=1)
+        if "val_hm" in h:
+            ax.plot(h["epoch"], 100 * h["val_hm"], color="tab:blue", lw=1.5)
+        metrics = _first_seed_dir(runs, name, experiments[name]) / "metrics.json"
+        if metrics.is_file():
+            chosen = json.loads(metrics.read_text()).get("selected_epoch")
+            if chosen is not None:
+                ax.axvline(chosen, color="black", ls="--", lw=0.8)
+        ax.set_title(name, fontsize=8, fontweight="bold" if name == reference else "normal")
+        ax.tick_params(labelsize=6)
+        ax.set_zorder(loss_ax.get_zorder() + 1)
+        ax.patch.set_visible(False)
+    for ax in list(axes.flat)[len(deep):]:
+        ax.axis("off")
+    if not deep:
+        axes[0, 0].text(0.5, 0.5, "no deep experiment has a history.csv", ha="center")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val HM (%)", fontsize=7)
+    fig.suptitle("validation HM at beta = 0 (blue: the row that selects the epoch; attention models: attention-"
+                 f"weighted both), {reference}'s for reference (grey),\ntraining loss (orange, right axis), "
+                 "selected epoch (dashed); first seed", fontsize=8)
+    fig.supxlabel("epoch", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def tsne_perplexity(n_points: int) -> float:
+    """sqrt(N), kept within [2, 30] and below N - 1: neighbourhoods about the size of a class in the demo
+    (tens of points) without making every point a neighbour of every other in small sets."""
+    return float(min(30.0, max(2.0, np.sqrt(n_points)), max(1.0, n_points - 2)))
+
+
+def knn_class_purity(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    """Mean fraction of each point's k nearest other points (Euclidean) that share its class."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(points) - 1)
+    if k < 1:
+        return float("nan")
+    idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points, return_distance=False)[:, 1:]
+    return float((labels[idx] == labels[:, None]).mean())
+
+
+def chance_purity(labels: np.ndarray) -> float:
+    """The k-NN purity of a map with no class structure: the chance that another point shares the class."""
+    _, counts = np.unique(labels, return_counts=True)
+    return float(((counts * (counts - 1)).sum()) / (len(labels) * (len(labels) - 1)))
+
+
+def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: int = 0, k: int = 5) -> dict:
+    """t-SNE of the audio and video embeddings of every unseen-class val + tst clip (classes training never
+    saw), class-text embeddings as stars. Each panel prints the k-NN class purity of the embedding and of
+    the 2-D map against chance, so the picture says whether classes separate. Returns those numbers."""
+    from sklearn.manifold import TSNE
+
+    from avgzsl.datasets.loading import load_feature_splits
+    from avgzsl.training.checkpoint import load_checkpoint
+
+    systems = [n for n in ("avgzslnet", "cjme") if n in experiments and "baseline" not in experiments[n]
+               and (_first_seed_dir(runs, n, experiments[n]) / "checkpoint.pt").is_file()]
+    splits = load_feature_splits(**features)
+    held_out = [splits[s] for s in ("val", "tst") if s in splits]
+    data = held_out[0] if len(held_out) == 1 else held_out[0].concat(held_out[1])
+    labels_all = data.labels.numpy()
+    unseen = np.flatnonzero(~np.asarray(data.classes.seen, bool))
+    colours = plt.get_cmap("tab10" if len(unseen) <= 10 else "tab20")
+    fig, axes = plt.subplots(max(1, len(systems)), 2, figsize=(11, 5 * max(1, len(systems))), squeeze=False)
+    purity: dict = {}
+    for r, name in enumerate(systems):
+        model, _, _ = load_checkpoint(_first_seed_dir(runs, name, experiments[name]) / "checkpoint.pt",
+                                      device="cpu")
+        with torch.no_grad():
+            text = model.embed_text(data.text[unseen]).numpy()
+        for col, modality in enumerate(("audio", "video")):
+            ax = axes[r, col]
+            has = (data.has_audio if modality == "audio" else data.has_video).numpy()
+            rows = np.flatnonzero(np.isin(labels_all, unseen) & has)
+            if len(rows) < 3:
+                ax.text(0.5, 0.5, f"{len(rows)} unseen-class clips with {modality}: too few", ha="center")
+                ax.axis("off")
+                continue
+            with torch.no_grad():
+                x = data.audio[rows] if modality == "audio" else data.video[rows]
+                emb = (model.embed_audio(x) if modality == "audio" else model.embed_video(x)).numpy()
+            labels = labels_all[rows]
+            points = np.concatenate([emb, text])
+            perplexity = tsne_perplexity(len(points))
+            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(points)
+            numbers = {"embedding": knn_class_purity(emb, labels, k), "map": knn_class_purity(xy[: len(rows)], labels, k),
+                       "chance": chance_purity(labels), "clips": len(rows), "perplexity": perplexity}
+            purity[f"{name}/{modality}"] = numbers
+            log.info("t-SNE %s %s: %s", name, modality, numbers)
+            for j, c in enumerate(unseen):
+                mask = labels == c
+                ax.scatter(xy[: len(rows)][mask, 0], xy[: len(rows)][mask, 1], s=12, color=colours(j % colours.N),
+                           label=data.classes.names[c])
+                ax.scatter(*xy[len(rows) + j], marker="*", s=250, color=colours(j % colours.N), edgecolor="black")
+            ax.set_title(f"{name}: {modality} embeddings of {len(rows)} unseen-class val+tst clips\n"
+                         f"{k}-NN class purity: embedding {numbers['embedding']:.2f}, 2-D map "
+                         f"{numbers['map']:.2f}, chance {numbers['chance']:.2f} (perplexity {perplexity:.0f})",
+                         fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].legend(fontsize=7, ncol=2)
+    if not systems:
+        axes[0, 0].text(0.5, 0.5, "no trained avgzslnet / cjme experiment", ha="center")
+    fig.suptitle("t-SNE of embeddings of classes never trained on (stars: class-text embeddings)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return purity
+
+
+def critical_difference_systems(experiments: dict) -> list[tuple[str, str, str | None]]:
+    """(experiment, modality, paper label) of every system Table 1 shows: the paper's rows that ran, then each
+    other experiment's audio, video and both rows (label None: named from its run, as Table 1 names it)."""
+    systems = [(row.experiment, row.modality, row.label) for row in TABLE1 if row.experiment in experiments]
+    for name in experiments:
+        if name not in PAPER_EXPERIMENTS:  # the paper's other tables' rows (ablations) stay out, as in Table 1
+            systems += [(name, modality, None) for modality in ("audio", "video", "both")]
+    return systems
+
+
+def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
+    """Per-class accuracy (rows: classes) of each system of Table 1 whose first seed's scores hold its row."""
+    columns = {}
+    for name, modality, label in critical_difference_systems(experiments):
+        spec = experiments[name]
+        seed = spec.get("seeds", [0])[0] if "baseline" not in spec else 0
+        path = runs / name / f"seed{seed}" / "scores.npz"
+        if not path.is_file():
+            continue
+        z = read_scores(path)
+        key = f"distances_{modality}"
+        if key not in z:
+            continue
+        run_info = json.loads(str(z["run_info"])) if "run_info" in z else {}
+        # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
+        keep = scored_rows(modality, z["has_audio"], z["has_video"], run_info.get("missing_modality", "exclude"))
+        label = label or extra_row_label(name, run_info.get("model"))
+        columns[f"{label} [{modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]))
+    return pd.DataFrame(columns)
+
+
+def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> None:
+    """Friedman test + Nemenyi CD over Table 1's systems, blocks = classes (per-class accuracy, first seed)."""
+    from avgzsl.evaluation.significance import friedman_nemenyi, plot_critical_difference
+
+    table = critical_difference_scores(runs, experiments)
+    if table.shape[1] < 2:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.text(0.5, 0.5, f"need >= 2 systems for a Friedman test, have {table.shape[1]}", ha="center")
+        ax.axis("off")
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
+        return
+    result = friedman_nemenyi(table)
+    log.info("Friedman chi2=%.3f p=%.3g CD=%.4f", result["statistic"], result["p_value"],
+             result["critical_difference"])
+    plot_critical_difference(result, out)
+
+
+def make_figures(*, experiments: dict, runs: str, features: dict, curves_out: str, tsne_out: str, cd_out: str):
+    runs = Path(runs)
+    plot_training_curves(runs, experiments, curves_out)
+    plot_tsne(runs, experiments, features, tsne_out)
+    plot_critical_difference_figure(runs, experiments, cd_out)

@@ -1,0 +1,2 @@
+"""Layer 0, the process: device resolution, seeding, the CPU allocator's thresholds.
+"""

@@ -1,0 +1,366 @@
+"""Train the audio CNN on seen-class training clips only, resumably.
+
+Zero-shot evaluation is only honest if the audio feature extractor never saw an
+unseen class, nor a validation or test clip. Two independent checks enforce that:
+`select_training_clips` picks the clips, and `train_audio_cnn` re-checks the
+labels and splits of the examples it actually holds right before the first step,
+so a bug in selection raises instead of leaking. The classifier head has only
+the seen classes, so there is no output an unseen clip could be trained towards.
+
+The checkpoint is rewritten after every epoch with the optimizer and RNG states,
+so a killed job resumes at the next epoch and reaches the same weights as an
+uninterrupted run; a finished run is recognised and not retrained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+import torch
+from avgzsl_extractors.audio_cnn import (
+    AudioCNN,
+    AudioCNNConfig,
+    create_audio_cnn,
+    read_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
+from avgzsl_extractors.precision import to_device
+from torch import nn
+from tqdm import tqdm
+
+from avgzsl.formats.manifest import ClassTable
+from avgzsl.settings.experiment import dataclass_from_dict
+
+TRAIN_SPLIT = "trn"
+OPTIMIZERS = ("adam",)
+
+
+@dataclass
+class AudioTrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    seed: int = 0
+    # ~5 s at a 10 ms hop; longer clips give a random crop each epoch (augmentation), shorter ones are padded
+    frames: int = 496
+    # held out of the seen-class trn clips to watch over-fitting; 0 trains on all of them
+    val_fraction: float = 0.0
+    num_threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    device: str = "auto"
+    progress: bool = True
+    model: AudioCNNConfig = field(default_factory=AudioCNNConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = AudioCNNConfig.from_dict(self.model)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        for name in ("epochs", "batch_size", "frames"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AudioTrainConfig":
+        return dataclass_from_dict(cls, data)
+
+
+class SpectrogramSource(Protocol):
+    """Where the trainer gets log-mels: `read(indices)` returns those clips' (n_mels, frames_i) arrays.
+
+    `avgzsl_extractors.logmel_cache.LogMelStore` reads them from the on-disk cache (bounded memory);
+    `InMemorySpectrograms` wraps arrays already in memory (tests, small data sets).
+    """
+
+    def __len__(self) -> int: ...
+
+    def shapes(self, indices: Sequence[int]) -> list[tuple[int, ...]]: ...
+
+    def read(self, indices: Sequence[int]) -> Sequence[np.ndarray]: ...
+
+
+class InMemorySpectrograms:
+    """A sequence of (n_mels, frames_i) arrays, used as given (float16 stays float16 until a batch is built)."""
+
+    def __init__(self, specs: Sequence[np.ndarray]) -> None:
+        self._specs = specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def shapes(self, indices: Sequence[int]) -> list[tuple[int, ...]]:
+        return [tuple(np.shape(self._specs[i])) for i in indices]
+
+    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+        return [np.asarray(self._specs[i]) for i in indices]
+
+
+def as_source(specs: Sequence[np.ndarray] | SpectrogramSource) -> SpectrogramSource:
+    return specs if hasattr(specs, "read") and hasattr(specs, "shapes") else InMemorySpectrograms(specs)
+
+
+def select_training_clips(labels: Sequence[str], splits: Sequence[str], classes: ClassTable) -> np.ndarray:
+    """Indices of clips that may train the audio CNN: split `trn` and a seen class."""
+    if len(labels) != len(splits):
+        raise ValueError(f"{len(labels)} labels but {len(splits)} splits")
+    known = set(classes.names)
+    unknown = sorted({str(lab) for lab in labels} - known)
+    if unknown:
+        raise ValueError(f"labels not in the class table: {unknown}")
+    seen = set(classes.seen_names)
+    keep = [i for i, (lab, split) in enumerate(zip(labels, splits)) if split == TRAIN_SPLIT and lab in seen]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def check_training_examples(label_idx: torch.Tensor, splits: Sequence[str], classes: ClassTable) -> None:
+    """Raise if any example (label_idx into classes.names) is of an unseen class or not from `trn`."""
+    seen = torch.from_numpy(classes.seen)
+    bad = (~seen[label_idx]).nonzero().flatten()
+    if len(bad):
+        names = sorted({classes.names[int(label_idx[i])] for i in bad})
+        raise ValueError(
+            f"{len(bad)} training example(s) of unseen class(es) {names}: the audio CNN must only see seen classes"
+        )
+    wrong = sorted({s for s in splits if s != TRAIN_SPLIT})
+    if wrong:
+        first = next(i for i, s in enumerate(splits) if s != TRAIN_SPLIT)
+        raise ValueError(
+            f"training examples from split(s) {wrong} (e.g. class {classes.names[int(label_idx[first])]!r}): "
+            f"the audio CNN must only see {TRAIN_SPLIT!r} clips"
+        )
+
+
+def _seed_everything(seed: int) -> np.random.Generator:
+    """The one place training seeds torch; numpy randomness goes through the returned generator."""
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def _fit(spec: np.ndarray, frames: int, start: int) -> np.ndarray:
+    """A (n_mels, frames) window from `start`; short clips are padded with their own floor (silence)."""
+    if spec.shape[1] >= frames:
+        return spec[:, start : start + frames]
+    pad = np.full((spec.shape[0], frames - spec.shape[1]), spec.min(), dtype=spec.dtype)
+    return np.concatenate([spec, pad], axis=1)
+
+
+def _batch(specs: list[np.ndarray], frames: int, rng: np.random.Generator | None) -> torch.Tensor:
+    """Random crops when rng is given (training), centre crops otherwise (validation)."""
+    out = []
+    for spec in specs:
+        extra = max(spec.shape[1] - frames, 0)
+        start = int(rng.integers(0, extra + 1)) if rng is not None else extra // 2
+        out.append(_fit(spec, frames, start))
+    return torch.from_numpy(np.stack(out).astype(np.float32, copy=False))  # (B, n_mels, frames)
+
+
+def clip_batches(
+    source: SpectrogramSource,
+    clips: Sequence[int],
+    batch_size: int,
+    frames: int,
+    rng: np.random.Generator | None,
+) -> Iterator[torch.Tensor]:
+    """(B, n_mels, frames) float32 batches of `clips` (indices into `source`) in the order given.
+
+    A background thread reads the next batch's clips while the caller trains on this one (`os.preadv`
+    and numpy copies release the GIL); crops are drawn here, in batch order, so a seed gives the same
+    batches whether the source is in memory or on disk.
+    """
+    starts = range(0, len(clips), batch_size)
+    if not len(clips):
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="logmel-read") as pool:
+        pending = pool.submit(source.read, clips[0:batch_size])
+        for start in starts:
+            specs = pending.result()
+            following = start + batch_size
+            if following < len(clips):
+                pending = pool.submit(source.read, clips[following : following + batch_size])
+            yield _batch(list(specs), frames, rng)
+
+
+def _fingerprint(cfg: AudioTrainConfig, head: list[str], labels: list[str], lengths: list[int], val: list[int]) -> str:
+    """What must match for a checkpoint to be resumed: everything but the epoch count and runtime knobs."""
+    settings = cfg.to_dict()
+    for key in ("epochs", "num_threads", "device", "progress"):
+        settings.pop(key)
+    blob = json.dumps([settings, head, labels, lengths, val], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _evaluate(
+    model: AudioCNN, source: SpectrogramSource, clips: list[int], y: torch.Tensor, cfg: AudioTrainConfig, device
+) -> dict:
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    with torch.inference_mode():
+        for b, x in enumerate(clip_batches(source, clips, cfg.batch_size, cfg.frames, None)):
+            x = to_device(x, device)
+            target = y[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
+            logits = model(x)  # (B, n_seen)
+            loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(1) == target).sum())
+    return {"val_loss": loss_sum / len(clips), "val_acc": correct / len(clips)}
+
+
+def train_audio_cnn(
+    specs: Sequence[np.ndarray] | SpectrogramSource,
+    labels: Sequence[str],
+    *,
+    classes: ClassTable,
+    splits: Sequence[str],
+    cfg: AudioTrainConfig | None = None,
+    checkpoint_path: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train (or resume, or recognise as finished) the seen-class audio CNN; returns history and epochs run.
+
+    specs[i] is a log-mel spectrogram (n_mels, frames_i) of clip i, labels[i] its class name
+    and splits[i] its split; clips outside seen-class `trn` are left out here. `specs` is either a
+    sequence of arrays or a `SpectrogramSource` such as the on-disk `LogMelStore`, which keeps memory
+    at a few batches whatever the number of clips; both give the same weights for the same seed.
+    """
+    source = as_source(specs)
+    cfg = cfg or AudioTrainConfig()
+    checkpoint_path = Path(checkpoint_path)
+    if len(source) != len(labels):
+        raise ValueError(f"{len(source)} spectrograms but {len(labels)} labels")
+    idx = select_training_clips(labels, splits, classes)
+    if len(idx) == 0:
+        raise ValueError("no seen-class trn clips to train the audio CNN on")
+    for i, shape in zip(idx, source.shapes(idx)):
+        if len(shape) != 2 or shape[0] != cfg.model.n_mels or shape[1] < 1:
+            raise ValueError(
+                f"clip {i} ({labels[i]!r}): spectrogram shape {shape}, expected ({cfg.model.n_mels}, frames)"
+            )
+
+    head = classes.seen_names
+    full_index = classes.index()
+    # head position of each class in the full table; unseen classes have none (-1)
+    full_to_head = torch.full((len(classes.names),), -1, dtype=torch.long)
+    for h, name in enumerate(head):
+        full_to_head[full_index[name]] = h
+
+    # the hold-out draw uses its own stream so it is the same on a fresh run and on resume
+    order = np.random.default_rng([cfg.seed, 1]).permutation(idx)
+    n_val = int(round(cfg.val_fraction * len(order)))
+    val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
+    if not train_idx:
+        raise ValueError(f"val_fraction={cfg.val_fraction} leaves no training clips out of {len(idx)}")
+
+    y_train_full = torch.tensor([full_index[labels[i]] for i in train_idx], dtype=torch.long)  # (N,)
+    split_train = [splits[i] for i in train_idx]
+    y_val_full = torch.tensor([full_index[labels[i]] for i in val_idx], dtype=torch.long)
+    lengths = [shape[1] for shape in source.shapes(train_idx)]
+    fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], lengths, val_idx)
+
+    device = resolve_device(cfg.device)
+    previous_threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    try:
+        rng = _seed_everything(cfg.seed)
+        model = create_audio_cnn(n_classes=len(head), config=cfg.model).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        history: list[dict] = []
+        start_epoch = 0
+
+        if checkpoint_path.exists():
+            payload = read_checkpoint(checkpoint_path)
+            state = payload["extra"].get("train_state")
+            if state is None:
+                raise ValueError(f"{checkpoint_path}: a checkpoint without training state; move it away to retrain")
+            if state["fingerprint"] != fingerprint:
+                raise ValueError(
+                    f"{checkpoint_path}: written for other data or settings (fingerprint {state['fingerprint']}, "
+                    f"now {fingerprint}); delete it to retrain"
+                )
+            start_epoch = int(state["epoch"])
+            history = list(state["history"])
+            if start_epoch >= cfg.epochs:
+                log(f"audio CNN: {checkpoint_path} already trained for {start_epoch} epoch(s); nothing to do")
+                return {"history": history, "epochs_run": 0, "class_names": head}
+            model.load_state_dict(payload["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            rng.bit_generator.state = state["numpy_rng"]
+            log(f"audio CNN: resuming {checkpoint_path} after epoch {start_epoch} of {cfg.epochs}")
+
+        # second, independent guard: inspect the very tensors the loop will consume
+        check_training_examples(y_train_full, split_train, classes)
+        check_training_examples(y_val_full, [splits[i] for i in val_idx], classes)
+        y_train = full_to_head[y_train_full]  # (N,) head indices, all >= 0 after the check
+        y_val = full_to_head[y_val_full]
+        log(
+            f"audio CNN: {len(train_idx)} trn clips of {len(head)} seen classes"
+            f"{f', {len(val_idx)} held out' if val_idx else ''}; device {device}"
+        )
+
+        n = len(train_idx)
+        train_clips = np.asarray(train_idx, dtype=np.int64)
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            perm = rng.permutation(n)
+            loss_sum, correct = 0.0, 0
+            n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
+            desc = f"audio CNN epoch {epoch + 1}/{cfg.epochs}"
+            bar = tqdm(total=n_batches, desc=desc, disable=not cfg.progress, leave=False)
+            batches = clip_batches(source, train_clips[perm], cfg.batch_size, cfg.frames, rng)
+            for b, x in enumerate(batches):
+                sel = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                x = to_device(x, device)  # (B, n_mels, frames); pinned, non-blocking on CUDA
+                target = y_train[torch.from_numpy(sel)].to(device)  # (B,)
+                logits = model(x)  # (B, n_seen)
+                loss = nn.functional.cross_entropy(logits, target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_value = loss.item()
+                loss_sum += loss_value * len(sel)
+                correct += int((logits.detach().argmax(1) == target).sum())
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.3f}")
+            bar.close()
+            record = {"epoch": epoch + 1, "loss": loss_sum / n, "acc": correct / n}
+            if val_idx:
+                record.update(_evaluate(model, source, val_idx, y_val, cfg, device))
+            history.append(record)
+            summary = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+            log(f"audio CNN {summary}")
+
+            state = {
+                "epoch": epoch + 1,
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "numpy_rng": rng.bit_generator.state,
+                "history": history,
+                "fingerprint": fingerprint,
+                "train_config": cfg.to_dict(),
+            }
+            if device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(device)
+            extra = {"train_state": state, "n_train_clips": n, "n_val_clips": len(val_idx)}
+            save_checkpoint(checkpoint_path, model, cfg.model, head, extra)
+        return {"history": history, "epochs_run": cfg.epochs - start_epoch, "class_names": head}
+    finally:
+        torch.set_num_threads(previous_threads)
