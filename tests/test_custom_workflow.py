@@ -161,9 +161,9 @@ def test_unsafe_manifest_is_refused_before_any_job_runs(tmp_path, header, row, m
 
 
 def test_example_config_builds_its_dag(tmp_path):
-    """config/custom.example.yaml, as shipped, passes validation and plans the custom rules."""
+    """config/custom.yaml, as shipped, passes validation and plans the custom rules."""
     repo = copy_repo(tmp_path / "repo")
-    counts = job_counts(snakemake(repo, "--configfile", "config/custom.example.yaml", "-n").stdout)
+    counts = job_counts(snakemake(repo, "--configfile", "config/custom.yaml", "-n").stdout)
     assert counts["manifest"] == counts["custom_media_shard"] == counts["extract_video_shard"] == 1
     assert counts["train_seed"] == 6 and counts["summarize_experiment"] == 2  # two experiments, three seeds
     assert counts["run_baseline"] == 1

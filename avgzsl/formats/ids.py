@@ -9,7 +9,7 @@ would write outside the run's folders. Each id is therefore checked once, where 
 read, and refused with a message naming the file and row it came from; nothing
 downstream re-checks it.
 
-The rules (also in README, "Your own clips"):
+The rules (also in docs/DATASETS.md, "Your own clips"):
 
 * clip id: 1 to 128 characters from ASCII letters, digits, `_`, `-`, `.`, `+` and
   spaces; it may not start with `.` or a space, end with a space, or contain `..`.
