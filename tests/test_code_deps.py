@@ -101,3 +101,20 @@ def test_code_digest_changes_with_code_not_with_comments_docstrings_or_layout(re
     script.write_text("import avgzsl.a\nprint(1)\n")
     assert code_digest(script, repo) != base
 
+
+
+def test_modules_reached_by_name_count_as_code(repo, tmp_path):
+    """A rule that calls into a dataset kind through the registry names the kind's module: its code counts."""
+    script = tmp_path / "script.py"
+    script.write_text("import avgzsl.a\n")
+    plain = code_inputs(script, repo)
+    named = code_inputs(script, repo, ("avgzsl.sub.c",))
+    assert [p.relative_to(repo.resolve()).as_posix() for p in set(named) - set(plain)] == []  # already imported
+    script = tmp_path / "other_script.py"  # imports are read once per file and process
+    script.write_text("import os\n")
+    got = [p.relative_to(repo.resolve()).as_posix() for p in code_inputs(script, repo, ("avgzsl.sub.c",))]
+    assert got == ["avgzsl/__init__.py", "avgzsl/d.py", "avgzsl/sub/__init__.py", "avgzsl/sub/c.py"]
+    base = code_digest(script, repo, ("avgzsl.sub.c",))
+    assert _digest_after(repo, script, "avgzsl/d.py", "import os\nX = 1\n") != base
+    with pytest.raises(ValueError, match="avgzsl.nowhere: not a module"):
+        code_inputs(script, repo, ("avgzsl.nowhere",))

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from avgzsl.datasets.archive import download, unpack_checked
+from avgzsl.datasets.kind import DatasetKind
 from avgzsl.formats.manifest import SPLITS, ClassTable
 
 SPLIT_REPO = "krantiparida/AudioSetZSL"
@@ -198,3 +199,28 @@ def read_audiosetzsl_class_list(path: str | os.PathLike) -> list[str]:
         if line:
             names.append(line.strip("'\""))
     return names
+
+
+@dataclass(frozen=True)
+class AudioSetZSLKind(DatasetKind):
+    """AudioSetZSL from YouTube: the pinned split lists (or a local folder of them) -> a manifest of segments."""
+
+    def build_manifest(self, settings: dict, *, resources: str) -> tuple[pd.DataFrame, ClassTable]:
+        pinned = settings["split_lists"] == "pinned"
+        return load_audiosetzsl(AudioSetZSLConfig(
+            split_dir=None if pinned else settings["split_lists"], cache_dir=f"{resources}/audiosetzsl_split_lists",
+            digest=SPLIT_LISTS_DIGEST if settings["verify_split_lists"] else None,
+        ))
+
+    def user_inputs(self, settings: dict, folder_files) -> list[str]:
+        return [] if settings["split_lists"] == "pinned" else folder_files(settings["split_lists"])
+
+    def path_problems(self, config: dict, need, optional) -> list[tuple[str, str]]:
+        lists = config["audiosetzsl"]["split_lists"]
+        if lists != "pinned":
+            need("audiosetzsl.split_lists", lists, "folder")
+        return []
+
+
+# the paper's 300-d GoogleNews word2vec for `text.source: auto`
+AUDIOSETZSL = AudioSetZSLKind("audiosetzsl", media="downloaded", may_download=True, default_text_source="word2vec")

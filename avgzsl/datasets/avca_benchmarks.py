@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.datasets.archive import download, unpack_checked
+from avgzsl.datasets.kind import DatasetKind
 
 SPLIT_REPO = "ExplainableML/AVCA-GZSL"
 SPLIT_REPO_COMMIT = "2711aeb5d7257ece4c5464fa46d7849a4edf6470"
@@ -304,3 +305,35 @@ def mislooked_classes(split: ClassSplit, classes: list[str] | None = None) -> li
     position = {c: i for i, c in enumerate(split.all_classes)}
     return [c for c in (classes if classes is not None else split.all_classes)
             if keys[position[c]] != split.manual_names[c]]
+
+
+@dataclass(frozen=True)
+class AvcaBenchmarkKind(DatasetKind):
+    """An AVCA-GZSL benchmark from its released features: imported once, trained in their two stages."""
+
+    @property
+    def benchmark(self) -> Benchmark:
+        return BENCHMARKS[self.name]
+
+    def settings(self, config: dict) -> dict:
+        return config["avca_gzsl"]
+
+    def features_import(self, config: dict) -> str | None:
+        return "avca_benchmark"
+
+    def result_dir(self, config: dict) -> str:
+        # one folder per feature set and word-vector pairing
+        avca = config["avca_gzsl"]
+        return f"{super().result_dir(config)}/{avca['variant']}-{avca['text_lookup']}"
+
+    def path_problems(self, config: dict, need, optional) -> list[tuple[str, str]]:
+        avca = config["avca_gzsl"]
+        need("avca_gzsl.root", avca["root"], "folder")
+        if avca["split_lists"] != "pinned":
+            need("avca_gzsl.split_lists", avca["split_lists"], "folder")
+        return []
+
+
+VGGSOUND_GZSL = AvcaBenchmarkKind("vggsound-gzsl", two_stage=True)
+UCF_GZSL = AvcaBenchmarkKind("ucf-gzsl", two_stage=True)
+ACTIVITYNET_GZSL = AvcaBenchmarkKind("activitynet-gzsl", two_stage=True)

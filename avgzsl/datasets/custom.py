@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from avgzsl.datasets.kind import DatasetKind
 from avgzsl.formats.ids import class_name_problem, clip_id_problem, youtube_id_problem
 from avgzsl.formats.manifest import SPLITS, ClassTable
 
@@ -212,3 +213,32 @@ def load_custom(cfg: CustomConfig) -> tuple[pd.DataFrame, ClassTable]:
         table, classes, base_dir=base, check_files=cfg.check_files, source=str(manifest_path)
     )
     return manifest, classes
+
+
+@dataclass(frozen=True)
+class CustomKind(DatasetKind):
+    """A user's own clips: a manifest CSV and class lists; rows may also name YouTube ids."""
+
+    def media_root(self, config: dict) -> str:
+        return config["custom"]["media_root"] or super().media_root(config)
+
+    def build_manifest(self, settings: dict, *, resources: str) -> tuple[pd.DataFrame, ClassTable]:
+        # missing files become recorded skips in the media step, not a refusal of the whole run
+        return load_custom(CustomConfig(
+            manifest=settings["manifest"], classes=settings["classes"], unseen=settings["unseen"] or None,
+            base_dir=settings["media_root"] or None, check_files=False,
+        ))
+
+    def user_inputs(self, settings: dict, folder_files) -> list[str]:
+        return [settings[k] for k in ("manifest", "classes", "unseen") if settings.get(k)]
+
+    def path_problems(self, config: dict, need, optional) -> list[tuple[str, str]]:
+        custom = config["custom"]
+        need("custom.manifest", custom["manifest"])
+        need("custom.classes", custom["classes"])
+        optional("custom.unseen", custom["unseen"])
+        optional("custom.media_root", custom["media_root"], "folder")
+        return []
+
+
+CUSTOM = CustomKind("custom", media="files", may_download=True)

@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 
+from avgzsl.datasets.kind import DatasetKind
 from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.manifest import SPLITS, ClassTable
 
@@ -252,6 +252,8 @@ def clip_properties(name: str, cfg: DemoConfig, rng: np.random.Generator) -> dic
 
 
 def _encode(path: Path, frames: np.ndarray, wave: np.ndarray, cfg: DemoConfig) -> None:
+    import av  # the decoders are the `extract` extra's; reading a demo manifest needs none
+
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=cfg.fps)
         video.width = video.height = cfg.size
@@ -341,3 +343,14 @@ def render_demo(
     with atomic_output(out_dir / "manifest.csv") as tmp:
         manifest.to_csv(tmp, index=False)
     return manifest
+
+
+@dataclass(frozen=True)
+class DemoKind(DatasetKind):
+    """The rendered demo: clips made from each class's word vector, so its media jobs see class and split."""
+
+    def build_manifest(self, settings: dict, *, resources: str) -> tuple[pd.DataFrame, ClassTable]:
+        return demo_manifest(DemoConfig(**settings)), demo_classes()
+
+
+DEMO = DemoKind("demo", media="rendered", media_rows_keep_labels=True)

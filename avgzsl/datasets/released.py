@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from avgzsl.datasets.kind import DatasetKind
 from avgzsl.formats.atomic import staged_folder
 from avgzsl.formats.ids import check_class_name, check_clip_id, clip_id_from_video_url
 from avgzsl.formats.manifest import SPLITS, ClassTable
@@ -305,3 +306,44 @@ def import_released(
         classes.write(stage / "classes.tsv")
     written.update(text=str(out / "text.h5"), manifest=str(out / "manifest.csv"), classes=str(out / "classes.tsv"))
     return written
+
+
+@dataclass(frozen=True)
+class FeaturesKind(DatasetKind):
+    """Existing features: a released AudioSetZSL folder (imported once), or shards and lists named one by one."""
+
+    def features_import(self, config: dict) -> str | None:
+        return "released" if config["features"]["released_root"] else None
+
+    def training_files(self, config: dict, result_dir: str, shards: list[str]) -> dict:
+        features = config["features"]
+        if features["released_root"]:
+            return super().training_files(config, result_dir, shards)
+        return {"manifest": features["manifest"], "classes": features["classes"],
+                "text": features["text"] or f"{result_dir}/features/text.h5",
+                "audio": list(features["audio"]), "video": list(features["video"])}
+
+    def path_problems(self, config: dict, need, optional) -> list[tuple[str, str]]:
+        features, problems = config["features"], []
+        own = ("manifest", "classes", "text", "audio", "video")
+        given = [k for k in own if features[k]]
+        if features["released_root"]:
+            need("features.released_root", features["released_root"], "folder")
+            problems += [(f"features.{k}", "give features.released_root or our own files, not both "
+                          "(released_root would be used and this ignored)") for k in given]
+        elif not given:
+            problems.append(("features", "set features.released_root, or features.manifest, classes, text, "
+                             "audio and video"))
+        else:
+            for key in own[:3]:
+                need(f"features.{key}", features[key])
+            for key in own[3:]:
+                if not features[key]:
+                    problems.append((f"features.{key}", "required without features.released_root: a list of "
+                                     "feature shards"))
+                for i, path in enumerate(features[key]):
+                    optional(f"features.{key}[{i}]", path)
+        return problems
+
+
+FEATURES = FeaturesKind("features")

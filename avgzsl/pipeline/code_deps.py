@@ -72,11 +72,20 @@ def _imported_modules(repo: Path, path: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-def code_inputs(script: str | Path, repo: str | Path) -> list[Path]:
-    """Every module of `PACKAGES` that `script` imports, transitively, as sorted absolute paths."""
+def code_inputs(script: str | Path, repo: str | Path, modules: tuple[str, ...] = ()) -> list[Path]:
+    """Every module of `PACKAGES` that `script` imports, transitively, as sorted absolute paths; `modules`
+    (dotted names the script reaches by name, e.g. through a registry) count as imported too."""
     repo = Path(repo).resolve()
     seen: set[Path] = set()
     todo = [Path(script).resolve()]
+    for name in modules:
+        for module in _with_parents(name):
+            found = _module_file(repo, module)
+            if found is None:
+                raise ValueError(f"{module}: not a module of {', '.join(PACKAGES)} in {repo}")
+            if found not in seen:
+                seen.add(found)
+                todo.append(found)
     while todo:
         path = todo.pop()
         for name in _imported_modules(repo, path):
@@ -103,12 +112,12 @@ def _syntax(path: Path, mtime_ns: int, size: int) -> str:
     return ast.dump(tree)
 
 
-def code_digest(script: str | Path, repo: str | Path) -> str:
+def code_digest(script: str | Path, repo: str | Path, modules: tuple[str, ...] = ()) -> str:
     """SHA-256 over the repository-relative path and docstring-free syntax tree of `script` and of every module
     it imports (`code_inputs`): it changes with the code that runs, not with comments, docstrings or layout."""
     repo, script = Path(repo).resolve(), Path(script).resolve()
     digest = hashlib.sha256()
-    for path in [script, *code_inputs(script, repo)]:
+    for path in [script, *code_inputs(script, repo, tuple(modules))]:
         stat = path.stat()
         digest.update(path.relative_to(repo).as_posix().encode() + b"\0")
         digest.update(_syntax(path, stat.st_mtime_ns, stat.st_size).encode() + b"\0")

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from avgzsl.datasets.avca_benchmarks import BENCHMARKS
+from avgzsl.datasets.registry import dataset_kind
+from avgzsl.datasets.registry import names as dataset_names
 from avgzsl.settings.experiment import (
     AVCA_SCORINGS,
     DISTANCES,
@@ -47,7 +48,6 @@ MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.evaluation.metrics.MI
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # package data: installed with the package
 OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # avgzsl_extractors.text.GLOVE_6B_50D (a test keeps them equal)
 I3D_WEIGHT_NAMES = ("kinetics400",)
-AVCA_BENCHMARKS = tuple(BENCHMARKS)  # the datasets read from AVCA-GZSL's released features
 DOWNLOAD_FIELDS = ("youtube_id", "start", "end", "out", "clip_id")  # avgzsl.datasets.download.build_command
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
 
@@ -270,52 +270,20 @@ def _file_problem(path: str, kind: str = "file") -> str | None:
 
 
 def _dataset_problems(config: dict) -> list[tuple[str, str]]:
-    dataset, problems = config["dataset"], []
+    kind, problems = dataset_kind(config["dataset"]), []
 
-    def need(key: str, value: str, kind: str = "file") -> None:
+    def need(key: str, value: str, what: str = "file") -> None:
         if not value:
-            problems.append((key, f"required for dataset {dataset}"))
-        elif problem := _file_problem(value, kind):
+            problems.append((key, f"required for dataset {kind.name}"))
+        elif problem := _file_problem(value, what):
             problems.append((key, problem))
 
-    def optional(key: str, value: str, kind: str = "file") -> None:
+    def optional(key: str, value: str, what: str = "file") -> None:
         if value:
-            need(key, value, kind)
+            need(key, value, what)
 
-    if dataset == "custom":
-        custom = config["custom"]
-        need("custom.manifest", custom["manifest"])
-        need("custom.classes", custom["classes"])
-        optional("custom.unseen", custom["unseen"])
-        optional("custom.media_root", custom["media_root"], "folder")
-    elif dataset == "audiosetzsl" and config["audiosetzsl"]["split_lists"] != "pinned":
-        need("audiosetzsl.split_lists", config["audiosetzsl"]["split_lists"], "folder")
-    elif dataset == "features":
-        features = config["features"]
-        own = ("manifest", "classes", "text", "audio", "video")
-        given = [k for k in own if features[k]]
-        if features["released_root"]:
-            need("features.released_root", features["released_root"], "folder")
-            problems += [(f"features.{k}", "give features.released_root or our own files, not both "
-                          "(released_root would be used and this ignored)") for k in given]
-        elif not given:
-            problems.append(("features", "set features.released_root, or features.manifest, classes, text, "
-                             "audio and video"))
-        else:
-            for key in own[:3]:
-                need(f"features.{key}", features[key])
-            for key in own[3:]:
-                if not features[key]:
-                    problems.append((f"features.{key}", "required without features.released_root: a list of "
-                                     "feature shards"))
-                for i, path in enumerate(features[key]):
-                    optional(f"features.{key}[{i}]", path)
-    elif dataset in AVCA_BENCHMARKS:
-        avca = config["avca_gzsl"]
-        need("avca_gzsl.root", avca["root"], "folder")
-        if avca["split_lists"] != "pinned":
-            need("avca_gzsl.split_lists", avca["split_lists"], "folder")
-    if dataset in ("audiosetzsl", "custom"):  # custom rows may name YouTube ids
+    problems += kind.path_problems(config, need, optional)
+    if kind.may_download:  # manifest rows may name YouTube ids
         problems += _template_problems(config["audiosetzsl"]["download_command"])
     return problems
 
@@ -352,13 +320,14 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
     if bad:
         problems.append(("extract.audio_cnn.pool_after", f"indices {bad} name no conv: there are {n_convs} "
                          "(extract.audio_cnn.channels), numbered from 0"))
-    if config["dataset"] == "features" or config["dataset"] in AVCA_BENCHMARKS:
+    kind = dataset_kind(config["dataset"])
+    if not kind.extracts:
         return problems  # nothing is extracted: the files below are never read
     source = ex["text"]["source"]
-    if source == "auto" and config["dataset"] == "audiosetzsl":
+    if source == "auto" and kind.default_text_source == "word2vec":
         word2vec = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"
         if problem := _file_problem(word2vec):
-            problems.append(("extract.text.source", f"'auto' means the GoogleNews word2vec for audiosetzsl: "
+            problems.append(("extract.text.source", f"'auto' means the GoogleNews word2vec for {kind.name}: "
                              f"{problem}; put it there or set a word2vec path or glove-6b-50d"))
     elif source != "auto" and source not in OFFLINE_TEXT_SOURCES and _file_problem(source):
         problems.append(("extract.text.source", f"{source!r} is not 'auto', a known offline name "
@@ -426,6 +395,8 @@ def check_config(config: dict, schema: str | Path = SCHEMA) -> dict:
     problems = _schema_problems(config, schema)
     if problems:
         raise ConfigError(problems)  # the checks below rely on the schema's types
+    if config["dataset"] not in dataset_names():
+        raise ConfigError([("dataset", f"unknown dataset {config['dataset']!r}; known: {', '.join(dataset_names())}")])
     problems = _dataset_problems(config) + _extract_problems(config) + _experiment_problems(config)
     if problems:
         raise ConfigError(problems)

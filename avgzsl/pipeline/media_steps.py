@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from avgzsl.datasets.registry import dataset_kind
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.formats.media_tables import write_media_table
 
@@ -22,27 +23,7 @@ log = logging.getLogger("avgzsl.pipeline.media_steps")
 
 def dataset_manifest(dataset: str, settings: dict, *, resources: str) -> tuple[pd.DataFrame, ClassTable]:
     """The clip list and class table of a dataset; cheap enough to run when the DAG is built."""
-    if dataset == "demo":
-        from avgzsl.datasets.demo import DemoConfig, demo_classes, demo_manifest
-
-        return demo_manifest(DemoConfig(**settings)), demo_classes()
-    if dataset == "audiosetzsl":
-        from avgzsl.datasets.audiosetzsl import SPLIT_LISTS_DIGEST, AudioSetZSLConfig, load_audiosetzsl
-
-        pinned = settings["split_lists"] == "pinned"
-        return load_audiosetzsl(AudioSetZSLConfig(
-            split_dir=None if pinned else settings["split_lists"], cache_dir=f"{resources}/audiosetzsl_split_lists",
-            digest=SPLIT_LISTS_DIGEST if settings["verify_split_lists"] else None,
-        ))
-    if dataset == "custom":
-        from avgzsl.datasets.custom import CustomConfig, load_custom
-
-        # missing files become recorded skips in the media step, not a refusal of the whole run
-        return load_custom(CustomConfig(
-            manifest=settings["manifest"], classes=settings["classes"], unseen=settings["unseen"] or None,
-            base_dir=settings["media_root"] or None, check_files=False,
-        ))
-    raise ValueError(f"dataset {dataset!r} has no manifest to build")
+    return dataset_kind(dataset).build_manifest(settings, resources=resources)
 
 
 def write_manifest(dataset: str, settings: dict, *, resources: str, manifest_out: str, classes_out: str) -> None:

@@ -11,12 +11,15 @@ import json
 import os
 from pathlib import Path
 
+from avgzsl.datasets.registry import dataset_kind, names
 from avgzsl.evaluation.saved_scores import METRICS_FILE, SCORES_FILE, metrics_text, recompute_run, summarize_seeds
 from avgzsl.reporting.tables import write_result_tables
 
-# datasets whose runs the workflow writes to <results>/<dataset>/runs (a benchmark's sit one level deeper,
-# beside avca_benchmark.json)
-LAYOUT_DATASETS = ("demo", "audiosetzsl", "custom", "features")
+
+def layout_datasets() -> tuple[str, ...]:
+    """Datasets whose runs the workflow writes to <results>/<dataset>/runs (a two-stage benchmark's sit one
+    level deeper, beside avca_benchmark.json)."""
+    return tuple(name for name in names() if not dataset_kind(name).two_stage)
 
 
 def run_folders(runs_dir: str | os.PathLike) -> dict[str, list[Path]]:
@@ -70,9 +73,10 @@ def dataset_of_layout(runs_dir: str | os.PathLike) -> str:
     """The dataset of `<results>/<dataset>/runs`, as the workflow lays runs out; an error when the folder
     above the runs names none (a copy renamed, say), rather than a table note naming the wrong dataset."""
     name = Path(os.path.abspath(runs_dir)).parent.name  # as named, symbolic links not followed
-    if name not in LAYOUT_DATASETS:
+    known = layout_datasets()
+    if name not in known:
         raise ValueError(f"{runs_dir}: cannot tell its dataset from the folder above it ({name!r} is none of "
-                         f"{', '.join(LAYOUT_DATASETS)}); pass --dataset")
+                         f"{', '.join(known)}); pass --dataset")
     return name
 
 

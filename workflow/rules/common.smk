@@ -10,14 +10,14 @@ from snakemake.utils import validate
 
 from avgzsl.pipeline.code_deps import code_digest
 from avgzsl.settings.experiment import build_experiment
-from avgzsl.pipeline.config_check import AVCA_BENCHMARKS, ConfigError, check_config
+from avgzsl.pipeline.config_check import ConfigError, check_config
 from avgzsl.pipeline.config_check import SCHEMA as CONFIG_SCHEMA
 from avgzsl.datasets.avca_benchmarks import (
-    BENCHMARKS,
     VARIANTS,
     BenchmarkSplitError,
     locate_class_split,
 )
+from avgzsl.datasets.registry import dataset_kind
 from avgzsl.formats.media_tables import shard_job_rows
 from avgzsl_extractors.i3d_weights import weights_source
 
@@ -29,16 +29,13 @@ validate(config, schema=str(CONFIG_SCHEMA))  # the package's schema (package dat
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]
-R = f"{config['results']}/{DATASET}"  # every output of this run lives under here
-if DATASET in AVCA_BENCHMARKS:  # one folder per feature set and word-vector pairing
-    R = f"{R}/{config['avca_gzsl']['variant']}-{config['avca_gzsl']['text_lookup']}"
-MEDIA_ROOT = f"{config['resources']}/{DATASET}"
-# nothing is extracted: training reads existing features (ours, or an imported release)
-FROM_FEATURES = DATASET == "features" or DATASET in AVCA_BENCHMARKS
-# the features come from an import rule as {audio,video}/{trn,val,tst}.h5
-IMPORTED = DATASET in AVCA_BENCHMARKS or (
-    DATASET == "features" and bool(config["features"]["released_root"])
-)
+# what this dataset is: its inputs, how it is ingested, its stages (avgzsl/datasets/kind.py); the rules
+# ask it instead of comparing names
+KIND = dataset_kind(DATASET)
+R = KIND.result_dir(config)  # every output of this run lives under here
+MEDIA_ROOT = KIND.media_root(config)
+# how existing features come in: "released", "avca_benchmark" (an import rule), or None
+FEATURES_IMPORT = KIND.features_import(config)
 GPU = 0 if config["device"] == "cpu" else 1  # resources: gpu for rules that use one
 
 
@@ -51,24 +48,18 @@ def canonical(value):
     return value
 
 
-def code(script):
+def code(script, *modules):
     """A rule's code, for its params: a digest of the syntax trees of its script and of the avgzsl
-    modules it imports, transitively (avgzsl/pipeline/code_deps.py). Code edits change it and re-run the rule;
-    comments, docstrings and layout do not. Paths inside are relative to the repository, so a moved
-    or copied run keeps its record.
+    modules it imports, transitively (avgzsl/pipeline/code_deps.py), plus `modules` it reaches by name
+    (the dataset kind's). Code edits change it and re-run the rule; comments, docstrings and layout do
+    not. Paths inside are relative to the repository, so a moved or copied run keeps its record.
     """
-    return code_digest(REPO / "workflow" / "scripts" / script, REPO)
-
-
-GOOGLE_NEWS = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"
+    return code_digest(REPO / "workflow" / "scripts" / script, REPO, modules=modules)
 
 
 def text_settings():
-    """The text slice with `source: auto` resolved: the paper's 300-d word2vec for AudioSetZSL."""
-    text = dict(config["extract"]["text"])
-    if text["source"] == "auto":
-        text["source"] = GOOGLE_NEWS if DATASET == "audiosetzsl" else "glove-6b-50d"
-    return canonical(text)
+    """The text slice with `source: auto` resolved (the paper's 300-d word2vec for AudioSetZSL)."""
+    return canonical({**config["extract"]["text"], "source": KIND.text_source(config)})
 
 
 def word_vector_file():
@@ -84,11 +75,9 @@ def word_vector_file():
 
 def _dataset_manifest():
     """The clip list, known before any job runs, so the shard fan-out is fixed at parse time."""
-    if FROM_FEATURES:
-        return None  # nothing to extract
-    from avgzsl.pipeline.media_steps import dataset_manifest
-
-    return dataset_manifest(DATASET, config[DATASET], resources=config["resources"])[0]
+    if not KIND.extracts:
+        return None  # nothing to extract: training reads existing features
+    return KIND.build_manifest(KIND.settings(config), resources=config["resources"])[0]
 
 
 def demo_settings():
@@ -110,7 +99,7 @@ def shard_rows_param(wildcards):
     rows = shard_job_rows(MANIFEST, wildcards.shard, config["shard_size"])
     return (
         rows
-        if DATASET == "demo"
+        if KIND.media_rows_keep_labels
         else rows.drop(columns=["class", "split"], errors="ignore")
     )
 
@@ -128,14 +117,7 @@ def shard_media_files(wildcards):
 def dataset_user_inputs():
     """The user's files the manifest is built from: the custom CSV and class lists, or the files of
     a local folder of AudioSetZSL split lists."""
-    settings = config[DATASET]
-    if DATASET == "custom":
-        return [
-            settings[k] for k in ("manifest", "classes", "unseen") if settings.get(k)
-        ]
-    if DATASET == "audiosetzsl" and settings["split_lists"] != "pinned":
-        return folder_files(settings["split_lists"])
-    return []
+    return KIND.user_inputs(KIND.settings(config), folder_files)
 
 
 def folder_files(root):
@@ -214,34 +196,13 @@ def video_weights_inputs():
 # ---- inputs --------------------------------------------------------------------------------
 
 
-def manifest_path():
-    if DATASET == "features" and not config["features"]["released_root"]:
-        return config["features"]["manifest"]
-    return f"{R}/manifest.csv"
-
-
-def classes_path():
-    if DATASET == "features" and not config["features"]["released_root"]:
-        return config["features"]["classes"]
-    return f"{R}/classes.tsv"
-
-
-def text_path():
-    if DATASET == "features":
-        return config["features"]["text"] or f"{R}/features/text.h5"
-    return f"{R}/features/text.h5"
-
-
-def feature_shards(modality):
-    if FROM_FEATURES:
-        if IMPORTED:
-            return [f"{R}/features/{modality}/{s}.h5" for s in ("trn", "val", "tst")]
-        return list(config["features"][modality])
-    return expand(f"{R}/features/{modality}/shard_{{shard}}.h5", shard=SHARDS)
+def training_files():
+    """The manifest, class table, text and shards training reads (the dataset kind says where they are)."""
+    return KIND.training_files(config, R, SHARDS)
 
 
 def status_tables(modality):
-    if FROM_FEATURES:
+    if not KIND.extracts:
         return []
     return expand(f"{R}/features/{modality}/shard_{{shard}}.status.tsv", shard=SHARDS)
 
@@ -258,7 +219,7 @@ def avca_split_list_files():
     if lists == "pinned":
         return []
     try:
-        return folder_files(locate_class_split(lists, BENCHMARKS[DATASET]))
+        return folder_files(locate_class_split(lists, KIND.benchmark))
     except BenchmarkSplitError as err:
         raise WorkflowError(f"config: avca_gzsl.split_lists: {err}")
 
@@ -272,16 +233,7 @@ def avca_released_files():
 def feature_inputs():
     """What training reads. Not the status tables: each is written with its shard by one job,
     and ~600 more files per training job would slow the DAG build of a full dataset."""
-    inputs = {
-        "manifest": manifest_path(),
-        "classes": classes_path(),
-        "text": text_path(),
-        "audio": feature_shards("audio"),
-        "video": feature_shards("video"),
-    }
-    if DATASET in AVCA_BENCHMARKS:  # stage-1 class roles (avgzsl/datasets/avca_stages.py)
-        inputs["classes_stage1"] = f"{R}/classes_stage1.tsv"
-    return inputs
+    return training_files()
 
 
 def final_targets():

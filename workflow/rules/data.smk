@@ -1,9 +1,10 @@
-# Datasets: the manifest, then each shard's clips (rendered, downloaded or the user's own).
+# Datasets: the manifest, then each shard's clips (rendered, downloaded or the user's own), or an
+# import of existing features; which rules exist is the dataset kind's answer (KIND, common.smk).
 # A shard job gets its own manifest rows as a param (not the manifest file), so editing the
 # manifest re-runs only the shards whose rows changed.
 
 
-if not FROM_FEATURES:
+if KIND.extracts:
 
     rule manifest:
         input:
@@ -20,16 +21,16 @@ if not FROM_FEATURES:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
-            code=code("write_manifest.py"),
+            code=code("write_manifest.py", KIND.module),
             dataset=DATASET,
-            settings=canonical(config[DATASET]),
+            settings=canonical(KIND.settings(config)),
             shard_size=config["shard_size"],
             resources=config["resources"],
         script:
             "../scripts/write_manifest.py"
 
 
-if DATASET == "demo":
+if KIND.media == "rendered":
 
     rule render_demo_shard:
         output:
@@ -50,7 +51,7 @@ if DATASET == "demo":
             "../scripts/render_demo_shard.py"
 
 
-if DATASET == "audiosetzsl":
+if KIND.media == "downloaded":
 
     rule download_shard:
         output:
@@ -74,7 +75,7 @@ if DATASET == "audiosetzsl":
             "../scripts/download_shard.py"
 
 
-if DATASET == "custom":
+if KIND.media == "files":
 
     rule custom_media_shard:
         input:
@@ -93,13 +94,13 @@ if DATASET == "custom":
         params:
             code=code("custom_media_shard.py"),
             rows=shard_rows_param,
-            media_root=config["custom"]["media_root"] or MEDIA_ROOT,
+            media_root=MEDIA_ROOT,
             download=canonical(config["audiosetzsl"]),
         script:
             "../scripts/custom_media_shard.py"
 
 
-if DATASET == "features" and config["features"]["released_root"]:
+if FEATURES_IMPORT == "released":
 
     rule import_released:
         input:
@@ -127,7 +128,7 @@ if DATASET == "features" and config["features"]["released_root"]:
             "../scripts/import_released.py"
 
 
-if DATASET in AVCA_BENCHMARKS:
+if FEATURES_IMPORT == "avca_benchmark":
 
     # AVCA-GZSL's released benchmark folder -> our shards; the stage lists map onto trn / val / tst
     # (avgzsl/datasets/avca_import.py), and classes_stage1.tsv keeps the stage-1 class roles.

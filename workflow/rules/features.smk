@@ -2,7 +2,7 @@
 # train clips), the I3D weights, then one job per shard and modality.
 
 
-if not FROM_FEATURES and config["extract"]["video"]["weights"] == "kinetics400":
+if KIND.extracts and config["extract"]["video"]["weights"] == "kinetics400":
 
     # DeepMind's Kinetics-400 I3D converted to torch, copied into this run's resources with its
     # checksum, so the video jobs depend on a tracked file; the user cache only saves re-conversion.
@@ -25,7 +25,7 @@ if not FROM_FEATURES and config["extract"]["video"]["weights"] == "kinetics400":
             "../scripts/i3d_weights.py"
 
 
-if not FROM_FEATURES:
+if KIND.extracts:
 
     rule text_features:
         input:
