@@ -171,3 +171,15 @@ def test_the_core_imports_without_the_extract_extra(kind, tmp_path):
     code = f"exec(open({str(blocker)!r}).read()); import {kind}"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_rule_scripts_call_only_the_pipeline_layer():
+    """A workflow script is a thin call into avgzsl.pipeline; what it runs below is the pipeline's business."""
+    import ast
+
+    for script in sorted((REPO / "workflow" / "scripts").glob("*.py")):
+        tree = ast.parse(script.read_text())
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        ours = [n for n in names if n.split(".")[0] in ("avgzsl", "avgzsl_extractors")]
+        assert ours and all(n.startswith("avgzsl.pipeline.") for n in ours), (script.name, ours)

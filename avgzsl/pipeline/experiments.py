@@ -15,10 +15,17 @@ import torch
 
 from avgzsl.datasets.loading import load_feature_splits
 from avgzsl.pipeline.run_folders import publish_dir, summarize_experiment
+from avgzsl.runtime.cpu_memory import keep_freed_memory
 from avgzsl.settings.experiment import build_experiment
 from avgzsl.training.run import run_experiment
 
 log = logging.getLogger("avgzsl.pipeline.experiments")
+
+
+def keep_training_memory() -> None:
+    """For a process that only trains: glibc keeps freed blocks for reuse instead of faulting them in anew."""
+    if (why_not := keep_freed_memory()) is not None:
+        log.info("malloc keeps its default thresholds: %s", why_not)
 
 
 def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, threads: int = 1,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from avgzsl_extractors.extract import extract_video_shard
 from avgzsl_extractors.i3d import create_i3d
-from avgzsl_extractors.i3d_weights import sha256_of
+from avgzsl_extractors.i3d_weights import read_sha256_file, sha256_of
 from avgzsl_extractors.video import VideoFeatureConfig, video_features, window_starts
 
 from avgzsl.formats.media_tables import read_media_table
@@ -23,8 +23,11 @@ log = logging.getLogger("avgzsl.extract")
 
 def extract_video_step(*, media: str, weights_file: str, decode: dict, video: dict, device: str, threads: int,
                        out_features: str, out_status: str, weights_sha256: str | None = None,
-                       autocast: str = "none") -> None:
-    """Extract one shard; `weights_sha256` (the checksum the weights rule recorded) is verified first."""
+                       weights_sha256_file: str | None = None, autocast: str = "none") -> None:
+    """Extract one shard; `weights_sha256` (the checksum the weights rule recorded, or the file it wrote it to)
+    is verified first."""
+    if weights_sha256_file is not None:
+        weights_sha256 = read_sha256_file(weights_sha256_file)
     digest = sha256_of(weights_file)
     if weights_sha256 is not None and digest != weights_sha256:
         raise ValueError(f"{weights_file}: sha256 {digest} does not match the recorded {weights_sha256}; "

@@ -25,7 +25,9 @@ try:  # every bad key at once, by name: the schema, then paths per dataset, cros
     check_config(config)
 except ConfigError as err:
     raise WorkflowError(f"config: {err}")
-validate(config, schema=str(CONFIG_SCHEMA))  # the package's schema (package data, avgzsl/pipeline/)
+validate(
+    config, schema=str(CONFIG_SCHEMA)
+)  # the package's schema (package data, avgzsl/pipeline/)
 
 REPO = Path(workflow.basedir)
 DATASET = config["dataset"]

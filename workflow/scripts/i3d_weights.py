@@ -1,9 +1,8 @@
 from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    import logging
+    from avgzsl.pipeline.weights_steps import i3d_weights_step
 
-    from avgzsl_extractors.i3d_weights import write_kinetics400_weights
-
-    digest = write_kinetics400_weights(snakemake.output.weights, snakemake.output.sha256)
-    logging.getLogger("avgzsl").info("Kinetics-400 I3D weights (%s): sha256 %s", snakemake.params.source, digest)
+    i3d_weights_step(
+        source=snakemake.params.source, out_weights=snakemake.output.weights, out_sha256=snakemake.output.sha256
+    )

@@ -1,13 +1,11 @@
 from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    import os
-    from pathlib import Path
+    from avgzsl.pipeline.released_steps import import_released_step
 
-    from avgzsl.datasets.released import import_released
-
-    # shards and text land in features/ (the rule's outputs); the manifest and class table one level up.
-    # Unseen classes: AVCA-GZSL's class-split/unseen_class.txt, or AudioSetZSL's ten for the authors' layout.
-    written = import_released(snakemake.params.root, Path(snakemake.output.text).parent)
-    os.replace(written["manifest"], snakemake.output.manifest)
-    os.replace(written["classes"], snakemake.output.classes)
+    import_released_step(
+        root=snakemake.params.root,
+        out_text=snakemake.output.text,
+        out_manifest=snakemake.output.manifest,
+        out_classes=snakemake.output.classes,
+    )

@@ -1,9 +1,9 @@
 from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.reporting.figures import make_figures
+    from avgzsl.pipeline.figure_steps import figures_step
 
-    make_figures(
+    figures_step(
         experiments=dict(snakemake.params.experiments),
         runs=snakemake.params.runs,
         features=dict(

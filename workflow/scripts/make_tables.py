@@ -1,9 +1,9 @@
 from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.reporting.tables import write_all_tables
+    from avgzsl.pipeline.table_steps import tables_step
 
-    write_all_tables(
+    tables_step(
         summaries=list(snakemake.input.summaries),
         manifest=snakemake.input.manifest,
         status={"audio": list(snakemake.input.audio_status), "video": list(snakemake.input.video_status)},

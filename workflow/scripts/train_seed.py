@@ -1,11 +1,9 @@
 from avgzsl.pipeline.rule_log import rule_log
 
 with rule_log(snakemake.log[0]):
-    from avgzsl.pipeline.experiments import train_seed
-    from avgzsl.runtime.cpu_memory import keep_freed_memory
+    from avgzsl.pipeline.experiments import keep_training_memory, train_seed
 
-    if (why_not := keep_freed_memory()) is not None:  # this process only trains: keep freed blocks for reuse
-        print(f"malloc keeps its default thresholds: {why_not}")
+    keep_training_memory()  # this process only trains: freed blocks are kept for reuse
 
     train_seed(
         dict(snakemake.params.experiment),
