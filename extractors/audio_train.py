@@ -30,7 +30,6 @@ from avgzsl_extractors.audio_cnn import (
     AudioCNNConfig,
     create_audio_cnn,
     read_checkpoint,
-    resolve_device,
     save_checkpoint,
 )
 from avgzsl_extractors.precision import to_device
@@ -38,6 +37,8 @@ from torch import nn
 from tqdm import tqdm
 
 from avgzsl.formats.manifest import ClassTable
+from avgzsl.runtime.device import resolve_device, set_torch_threads
+from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import dataclass_from_dict
 
 TRAIN_SPLIT = "trn"
@@ -145,12 +146,6 @@ def check_training_examples(label_idx: torch.Tensor, splits: Sequence[str], clas
             f"training examples from split(s) {wrong} (e.g. class {classes.names[int(label_idx[first])]!r}): "
             f"the audio CNN must only see {TRAIN_SPLIT!r} clips"
         )
-
-
-def _seed_everything(seed: int) -> np.random.Generator:
-    """The one place training seeds torch; numpy randomness goes through the returned generator."""
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
 
 
 def _fit(spec: np.ndarray, frames: int, start: int) -> np.ndarray:
@@ -272,12 +267,13 @@ def train_audio_cnn(
     lengths = [shape[1] for shape in source.shapes(train_idx)]
     fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], lengths, val_idx)
 
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, option="audio CNN device")
     previous_threads = torch.get_num_threads()
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
+    set_torch_threads(cfg.num_threads)
     try:
-        rng = _seed_everything(cfg.seed)
+        # numpy randomness (epoch order, crops) goes through this generator, so only torch's global is seeded
+        seed_everything(cfg.seed, python=False, numpy=False)
+        rng = np.random.default_rng(cfg.seed)
         model = create_audio_cnn(n_classes=len(head), config=cfg.model).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         history: list[dict] = []

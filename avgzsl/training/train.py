@@ -24,7 +24,7 @@ from avgzsl.evaluation.scoring import model_distances, reported_fusion, test_mod
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.models.joint_embedding import JointEmbedding
 from avgzsl.models.registry import create_model, required_modalities
-from avgzsl.runtime.device import resolve_device
+from avgzsl.runtime.device import resolve_device, set_torch_threads
 from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import ExperimentConfig
 from avgzsl.training.checkpoint import _atomic_save, _checkpoint
@@ -152,9 +152,8 @@ def train_model(
     """
     t = cfg.train
     epochs = t.epochs if epochs is None else epochs
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
-    device = resolve_device(t.device)
+    set_torch_threads(t.num_threads)
+    device = resolve_device(t.device, option="train.device")
     seed_everything(t.seed)
     generator = torch.Generator(device=device).manual_seed(t.seed)
 
