@@ -80,7 +80,8 @@ def measure(args: argparse.Namespace) -> dict:
     """One loader's numbers, in this process (called by the parent with --mode)."""
     import torch
     from avgzsl_extractors.audio_cnn import create_audio_cnn
-    from avgzsl_extractors.audio_train import AudioTrainConfig, InMemorySpectrograms, clip_batches
+    from avgzsl_extractors.audio_train import AudioTrainConfig
+    from avgzsl_extractors.logmel_batches import InMemorySpectrograms, clip_batches
     from avgzsl_extractors.logmel_cache import LogMelStore, npy_layout
     from torch import nn
 
