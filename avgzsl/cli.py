@@ -150,10 +150,16 @@ def _progress_bars(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+def experiment_spec(args) -> dict:
+    """The experiment as the command line asks for it, in the layout of the workflow's experiment entries: name,
+    preset, seeds and the model / loss / train sections from --config and --set (summary.json records it)."""
+    preset, sections = _settings(args)
+    return {"name": args.name, "preset": preset, "seeds": list(args.seeds), **sections}
+
+
 def cmd_train(args) -> int:
-    from avgzsl.evaluation.saved_scores import summarize_seeds
+    from avgzsl.evaluation.summary import SUMMARY_FILE, write_summary
     from avgzsl.formats.atomic import staged_folder
-    from avgzsl.formats.results_json import write_json
     from avgzsl.runtime.cpu_memory import keep_freed_memory
     from avgzsl.training.run import run_experiment
 
@@ -177,7 +183,7 @@ def cmd_train(args) -> int:
             runs.append(metrics)
             hm = metrics["classification"]
             print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={_fmt(v['beta0']['HM'])}" for m, v in hm.items()))
-        write_json(stage / "summary.json", summarize_seeds(runs))
+        write_summary(stage / SUMMARY_FILE, experiment_spec(args), runs)
     return 0
 
 

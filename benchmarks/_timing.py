@@ -153,15 +153,13 @@ def repeat(
 
 
 def resolve_device(name: str):
-    """`auto` -> cuda when available; a `cuda` asked for on a machine without one is an error, not a CPU run."""
-    import torch
+    """`--device` through avgzsl's one resolver; a device this machine lacks ends the script with its message."""
+    from avgzsl.runtime.device import resolve_device as resolve
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: no CUDA device visible to torch {torch.__version__}")
-    return device
+    try:
+        return resolve(name, option="--device")
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
 
 
 def device_sync(device) -> Callable[[], None]:

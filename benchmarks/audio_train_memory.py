@@ -80,14 +80,17 @@ def measure(args: argparse.Namespace) -> dict:
     """One loader's numbers, in this process (called by the parent with --mode)."""
     import torch
     from avgzsl_extractors.audio_cnn import create_audio_cnn
-    from avgzsl_extractors.audio_train import AudioTrainConfig, InMemorySpectrograms, clip_batches
+    from avgzsl_extractors.audio_train import AudioTrainConfig
+    from avgzsl_extractors.logmel_batches import InMemorySpectrograms, clip_batches
     from avgzsl_extractors.logmel_cache import LogMelStore, npy_layout
     from torch import nn
+
+    from avgzsl.runtime.seeding import seed_everything
 
     device = resolve_device(args.device)
     sync = device_sync(device)
     cfg = AudioTrainConfig()
-    torch.manual_seed(0)
+    seed_everything(0, python=False, numpy=False)  # as the trainer seeds: torch's initialisation only
     model = create_audio_cnn(n_classes=N_SEEN, config=cfg.model).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     path = Path(args.cache)

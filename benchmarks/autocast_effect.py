@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO)]
@@ -31,6 +30,8 @@ from avgzsl_extractors.decode import DecodeConfig, decode_clip  # noqa: E402
 from avgzsl_extractors.i3d import create_i3d  # noqa: E402
 from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames  # noqa: E402
 from avgzsl_extractors.video import VideoFeatureConfig, clip_features, preprocess_frames  # noqa: E402
+
+from avgzsl.runtime.seeding import seed_everything  # noqa: E402
 
 
 def bigbuckbunny() -> Path:
@@ -99,7 +100,7 @@ def main() -> None:
         cnn, _ = load_audio_cnn(args.audio_checkpoint, device=device)
         weights = args.audio_checkpoint
     else:
-        torch.manual_seed(0)
+        seed_everything(0, python=False, numpy=False)
         cnn, weights = create_audio_cnn(n_classes=23).to(device).eval(), "seeded random init"
     print(f"\naudio CNN ({weights}), {args.clips} log-mels of {frames} frames from {path.name}, one batch:")
     for label, mode in (("float32", "none"), (args.autocast, args.autocast)):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,13 +30,15 @@ from avgzsl_extractors.precision import autocast, check_autocast, to_device
 from torch import nn
 
 from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.torch_files import TorchFileError, load_torch_file
+from avgzsl.runtime.device import resolve_device
 from avgzsl.settings.experiment import dataclass_from_dict
 
 CHECKPOINT_FORMAT = "avgzsl-audio-cnn"
 CHECKPOINT_VERSION = 1
 
 
-class AudioCheckpointError(ValueError):
+class AudioCheckpointError(TorchFileError):
     """A file that is not a usable audio-CNN checkpoint; the message names the file."""
 
 
@@ -129,12 +130,6 @@ def create_audio_cnn(*, n_classes: int, config: AudioCNNConfig | None = None) ->
     return AudioCNN(n_classes, config or AudioCNNConfig())
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     model: AudioCNN,
@@ -164,13 +159,7 @@ def save_checkpoint(
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The raw checkpoint dict after format checks (training code needs `extra`, not a model)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"audio CNN checkpoint not found: {path}")
-    try:
-        # weights_only: a checkpoint is data; refuse anything that would execute code on load
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        raise AudioCheckpointError(f"{path}: not a readable audio CNN checkpoint ({err})") from err
+    payload = load_torch_file(path, what="an audio CNN checkpoint", error=AudioCheckpointError)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise AudioCheckpointError(f"{path}: not an {CHECKPOINT_FORMAT} checkpoint")
     version = payload.get("format_version")

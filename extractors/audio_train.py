@@ -18,10 +18,9 @@ import dataclasses
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,14 +29,16 @@ from avgzsl_extractors.audio_cnn import (
     AudioCNNConfig,
     create_audio_cnn,
     read_checkpoint,
-    resolve_device,
     save_checkpoint,
 )
+from avgzsl_extractors.logmel_batches import SpectrogramSource, as_source, clip_batches
 from avgzsl_extractors.precision import to_device
 from torch import nn
 from tqdm import tqdm
 
 from avgzsl.formats.manifest import ClassTable
+from avgzsl.runtime.device import resolve_device, set_torch_threads
+from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import dataclass_from_dict
 
 TRAIN_SPLIT = "trn"
@@ -82,40 +83,6 @@ class AudioTrainConfig:
         return dataclass_from_dict(cls, data)
 
 
-class SpectrogramSource(Protocol):
-    """Where the trainer gets log-mels: `read(indices)` returns those clips' (n_mels, frames_i) arrays.
-
-    `avgzsl_extractors.logmel_cache.LogMelStore` reads them from the on-disk cache (bounded memory);
-    `InMemorySpectrograms` wraps arrays already in memory (tests, small data sets).
-    """
-
-    def __len__(self) -> int: ...
-
-    def shapes(self, indices: Sequence[int]) -> list[tuple[int, ...]]: ...
-
-    def read(self, indices: Sequence[int]) -> Sequence[np.ndarray]: ...
-
-
-class InMemorySpectrograms:
-    """A sequence of (n_mels, frames_i) arrays, used as given (float16 stays float16 until a batch is built)."""
-
-    def __init__(self, specs: Sequence[np.ndarray]) -> None:
-        self._specs = specs
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def shapes(self, indices: Sequence[int]) -> list[tuple[int, ...]]:
-        return [tuple(np.shape(self._specs[i])) for i in indices]
-
-    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
-        return [np.asarray(self._specs[i]) for i in indices]
-
-
-def as_source(specs: Sequence[np.ndarray] | SpectrogramSource) -> SpectrogramSource:
-    return specs if hasattr(specs, "read") and hasattr(specs, "shapes") else InMemorySpectrograms(specs)
-
-
 def select_training_clips(labels: Sequence[str], splits: Sequence[str], classes: ClassTable) -> np.ndarray:
     """Indices of clips that may train the audio CNN: split `trn` and a seen class."""
     if len(labels) != len(splits):
@@ -147,56 +114,6 @@ def check_training_examples(label_idx: torch.Tensor, splits: Sequence[str], clas
         )
 
 
-def _seed_everything(seed: int) -> np.random.Generator:
-    """The one place training seeds torch; numpy randomness goes through the returned generator."""
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
-
-
-def _fit(spec: np.ndarray, frames: int, start: int) -> np.ndarray:
-    """A (n_mels, frames) window from `start`; short clips are padded with their own floor (silence)."""
-    if spec.shape[1] >= frames:
-        return spec[:, start : start + frames]
-    pad = np.full((spec.shape[0], frames - spec.shape[1]), spec.min(), dtype=spec.dtype)
-    return np.concatenate([spec, pad], axis=1)
-
-
-def _batch(specs: list[np.ndarray], frames: int, rng: np.random.Generator | None) -> torch.Tensor:
-    """Random crops when rng is given (training), centre crops otherwise (validation)."""
-    out = []
-    for spec in specs:
-        extra = max(spec.shape[1] - frames, 0)
-        start = int(rng.integers(0, extra + 1)) if rng is not None else extra // 2
-        out.append(_fit(spec, frames, start))
-    return torch.from_numpy(np.stack(out).astype(np.float32, copy=False))  # (B, n_mels, frames)
-
-
-def clip_batches(
-    source: SpectrogramSource,
-    clips: Sequence[int],
-    batch_size: int,
-    frames: int,
-    rng: np.random.Generator | None,
-) -> Iterator[torch.Tensor]:
-    """(B, n_mels, frames) float32 batches of `clips` (indices into `source`) in the order given.
-
-    A background thread reads the next batch's clips while the caller trains on this one (`os.preadv`
-    and numpy copies release the GIL); crops are drawn here, in batch order, so a seed gives the same
-    batches whether the source is in memory or on disk.
-    """
-    starts = range(0, len(clips), batch_size)
-    if not len(clips):
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="logmel-read") as pool:
-        pending = pool.submit(source.read, clips[0:batch_size])
-        for start in starts:
-            specs = pending.result()
-            following = start + batch_size
-            if following < len(clips):
-                pending = pool.submit(source.read, clips[following : following + batch_size])
-            yield _batch(list(specs), frames, rng)
-
-
 def _fingerprint(cfg: AudioTrainConfig, head: list[str], labels: list[str], lengths: list[int], val: list[int]) -> str:
     """What must match for a checkpoint to be resumed: everything but the epoch count and runtime knobs."""
     settings = cfg.to_dict()
@@ -221,6 +138,153 @@ def _evaluate(
     return {"val_loss": loss_sum / len(clips), "val_acc": correct / len(clips)}
 
 
+@dataclass
+class _Plan:
+    """What a run trains on, fixed before the first step; its fingerprint decides whether a checkpoint resumes."""
+
+    head: list[str]  # the classifier's classes: the seen ones, in class-table order
+    full_to_head: torch.Tensor  # (C,) head position of each class of the table; -1 for unseen classes
+    train_idx: list[int]
+    val_idx: list[int]
+    y_train_full: torch.Tensor  # (N,) class-table index of each training clip
+    y_val_full: torch.Tensor
+    fingerprint: str
+
+
+def _usable_clips(source: SpectrogramSource, labels: Sequence[str], splits: Sequence[str], classes: ClassTable,
+                  cfg: AudioTrainConfig) -> np.ndarray:
+    """Indices of the seen-class trn clips, after checking their spectrograms' shapes."""
+    if len(source) != len(labels):
+        raise ValueError(f"{len(source)} spectrograms but {len(labels)} labels")
+    idx = select_training_clips(labels, splits, classes)
+    if len(idx) == 0:
+        raise ValueError("no seen-class trn clips to train the audio CNN on")
+    for i, shape in zip(idx, source.shapes(idx)):
+        if len(shape) != 2 or shape[0] != cfg.model.n_mels or shape[1] < 1:
+            raise ValueError(
+                f"clip {i} ({labels[i]!r}): spectrogram shape {shape}, expected ({cfg.model.n_mels}, frames)"
+            )
+    return idx
+
+
+def _plan(source: SpectrogramSource, labels: Sequence[str], splits: Sequence[str], classes: ClassTable,
+          cfg: AudioTrainConfig) -> _Plan:
+    idx = _usable_clips(source, labels, splits, classes, cfg)
+    head = classes.seen_names
+    full_index = classes.index()
+    full_to_head = torch.full((len(classes.names),), -1, dtype=torch.long)
+    for h, name in enumerate(head):
+        full_to_head[full_index[name]] = h
+
+    # the hold-out draw uses its own stream so it is the same on a fresh run and on resume
+    order = np.random.default_rng([cfg.seed, 1]).permutation(idx)
+    n_val = int(round(cfg.val_fraction * len(order)))
+    val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
+    if not train_idx:
+        raise ValueError(f"val_fraction={cfg.val_fraction} leaves no training clips out of {len(idx)}")
+
+    y_train_full = torch.tensor([full_index[labels[i]] for i in train_idx], dtype=torch.long)  # (N,)
+    y_val_full = torch.tensor([full_index[labels[i]] for i in val_idx], dtype=torch.long)
+    lengths = [shape[1] for shape in source.shapes(train_idx)]
+    fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], lengths, val_idx)
+    return _Plan(head, full_to_head, train_idx, val_idx, y_train_full, y_val_full, fingerprint)
+
+
+def _guarded_targets(plan: _Plan, splits: Sequence[str], classes: ClassTable) -> tuple[torch.Tensor, torch.Tensor]:
+    """Head indices of the training and held-out clips, after the second, independent guard: it inspects the
+    very tensors the loop will consume."""
+    check_training_examples(plan.y_train_full, [splits[i] for i in plan.train_idx], classes)
+    check_training_examples(plan.y_val_full, [splits[i] for i in plan.val_idx], classes)
+    # (N,) head indices, all >= 0 after the check
+    return plan.full_to_head[plan.y_train_full], plan.full_to_head[plan.y_val_full]
+
+
+def _saved_state(checkpoint_path: Path, fingerprint: str) -> tuple[dict, dict] | None:
+    """The checkpoint and its training state when `checkpoint_path` holds this run's; None when there is none."""
+    if not checkpoint_path.exists():
+        return None
+    payload = read_checkpoint(checkpoint_path)
+    state = payload["extra"].get("train_state")
+    if state is None:
+        raise ValueError(f"{checkpoint_path}: a checkpoint without training state; move it away to retrain")
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(
+            f"{checkpoint_path}: written for other data or settings (fingerprint {state['fingerprint']}, "
+            f"now {fingerprint}); delete it to retrain"
+        )
+    return payload, state
+
+
+class _Run:
+    """One training run's moving parts: the network, its optimiser, the random streams, where they are saved."""
+
+    def __init__(self, cfg: AudioTrainConfig, plan: _Plan, device: torch.device, checkpoint_path: Path) -> None:
+        self.cfg, self.plan, self.device, self.checkpoint_path = cfg, plan, device, checkpoint_path
+        # numpy randomness (epoch order, crops) goes through this generator, so only torch's global is seeded
+        seed_everything(cfg.seed, python=False, numpy=False)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.model = create_audio_cnn(n_classes=len(plan.head), config=cfg.model).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.train_clips = np.asarray(plan.train_idx, dtype=np.int64)
+
+    def restore(self, payload: dict, state: dict) -> None:
+        """Weights, optimiser and random streams as they were after the saved epoch."""
+        self.model.load_state_dict(payload["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.rng.bit_generator.state = state["numpy_rng"]
+
+    def train_epoch(self, source: SpectrogramSource, y_train: torch.Tensor, epoch: int) -> dict:
+        """One pass over the training clips in a fresh random order; the epoch's mean loss and accuracy."""
+        cfg, model, device = self.cfg, self.model, self.device
+        model.train()
+        n = len(self.train_clips)
+        perm = self.rng.permutation(n)
+        loss_sum, correct = 0.0, 0
+        n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
+        desc = f"audio CNN epoch {epoch + 1}/{cfg.epochs}"
+        bar = tqdm(total=n_batches, desc=desc, disable=not cfg.progress, leave=False)
+        batches = clip_batches(source, self.train_clips[perm], cfg.batch_size, cfg.frames, self.rng)
+        for b, x in enumerate(batches):
+            sel = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            x = to_device(x, device)  # (B, n_mels, frames); pinned, non-blocking on CUDA
+            target = y_train[torch.from_numpy(sel)].to(device)  # (B,)
+            logits = model(x)  # (B, n_seen)
+            loss = nn.functional.cross_entropy(logits, target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_value = loss.item()
+            loss_sum += loss_value * len(sel)
+            correct += int((logits.detach().argmax(1) == target).sum())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+        bar.close()
+        return {"epoch": epoch + 1, "loss": loss_sum / n, "acc": correct / n}
+
+    def save(self, epochs_done: int, history: list[dict]) -> None:
+        """The checkpoint after `epochs_done` epochs, with everything a resumed run needs to continue identically."""
+        state = {
+            "epoch": epochs_done,
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "history": history,
+            "fingerprint": self.plan.fingerprint,
+            "train_config": self.cfg.to_dict(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        extra = {"train_state": state, "n_train_clips": len(self.train_clips), "n_val_clips": len(self.plan.val_idx)}
+        save_checkpoint(self.checkpoint_path, self.model, self.cfg.model, self.plan.head, extra)
+
+
+def _record_text(record: dict) -> str:
+    return " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+
+
 def train_audio_cnn(
     specs: Sequence[np.ndarray] | SpectrogramSource,
     labels: Sequence[str],
@@ -240,127 +304,42 @@ def train_audio_cnn(
     """
     source = as_source(specs)
     cfg = cfg or AudioTrainConfig()
-    checkpoint_path = Path(checkpoint_path)
-    if len(source) != len(labels):
-        raise ValueError(f"{len(source)} spectrograms but {len(labels)} labels")
-    idx = select_training_clips(labels, splits, classes)
-    if len(idx) == 0:
-        raise ValueError("no seen-class trn clips to train the audio CNN on")
-    for i, shape in zip(idx, source.shapes(idx)):
-        if len(shape) != 2 or shape[0] != cfg.model.n_mels or shape[1] < 1:
-            raise ValueError(
-                f"clip {i} ({labels[i]!r}): spectrogram shape {shape}, expected ({cfg.model.n_mels}, frames)"
-            )
-
-    head = classes.seen_names
-    full_index = classes.index()
-    # head position of each class in the full table; unseen classes have none (-1)
-    full_to_head = torch.full((len(classes.names),), -1, dtype=torch.long)
-    for h, name in enumerate(head):
-        full_to_head[full_index[name]] = h
-
-    # the hold-out draw uses its own stream so it is the same on a fresh run and on resume
-    order = np.random.default_rng([cfg.seed, 1]).permutation(idx)
-    n_val = int(round(cfg.val_fraction * len(order)))
-    val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
-    if not train_idx:
-        raise ValueError(f"val_fraction={cfg.val_fraction} leaves no training clips out of {len(idx)}")
-
-    y_train_full = torch.tensor([full_index[labels[i]] for i in train_idx], dtype=torch.long)  # (N,)
-    split_train = [splits[i] for i in train_idx]
-    y_val_full = torch.tensor([full_index[labels[i]] for i in val_idx], dtype=torch.long)
-    lengths = [shape[1] for shape in source.shapes(train_idx)]
-    fingerprint = _fingerprint(cfg, head, [labels[i] for i in train_idx], lengths, val_idx)
-
-    device = resolve_device(cfg.device)
+    plan = _plan(source, labels, splits, classes, cfg)
+    device = resolve_device(cfg.device, option="audio CNN device")
     previous_threads = torch.get_num_threads()
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
+    set_torch_threads(cfg.num_threads)
     try:
-        rng = _seed_everything(cfg.seed)
-        model = create_audio_cnn(n_classes=len(head), config=cfg.model).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        history: list[dict] = []
-        start_epoch = 0
-
-        if checkpoint_path.exists():
-            payload = read_checkpoint(checkpoint_path)
-            state = payload["extra"].get("train_state")
-            if state is None:
-                raise ValueError(f"{checkpoint_path}: a checkpoint without training state; move it away to retrain")
-            if state["fingerprint"] != fingerprint:
-                raise ValueError(
-                    f"{checkpoint_path}: written for other data or settings (fingerprint {state['fingerprint']}, "
-                    f"now {fingerprint}); delete it to retrain"
-                )
-            start_epoch = int(state["epoch"])
-            history = list(state["history"])
-            if start_epoch >= cfg.epochs:
-                log(f"audio CNN: {checkpoint_path} already trained for {start_epoch} epoch(s); nothing to do")
-                return {"history": history, "epochs_run": 0, "class_names": head}
-            model.load_state_dict(payload["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            if device.type == "cuda" and "cuda_rng" in state:
-                torch.cuda.set_rng_state(state["cuda_rng"], device)
-            rng.bit_generator.state = state["numpy_rng"]
-            log(f"audio CNN: resuming {checkpoint_path} after epoch {start_epoch} of {cfg.epochs}")
-
-        # second, independent guard: inspect the very tensors the loop will consume
-        check_training_examples(y_train_full, split_train, classes)
-        check_training_examples(y_val_full, [splits[i] for i in val_idx], classes)
-        y_train = full_to_head[y_train_full]  # (N,) head indices, all >= 0 after the check
-        y_val = full_to_head[y_val_full]
-        log(
-            f"audio CNN: {len(train_idx)} trn clips of {len(head)} seen classes"
-            f"{f', {len(val_idx)} held out' if val_idx else ''}; device {device}"
-        )
-
-        n = len(train_idx)
-        train_clips = np.asarray(train_idx, dtype=np.int64)
-        for epoch in range(start_epoch, cfg.epochs):
-            model.train()
-            perm = rng.permutation(n)
-            loss_sum, correct = 0.0, 0
-            n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
-            desc = f"audio CNN epoch {epoch + 1}/{cfg.epochs}"
-            bar = tqdm(total=n_batches, desc=desc, disable=not cfg.progress, leave=False)
-            batches = clip_batches(source, train_clips[perm], cfg.batch_size, cfg.frames, rng)
-            for b, x in enumerate(batches):
-                sel = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                x = to_device(x, device)  # (B, n_mels, frames); pinned, non-blocking on CUDA
-                target = y_train[torch.from_numpy(sel)].to(device)  # (B,)
-                logits = model(x)  # (B, n_seen)
-                loss = nn.functional.cross_entropy(logits, target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_value = loss.item()
-                loss_sum += loss_value * len(sel)
-                correct += int((logits.detach().argmax(1) == target).sum())
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}")
-            bar.close()
-            record = {"epoch": epoch + 1, "loss": loss_sum / n, "acc": correct / n}
-            if val_idx:
-                record.update(_evaluate(model, source, val_idx, y_val, cfg, device))
-            history.append(record)
-            summary = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-            log(f"audio CNN {summary}")
-
-            state = {
-                "epoch": epoch + 1,
-                "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "numpy_rng": rng.bit_generator.state,
-                "history": history,
-                "fingerprint": fingerprint,
-                "train_config": cfg.to_dict(),
-            }
-            if device.type == "cuda":
-                state["cuda_rng"] = torch.cuda.get_rng_state(device)
-            extra = {"train_state": state, "n_train_clips": n, "n_val_clips": len(val_idx)}
-            save_checkpoint(checkpoint_path, model, cfg.model, head, extra)
-        return {"history": history, "epochs_run": cfg.epochs - start_epoch, "class_names": head}
+        return _train(source, splits, classes, cfg, plan, device, Path(checkpoint_path), log)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _train(source: SpectrogramSource, splits: Sequence[str], classes: ClassTable, cfg: AudioTrainConfig, plan: _Plan,
+           device: torch.device, checkpoint_path: Path, log: Callable[[str], None]) -> dict:
+    """The epochs still to run, each followed by its checkpoint."""
+    run = _Run(cfg, plan, device, checkpoint_path)
+    history: list[dict] = []
+    start_epoch = 0
+    saved = _saved_state(checkpoint_path, plan.fingerprint)
+    if saved is not None:
+        payload, state = saved
+        start_epoch, history = int(state["epoch"]), list(state["history"])
+        if start_epoch >= cfg.epochs:
+            log(f"audio CNN: {checkpoint_path} already trained for {start_epoch} epoch(s); nothing to do")
+            return {"history": history, "epochs_run": 0, "class_names": plan.head}
+        run.restore(payload, state)
+        log(f"audio CNN: resuming {checkpoint_path} after epoch {start_epoch} of {cfg.epochs}")
+
+    y_train, y_val = _guarded_targets(plan, splits, classes)
+    log(
+        f"audio CNN: {len(plan.train_idx)} trn clips of {len(plan.head)} seen classes"
+        f"{f', {len(plan.val_idx)} held out' if plan.val_idx else ''}; device {device}"
+    )
+    for epoch in range(start_epoch, cfg.epochs):
+        record = run.train_epoch(source, y_train, epoch)
+        if plan.val_idx:
+            record.update(_evaluate(run.model, source, plan.val_idx, y_val, cfg, device))
+        history.append(record)
+        log(f"audio CNN {_record_text(record)}")
+        run.save(epoch + 1, history)
+    return {"history": history, "epochs_run": cfg.epochs - start_epoch, "class_names": plan.head}

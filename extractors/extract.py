@@ -24,9 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from avgzsl_extractors.decode import OK, SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
+from avgzsl_extractors.decode import SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
 from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 from avgzsl_extractors.prefetch import ProgressLog, prefetched
+from avgzsl_extractors.shard_collector import Prepared, ShardCollector, status_row
 from tqdm import tqdm
 
 from avgzsl.formats.shards import SILENT_AUDIO, write_feature_shard, write_status_table
@@ -62,15 +63,6 @@ class ShardSummary:
     model_seconds: float = 0.0  # summed embed_fn calls, on the main thread
     wall_seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)  # clip_id -> reason
-
-
-@dataclass
-class _Prepared:
-    clip_id: str
-    item: Any  # what the model gets for this clip; None when skipped
-    reason: str
-    seconds: float
-    flags: str = ""  # notes on a usable clip, for the status table (avgzsl.formats.shards)
 
 
 def extract_audio_shard(
@@ -188,11 +180,11 @@ def load_audio_for_training(
         for prepared in stream:
             bar.update(1)
             if prepared.item is None:
-                status.append(_status(prepared.clip_id, prepared.reason))
+                status.append(status_row(prepared.clip_id, prepared.reason))
                 continue
             specs[len(clip_ids)] = prepared.item
             clip_ids.append(prepared.clip_id)
-            status.append(_status(prepared.clip_id, "", prepared.flags))
+            status.append(status_row(prepared.clip_id, "", prepared.flags))
     return specs[: len(clip_ids)], clip_ids, status
 
 
@@ -205,23 +197,23 @@ class _AudioPreparer:
     frames: int
     job: ExtractJobConfig
 
-    def __call__(self, row: dict) -> _Prepared:
+    def __call__(self, row: dict) -> Prepared:
         started = time.perf_counter()
         clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=True, video=False)
         if not clip.audio_ok:
-            return _Prepared(clip_id, None, clip.audio_reason, time.perf_counter() - started)
+            return Prepared(clip_id, None, clip.audio_reason, time.perf_counter() - started)
         try:
             spec = fixed_length(log_mel(clip.audio, self.logmel_cfg), self.frames)  # (n_mels, frames)
         except ValueError as err:
-            return _Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started)
+            return Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started)
         # a silent track is still a valid input (its log-mel is the floor), but a user should know of it
         flags = SILENT_AUDIO if clip.audio_silent else ""
-        return _Prepared(clip_id, spec, "", time.perf_counter() - started, flags)
+        return Prepared(clip_id, spec, "", time.perf_counter() - started, flags)
 
 
 def _audio_preparer(
     logmel_cfg: LogMelConfig, decode_cfg: DecodeConfig, frames: int, job: ExtractJobConfig
-) -> Callable[[dict], _Prepared]:
+) -> Callable[[dict], Prepared]:
     return _AudioPreparer(logmel_cfg, decode_cfg, frames, job)
 
 
@@ -233,19 +225,19 @@ class _VideoPreparer:
     job: ExtractJobConfig
     preprocess_fn: Callable[[np.ndarray], Any] | None = None
 
-    def __call__(self, row: dict) -> _Prepared:
+    def __call__(self, row: dict) -> Prepared:
         started = time.perf_counter()
         clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=False, video=True)
         if not clip.video_ok:
-            return _Prepared(clip_id, None, clip.video_reason, time.perf_counter() - started)
+            return Prepared(clip_id, None, clip.video_reason, time.perf_counter() - started)
         item = clip.frames
         if self.preprocess_fn is not None:
             try:
                 item = self.preprocess_fn(clip.frames)
             except ValueError as err:
-                return _Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started)
+                return Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started)
         flags = f"rotated_{clip.rotation}" if clip.rotation else ""
-        return _Prepared(clip_id, item, "", time.perf_counter() - started, flags)
+        return Prepared(clip_id, item, "", time.perf_counter() - started, flags)
 
 
 def _decode_row(
@@ -293,20 +285,46 @@ def _records(rows: pd.DataFrame) -> list[dict]:
     return rows.to_dict("records")
 
 
-def _status(clip_id: str, reason: str, flags: str = "") -> dict:
-    return {"clip_id": clip_id, "status": SKIPPED if reason else OK, "reason": reason, "flags": flags}
-
-
 def _prefetched(fn: Callable[[Any], Any], items, workers: int, lookahead: int, processes: bool = False):
     """`map(fn, items)` in order, computed ahead by a pool (avgzsl_extractors.prefetch.prefetched)."""
     return prefetched(fn, items, workers, lookahead, processes=processes)
+
+
+def _embed_all(records: list[dict], prepare: Callable[[dict], Prepared], collector: ShardCollector,
+               job: ExtractJobConfig, label: str) -> None:
+    """Every row through the decode pool and into `collector`, in manifest order."""
+    bar = tqdm(total=len(records), unit="clip", desc=label, disable=not job.progress)
+    progress = ProgressLog(len(records), label, interval=job.progress_interval)
+    with bar, closing(_prefetched(prepare, records, job.workers, job.lookahead, job.processes)) as stream:
+        for prepared in stream:
+            progress.update(1)
+            collector.add(prepared)
+            bar.update(1)
+        collector.flush()
+    progress.finish()
+
+
+def _write_outputs(out_features: Path, out_status: Path, collector: ShardCollector, records: list[dict], *,
+                   modality: str, extractor: str, settings: dict) -> None:
+    """Features first, the status table (the completion marker) last; neither is left behind on failure."""
+    status = collector.status(records)
+    features = collector.features()
+    try:
+        write_feature_shard(
+            out_features, features, collector.kept_ids, modality=modality, extractor=extractor, settings=settings
+        )
+        write_status_table(out_status, status)
+    except BaseException:
+        # features without a status table look unfinished already; remove them so reruns start clean
+        out_features.unlink(missing_ok=True)
+        raise
 
 
 def _run_shard(
     rows: pd.DataFrame,
     *,
     modality: str,
-    prepare: Callable[[dict], _Prepared],
+    prepare: Callable[[dict], Prepared],
     embed: Callable[[list], np.ndarray],
     out_features: str | os.PathLike,
     out_status: str | os.PathLike,
@@ -323,63 +341,12 @@ def _run_shard(
     for stale in (out_status, out_features):
         stale.unlink(missing_ok=True)
     started = time.perf_counter()
-    summary = ShardSummary(None, None, 0, 0, FEATURE_DIM)
-    reasons: dict[str, str] = {}
-    flags: dict[str, str] = {}
-    kept_ids: list[str] = []
-    kept: list[np.ndarray] = []
-    batch: list[_Prepared] = []
-
-    def flush() -> None:
-        t0 = time.perf_counter()
-        out = np.asarray(embed([p.item for p in batch]), dtype=np.float32)
-        summary.model_seconds += time.perf_counter() - t0
-        if out.ndim != 2 or out.shape[0] != len(batch):
-            raise ValueError(f"embed_fn returned shape {out.shape} for a batch of {len(batch)} clips")
-        if kept and out.shape[1] != kept[0].shape[0]:
-            raise ValueError(f"embed_fn returned {out.shape[1]}-d features after {kept[0].shape[0]}-d ones")
-        summary.dim = int(out.shape[1])
-        finite = np.isfinite(out).all(axis=1)
-        for prepared, vector, good in zip(batch, out, finite):
-            if good:
-                kept_ids.append(prepared.clip_id)
-                kept.append(vector)
-                reasons[prepared.clip_id] = ""
-                flags[prepared.clip_id] = prepared.flags
-            else:
-                reasons[prepared.clip_id] = "embedding has NaN or inf"
-        batch.clear()
-
-    bar = tqdm(total=len(records), unit="clip", desc=f"{modality} {out_features.name}", disable=not job.progress)
-    progress = ProgressLog(len(records), f"{modality} {out_features.name}", interval=job.progress_interval)
-    with bar, closing(_prefetched(prepare, records, job.workers, job.lookahead, job.processes)) as stream:
-        for prepared in stream:
-            progress.update(1)
-            summary.decode_seconds += prepared.seconds
-            if prepared.item is None:
-                reasons[prepared.clip_id] = prepared.reason
-            else:
-                batch.append(prepared)
-                if len(batch) >= batch_size:
-                    flush()
-            bar.update(1)
-        if batch:
-            flush()
-    progress.finish()
-    status = [_status(str(r["clip_id"]), reasons[str(r["clip_id"])], flags.get(str(r["clip_id"]), "")) for r in records]
-    features = np.stack(kept) if kept else np.zeros((0, summary.dim), np.float32)  # (N_ok, D)
-    try:
-        write_feature_shard(
-            out_features, features, kept_ids, modality=modality, extractor=extractor, settings=settings
-        )
-        write_status_table(out_status, status)
-    except BaseException:
-        # features without a status table look unfinished already; remove them so reruns start clean
-        out_features.unlink(missing_ok=True)
-        raise
-    summary.features_path, summary.status_path = out_features, out_status
-    summary.n_ok = len(kept_ids)
-    summary.n_skipped = len(records) - len(kept_ids)
-    summary.skipped = {c: r for c, r in reasons.items() if r}
-    summary.wall_seconds = time.perf_counter() - started
-    return summary
+    collector = ShardCollector(embed, batch_size, dim=FEATURE_DIM)
+    _embed_all(records, prepare, collector, job, f"{modality} {out_features.name}")
+    _write_outputs(out_features, out_status, collector, records, modality=modality, extractor=extractor,
+                   settings=settings)
+    return ShardSummary(
+        out_features, out_status, n_ok=len(collector.kept_ids), n_skipped=len(records) - len(collector.kept_ids),
+        dim=collector.dim, decode_seconds=collector.decode_seconds, model_seconds=collector.model_seconds,
+        wall_seconds=time.perf_counter() - started, skipped={c: r for c, r in collector.reasons.items() if r},
+    )

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from avgzsl_extractors.i3d_weights import cached_kinetics400_state_dict
 from torch import nn
 
+from avgzsl.formats.torch_files import load_torch_file
+
 FEATURE_DIM = 1024
 # The logits head average-pools (2,7,7) with VALID padding after a total stride of (8,32,32): fewer than
 # 9 frames or under 193 pixels per side leaves nothing to pool.
@@ -264,9 +266,9 @@ def create_i3d(*, num_classes: int = 400, weights: str | Path | None = "kinetics
         load_i3d_state_dict(model, cached_kinetics400_state_dict(), source="the Kinetics-400 checkpoint")
         return model.eval()
     path = Path(weights)
-    if not path.is_file():
+    if not path.exists():  # the hint is about this argument; the loader's own message could not give it
         raise FileNotFoundError(f"I3D checkpoint {path} does not exist (or pass weights='kinetics400')")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_file(path, what="an I3D state dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a torch state dict (a dict of tensor names to tensors)")
     load_i3d_state_dict(model, state, source=str(path))

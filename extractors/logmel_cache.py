@@ -26,9 +26,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from avgzsl_extractors.decode import DecodeConfig
-from avgzsl_extractors.extract import ExtractJobConfig, _audio_preparer, _check_rates, _records, _status
+from avgzsl_extractors.extract import ExtractJobConfig, _audio_preparer, _check_rates, _records
 from avgzsl_extractors.logmel import LogMelConfig
 from avgzsl_extractors.prefetch import ProgressLog, prefetched
+from avgzsl_extractors.shard_collector import status_row
 
 from avgzsl.formats.atomic import atomic_output
 
@@ -151,7 +152,7 @@ def write_logmel_cache(
             for record, prepared in zip(records, stream):
                 progress.update(1)
                 row = -1 if prepared.item is None else writer.append(prepared.item)
-                entry = {**_status(prepared.clip_id, prepared.reason, prepared.flags), "row": row}
+                entry = {**status_row(prepared.clip_id, prepared.reason, prepared.flags), "row": row}
                 entry.update({c: record[c] for c in extra_columns if c in record})
                 index.append(entry)
         progress.finish()

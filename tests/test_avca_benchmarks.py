@@ -332,8 +332,8 @@ def _fake_result(folder: Path, benchmark: str, variant: str = "main") -> Path:
     (folder / "runs" / "e").mkdir(parents=True)
     (folder / "avca_benchmark.json").write_text(json.dumps({"benchmark": benchmark, "variant": variant,
                                                             "text_lookup": "correct"}))
-    entry = {"mean": 0.5, "std": 0.1, "n": 2}
-    summary = {"experiment": "e", "spec": {}, "runs": [{"model": "cjme"}, {"model": "cjme"}],
+    entry = {"mean": 0.5, "std": 0.1, "ci95": 0.9, "n": 2}
+    summary = {"experiment": "e", "kind": "cjme", "spec": {"name": "e"}, "runs": [{"model": "cjme"}, {"model": "cjme"}],
                "summary": {f"classification/both/{b}/{m}": entry for b in ("beta0", "calibrated")
                            for m in ("S", "U", "HM", "ZSL")}}
     (folder / "runs" / "e" / "summary.json").write_text(json.dumps(summary))

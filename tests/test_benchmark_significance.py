@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from avgzsl.evaluation.saved_scores import metrics_from_saved, read_scores
-from avgzsl.pipeline.run_folders import write_summary
+from avgzsl.evaluation.summary import write_summary
 from avgzsl.reporting.avca_published import DATASETS
 from avgzsl.reporting.benchmark_significance import write_critical_difference_diagrams
 

@@ -157,7 +157,8 @@ def test_gpu_video_step_uses_worker_processes_and_one_pass_per_batch_of_clips(mo
         kw["embed_fn"]([np.zeros((3, 8, 8, 3), np.uint8)])
         return type("Summary", (), {"n_ok": 0, "n_skipped": 0, "decode_seconds": 0.0, "model_seconds": 0.0})()
 
-    monkeypatch.setattr(video_step, "setup_device", lambda device, threads: torch.device("cuda"))
+    monkeypatch.setattr(video_step, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(video_step, "set_torch_threads", lambda threads: None)  # the test process keeps its own
     monkeypatch.setattr(video_step, "create_i3d", lambda weights: StubI3D())
     monkeypatch.setattr(video_step, "video_features", lambda model, frames, cfg, dev: seen.setdefault("cfg", cfg))
     monkeypatch.setattr(video_step, "extract_video_shard", fake_shard)

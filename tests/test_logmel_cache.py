@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 from avgzsl_extractors.audio_cnn import load_audio_cnn
-from avgzsl_extractors.audio_train import InMemorySpectrograms, clip_batches, train_audio_cnn
+from avgzsl_extractors.audio_train import train_audio_cnn
 from avgzsl_extractors.extract import load_audio_for_training
 from avgzsl_extractors.logmel import LogMelConfig
+from avgzsl_extractors.logmel_batches import InMemorySpectrograms, clip_batches
 from avgzsl_extractors.logmel_cache import (
     CACHE_DTYPE,
     CacheFiles,

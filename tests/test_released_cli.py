@@ -9,6 +9,7 @@ import pytest
 from released_helpers import shard_args, write_our_shards
 
 from avgzsl.cli import main
+from avgzsl.evaluation.summary import read_summary
 from avgzsl.formats.shards import write_feature_shard
 
 FAST = ["--quiet", "--set", "train.epochs=2", "--set", "train.batch_size=32"]
@@ -31,8 +32,8 @@ def test_cli_train_then_evaluate_takes_dimensions_from_the_shards(shard_dir, tmp
     assert main(["train", *shard_args(shard_dir), "--out", str(out), "--seeds", "0", "1", *FAST]) == 0
     cfg = json.loads((out / "seed0" / "config.json").read_text())
     assert (cfg["model"]["audio_dim"], cfg["model"]["video_dim"], cfg["model"]["text_dim"]) == (32, 24, 50)
-    summary = _strict_json(out / "summary.json")
-    assert summary["classification/both/beta0/HM"]["n"] == 2
+    summary = read_summary(out / "summary.json")
+    assert summary["summary"]["classification/both/beta0/HM"]["n"] == 2
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no staging left behind
     assert main(["evaluate", *shard_args(shard_dir), "--checkpoint", str(out / "seed0" / "checkpoint.pt"),
                  "--out", str(tmp_path / "ev")]) == 0
@@ -144,7 +145,7 @@ def test_no_unseen_test_clips_gives_null_and_a_warning(shard_dir, tmp_path, caps
     metrics = _strict_json(tmp_path / "run" / "seed0" / "metrics.json")
     assert metrics["classification"]["both"]["beta0"]["U"] is None
     assert metrics["classification"]["both"]["beta0"]["S"] is not None
-    assert _strict_json(tmp_path / "run" / "summary.json")["classification/both/beta0/U"]["mean"] is None
+    assert read_summary(tmp_path / "run" / "summary.json")["summary"]["classification/both/beta0/U"]["mean"] is None
 
 
 def test_cli_argument_errors_are_clear(shard_dir, tmp_path, capsys):

@@ -9,11 +9,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from avgzsl_extractors.audio_cnn import AudioCheckpointError, load_audio_cnn
+from avgzsl_extractors.i3d import create_i3d
 from released_helpers import write_released
 
 from avgzsl.cli import main
 from avgzsl.datasets.released import import_released
 from avgzsl.formats.safe_pickle import UnsafePickleError, load_word_vector_dict
+from avgzsl.formats.torch_files import TorchFileError, load_torch_file
 from avgzsl.models.registry import create_model
 from avgzsl.settings.experiment import ExperimentConfig
 from avgzsl.training.checkpoint import CheckpointError, _checkpoint, load_checkpoint
@@ -163,3 +166,45 @@ def test_bad_checkpoint_is_refused_naming_the_file(tmp_path, capsys, case, make,
     stderr = capsys.readouterr().err
     assert rc == 1 and str(path) in stderr and "Traceback" not in stderr
     assert not marker.exists() and not (tmp_path / "ev").exists()
+
+
+# every reader of a torch file goes through avgzsl.formats.torch_files, and raises its own error type
+TORCH_FILE_READERS = [
+    ("deep checkpoint", lambda p: load_checkpoint(p, device="cpu"), CheckpointError),
+    ("audio CNN checkpoint", lambda p: load_audio_cnn(p, device="cpu"), AudioCheckpointError),
+    ("I3D state dict", lambda p: create_i3d(num_classes=5, weights=p), TorchFileError),
+]
+
+
+def _truncated_zip(path, marker):
+    torch.save({"w": torch.zeros(200)}, path)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+TORCH_FILE_CASES = [
+    ("a non-tensor global", lambda p, m: torch.save({"w": torch.zeros(2), "hook": _TouchesMarker(m)}, p),
+     "nothing in it was executed"),
+    ("an empty file", lambda p, m: p.write_bytes(b""), "the file is empty"),
+    ("a truncated zip", _truncated_zip, "truncated or corrupt zip archive"),
+    ("a folder", lambda p, m: p.mkdir(), "a folder, not"),
+]
+
+
+@pytest.mark.parametrize("case,make,says", TORCH_FILE_CASES, ids=[c[0] for c in TORCH_FILE_CASES])
+@pytest.mark.parametrize("reader,read,error", TORCH_FILE_READERS, ids=[r[0] for r in TORCH_FILE_READERS])
+def test_every_torch_file_reader_refuses_a_bad_file_naming_it(tmp_path, reader, read, error, case, make, says):
+    marker, path = tmp_path / "MARKER", tmp_path / "weights.pt"
+    make(path, marker)
+    with pytest.raises(error, match=says) as err:
+        read(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert isinstance(err.value, TorchFileError) and isinstance(err.value, ValueError)
+    assert not marker.exists()
+
+
+def test_the_loader_names_a_missing_file_and_reads_tensors_and_plain_data(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'gone.pt'} does not exist"):
+        load_torch_file(tmp_path / "gone.pt")
+    torch.save({"w": torch.arange(3), "name": "x", "epochs": [1, 2]}, tmp_path / "ok.pt")
+    loaded = load_torch_file(tmp_path / "ok.pt")
+    assert torch.equal(loaded["w"], torch.arange(3)) and loaded["name"] == "x" and loaded["epochs"] == [1, 2]

@@ -14,8 +14,9 @@ import torch
 
 from avgzsl.datasets.loading import load_feature_splits
 from avgzsl.evaluation.saved_scores import coverage, write_run
+from avgzsl.evaluation.summary import write_summary
 from avgzsl.formats.feature_split import FeatureSplit
-from avgzsl.pipeline.run_folders import publish_dir, write_summary
+from avgzsl.pipeline.run_folders import publish_dir
 
 log = logging.getLogger("avgzsl.pipeline.experiments")
 

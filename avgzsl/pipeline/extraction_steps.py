@@ -21,16 +21,9 @@ from avgzsl_extractors.logmel import LogMelConfig, num_frames
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.formats.media_tables import read_media_table
 from avgzsl.formats.shards import read_status_table, write_status_table
+from avgzsl.runtime.device import resolve_device, set_torch_threads
 
 log = logging.getLogger("avgzsl.extract")
-
-
-def setup_device(device: str, threads: int | None) -> torch.device:
-    if threads:
-        torch.set_num_threads(threads)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def extraction_job(threads: int, device: torch.device) -> ExtractJobConfig:
@@ -92,7 +85,8 @@ def train_audio_cnn_step(
         write_logmel_cache,
     )
 
-    dev = setup_device(device, threads)
+    set_torch_threads(threads)
+    dev = resolve_device(device)
     class_table = ClassTable.read(classes)
     seen = set(class_table.seen_names)
     logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
@@ -142,7 +136,8 @@ def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, de
                        out_features: str, out_status: str, autocast: str = "none") -> None:
     from avgzsl_extractors.audio_cnn import load_audio_cnn, make_embed_fn
 
-    dev = setup_device(device, threads)
+    set_torch_threads(threads)
+    dev = resolve_device(device)
     table = read_media_table(media)
     usable, lost = split_by_media(table)
     cnn, meta = load_audio_cnn(model, device=dev)

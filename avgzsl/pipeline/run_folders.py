@@ -2,8 +2,8 @@
 
 A run folder `<runs>/<experiment>/seed<k>/` is written under a temporary name and renamed into place
 whole (`publish_dir`), so a killed job never leaves a folder that mixes two runs. The per-experiment
-`<runs>/<experiment>/summary.json` is computed from the seed folders' metrics.json alone:
-    {"experiment", "kind", "spec", "runs": [per-seed metrics], "summary": mean/std of every number}
+`<runs>/<experiment>/summary.json` is computed from the seed folders' metrics.json alone, in the one summary
+layout (avgzsl.evaluation.summary, which `avgzsl train` writes too).
 Nothing here trains or imports the training code, so the summaries and the baselines do not depend on it.
 """
 
@@ -16,8 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from avgzsl.evaluation.saved_scores import summarize_seeds
-from avgzsl.settings.experiment import build_experiment
+from avgzsl.evaluation.summary import write_summary
 
 
 @contextlib.contextmanager
@@ -42,23 +41,6 @@ def publish_dir(out: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-
-
-def experiment_kind(spec: dict) -> str:
-    """The model kind of a deep experiment, or the baseline's name."""
-    if "baseline" in spec:
-        return spec["baseline"]
-    cfg = build_experiment(name=spec["name"], preset_name=spec["preset"], model=spec["model"], loss=spec["loss"],
-                           train=spec["train"])
-    return cfg.model.kind
-
-
-def write_summary(path: str | Path, spec: dict, runs: list[dict]) -> dict:
-    summary = {"experiment": spec["name"], "kind": experiment_kind(spec), "spec": spec, "runs": runs,
-               "summary": summarize_seeds(runs)}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return summary
 
 
 def summarize_experiment(spec: dict, seed_dirs: list[str], *, out: str) -> dict:

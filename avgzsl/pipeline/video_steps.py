@@ -16,7 +16,8 @@ from avgzsl_extractors.i3d_weights import read_sha256_file, sha256_of
 from avgzsl_extractors.video import VideoFeatureConfig, video_features, window_starts
 
 from avgzsl.formats.media_tables import read_media_table
-from avgzsl.pipeline.extraction_steps import decode_config, extraction_job, finish_status, setup_device, split_by_media
+from avgzsl.pipeline.extraction_steps import decode_config, extraction_job, finish_status, split_by_media
+from avgzsl.runtime.device import resolve_device, set_torch_threads
 
 log = logging.getLogger("avgzsl.extract")
 
@@ -32,7 +33,8 @@ def extract_video_step(*, media: str, weights_file: str, decode: dict, video: di
     if weights_sha256 is not None and digest != weights_sha256:
         raise ValueError(f"{weights_file}: sha256 {digest} does not match the recorded {weights_sha256}; "
                          "re-run the i3d_weights rule")
-    dev = setup_device(device, threads)
+    set_torch_threads(threads)
+    dev = resolve_device(device)
     table = read_media_table(media)
     usable, lost = split_by_media(table)
     video = dict(video)

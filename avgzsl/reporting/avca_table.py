@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avgzsl.evaluation.summary import SUMMARY_FILE, read_summary
 from avgzsl.reporting.avca_published import DATASETS, FEATURE_SETS, PUBLISHED, method_name, reported_modality
 from avgzsl.reporting.tables import write_table
 
 
 def _cell(summary: dict, key: str) -> str:
     entry = summary["summary"].get(key)
-    if entry is None or not np.isfinite(entry["mean"]):
+    if entry is None or entry["mean"] is None or not np.isfinite(entry["mean"]):  # null: undefined over the seeds
         return ""
     mean, std = 100 * entry["mean"], 100 * entry["std"]
     return f"{mean:.2f} ± {std:.2f}" if entry["n"] > 1 else f"{mean:.2f}"
@@ -38,9 +39,9 @@ def read_result(result_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path}: not found; is {result_dir} the result folder of an AVCA-GZSL "
                                 "benchmark run?")
-    summaries = [json.loads(path.read_text()) for path in sorted((result_dir / "runs").glob("*/summary.json"))]
+    summaries = [read_summary(path) for path in sorted((result_dir / "runs").glob(f"*/{SUMMARY_FILE}"))]
     if not summaries:
-        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/summary.json")
+        raise FileNotFoundError(f"{result_dir / 'runs'}: no <experiment>/{SUMMARY_FILE}")
     return json.loads(record_path.read_text()), summaries
 
 

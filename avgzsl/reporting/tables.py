@@ -39,7 +39,9 @@ RETRIEVAL_ARROW = {"audio": "T→A", "video": "T→V", "both": "T→AV"}
 
 def _stat(summary: dict, key: str) -> tuple[float, float] | None:
     entry = summary.get(key)
-    return None if entry is None else (100 * entry["mean"], 100 * entry["std"])
+    if entry is None or entry["mean"] is None:  # null: undefined over the seeds (no clip to score it on)
+        return None
+    return 100 * entry["mean"], 100 * entry["std"]
 
 
 def _fmt(stat: tuple[float, float] | None, n: int) -> str:
@@ -211,13 +213,12 @@ def write_result_tables(summaries: dict[str, dict], out_dir: str | Path, dataset
 def write_all_tables(*, summaries: list[str], manifest: str, status: dict[str, list[str]], out_dir: str,
                      dataset: str, variant: str | None = None) -> None:
     """The workflow's table step: read every experiment summary and status table, write CSV + Markdown."""
-    import json
-
+    from avgzsl.evaluation.summary import read_summary
     from avgzsl.formats.shards import read_status_table
 
     loaded = {}
     for path in summaries:
-        summary = json.loads(Path(path).read_text())
+        summary = read_summary(path)
         loaded[summary["experiment"]] = summary
     write_result_tables(loaded, out_dir, dataset, variant)
     manifest_table = pd.read_csv(manifest, dtype={"clip_id": str})

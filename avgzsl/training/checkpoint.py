@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
-import warnings
-import zipfile
 from pathlib import Path
 
 import torch
 
 from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.torch_files import TorchFileError, load_torch_file
 from avgzsl.models.joint_embedding import JointEmbedding
 from avgzsl.models.registry import create_model
 from avgzsl.runtime.device import resolve_device
@@ -22,7 +20,7 @@ CHECKPOINT_FORMAT = "avgzsl-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: format marker; config round-tripped through JSON. 1 (unmarked) is read too.
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TorchFileError):
     """A file that is not a checkpoint this version can load safely; the message names it."""
 
 
@@ -40,40 +38,10 @@ def _atomic_save(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0][:200] if text else "") or type(err).__name__
-
-
 def read_checkpoint(path: str | os.PathLike, device: str = "auto") -> dict:
     """The checkpoint's dict, unpickled with `weights_only=True`: tensors and plain data only, no code runs."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the checkpoint file is empty")
-    with path.open("rb") as fh:
-        head = fh.read(2)
-    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip archive; older torch a pickle
-        raise CheckpointError(f"{path}: not a checkpoint (neither a torch zip archive nor a pickle)")
-    if head == b"PK" and not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a readable avgzsl checkpoint (truncated or corrupt zip archive)")
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location=resolve_device(device), weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "weights only" not in str(err).lower():  # a damaged pickle stream, not a refused global
-            raise CheckpointError(f"{path}: not a readable avgzsl checkpoint (corrupt?): {_first_line(err)}") from err
-        raise CheckpointError(
-            f"{path}: refused: the file holds Python objects other than tensors and plain data, so loading it "
-            "could run code (a checkpoint of another program, or of an older format that is no longer read); "
-            "nothing in it was executed"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as err:
-        raise CheckpointError(
-            f"{path}: not a readable avgzsl checkpoint (truncated or corrupt?): {_first_line(err)}"
-        ) from err
+    state = load_torch_file(path, what="a checkpoint", map_location=resolve_device(device), error=CheckpointError)
     if not isinstance(state, dict) or not isinstance(state.get("config"), dict) or not isinstance(
         state.get("model"), dict
     ):

@@ -24,7 +24,7 @@ from avgzsl.evaluation.scoring import model_distances, reported_fusion, test_mod
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.models.joint_embedding import JointEmbedding
 from avgzsl.models.registry import create_model, required_modalities
-from avgzsl.runtime.device import resolve_device
+from avgzsl.runtime.device import resolve_device, set_torch_threads
 from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import ExperimentConfig
 from avgzsl.training.checkpoint import _atomic_save, _checkpoint
@@ -134,6 +134,102 @@ def create_scheduler(optimizer: torch.optim.Optimizer, t):
     return None
 
 
+@dataclass
+class _Batches:
+    """Where an epoch's batches come from: class pairs drawn by the sampler, gathered from device tensors."""
+
+    sampler: ClassPairSampler
+    gather: PairBatcher
+    per_epoch: int
+
+
+def _training_batches(cfg: ExperimentConfig, train: FeatureSplit, device: torch.device,
+                      generator: torch.Generator) -> _Batches:
+    """The seen-class clips that carry the model's modalities, moved to `device` once for the whole run."""
+    t = cfg.train
+    data = training_clips(train, cfg.model.kind)
+    if len(data) == 0:
+        raise ValueError("no seen-class training clip has the modalities this model needs")
+    if not bool(data.seen[data.labels].all()):  # a guard on the one rule zero-shot learning rests on
+        raise AssertionError("an unseen-class clip reached training")
+    xa, xv = data.audio.to(device), data.video.to(device)  # (N, Da), (N, Dv)
+    labels = data.labels.to(device)
+    text = data.text.to(device)  # (C, Dt)
+    if cfg.model.normalize_inputs:  # once here instead of in every batch
+        xa, xv, text = F.normalize(xa, dim=1), F.normalize(xv, dim=1), F.normalize(text, dim=1)
+    seen_text = text[data.seen.to(device)]  # (C_seen, Dt): the classes training may compare against
+    sampler = ClassPairSampler(labels, generator=generator, device=device)
+    gather = PairBatcher(xa, xv, text, labels, seen_text)
+    return _Batches(sampler, gather, t.batches_per_epoch or max(1, math.ceil(len(data) / t.batch_size)))
+
+
+def _train_epoch(model: JointEmbedding, optimizer: torch.optim.Optimizer, batches: _Batches, cfg: ExperimentConfig,
+                 device: torch.device) -> dict[str, float]:
+    """One epoch of optimiser steps; each loss term's mean over the epoch's batches, and their sum's (`loss`)."""
+    t = cfg.train
+    model.train()
+    sums: dict[str, float] = {}
+    for _ in range(batches.per_epoch):
+        p, q = batches.sampler.sample(t.batch_size)
+        with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
+              training_autocast(device, t.precision)):
+            terms = model.training_terms(batches.gather(p, q))
+        loss = torch.stack(list(terms.values())).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+    return {k: v / batches.per_epoch for k, v in sums.items()}
+
+
+@dataclass
+class _Validation:
+    """How an epoch is scored on val: the row that is reported, and the fusion its "both" row uses."""
+
+    split: FeatureSplit
+    modality: str
+    fusion: str
+    cfg: ExperimentConfig
+
+    @classmethod
+    def for_model(cls, model: JointEmbedding, val: FeatureSplit, cfg: ExperimentConfig) -> "_Validation":
+        # select on the row that is reported: an attention model's "both" is the attention-weighted one, and
+        # under the avca protocol a plain model's "both" is d_a + d_v
+        t = cfg.train
+        modality = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
+        return cls(val, modality, reported_fusion(model, t.protocol), cfg)
+
+    def metrics(self, model: JointEmbedding, device: torch.device) -> dict:
+        d = model_distances(model, self.split, device, fusion=self.fusion)[self.modality]
+        return validation_metrics(d, self.split, self.modality, self.cfg.train.missing_modality)
+
+
+class _EpochSelection:
+    """The epoch with the best validation score so far; strictly better only, so the earliest of equal ones wins."""
+
+    def __init__(self, protocol: str, last_epoch: int) -> None:
+        self.protocol, self.last_epoch = protocol, last_epoch
+        self.best_score, self.best_state, self.best_epoch = -1.0, None, last_epoch
+
+    def offer(self, epoch: int, score: float, model: torch.nn.Module) -> None:
+        if improves(score, self.best_score, self.protocol):
+            self.best_score, self.best_epoch = score, epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+
+    def keep_best(self, model: torch.nn.Module) -> int:
+        """Load the selected epoch's weights into `model` (the last epoch's stay when none was selected)."""
+        if self.best_state is None:
+            return self.last_epoch
+        model.load_state_dict(self.best_state)
+        return self.best_epoch
+
+
+def _log_row(row: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+
+
 def train_model(
     cfg: ExperimentConfig,
     train: FeatureSplit,
@@ -152,26 +248,11 @@ def train_model(
     """
     t = cfg.train
     epochs = t.epochs if epochs is None else epochs
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
-    device = resolve_device(t.device)
+    set_torch_threads(t.num_threads)
+    device = resolve_device(t.device, option="train.device")
     seed_everything(t.seed)
     generator = torch.Generator(device=device).manual_seed(t.seed)
-
-    data = training_clips(train, cfg.model.kind)
-    if len(data) == 0:
-        raise ValueError("no seen-class training clip has the modalities this model needs")
-    if not bool(data.seen[data.labels].all()):  # a guard on the one rule zero-shot learning rests on
-        raise AssertionError("an unseen-class clip reached training")
-    xa, xv = data.audio.to(device), data.video.to(device)  # (N, Da), (N, Dv)
-    labels = data.labels.to(device)
-    text = data.text.to(device)  # (C, Dt)
-    if cfg.model.normalize_inputs:  # once here instead of in every batch
-        xa, xv, text = F.normalize(xa, dim=1), F.normalize(xv, dim=1), F.normalize(text, dim=1)
-    seen_text = text[data.seen.to(device)]  # (C_seen, Dt): the classes training may compare against
-    sampler = ClassPairSampler(labels, generator=generator, device=device)
-    batcher = PairBatcher(xa, xv, text, labels, seen_text)
-    batches_per_epoch = t.batches_per_epoch or max(1, math.ceil(len(data) / t.batch_size))
+    batches = _training_batches(cfg, train, device, generator)
 
     model = create_model(cfg.model, cfg.loss).to(device)
     optimizer = create_optimizer(model, t)
@@ -180,51 +261,31 @@ def train_model(
     if plateau and val is None and epochs > 0:
         raise ValueError("train.lr_schedule 'plateau' steps on the validation HM and needs a val split")
     selecting = select and t.select_epoch and val is not None
-    use_val = val is not None and epochs > 0 and (selecting or plateau)
-    # select on the row that is reported: an attention model's "both" is the attention-weighted one, and
-    # under the avca protocol a plain model's "both" is d_a + d_v
-    select_modality = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
-    fusion = reported_fusion(model, t.protocol)
-    best_hm, best_state, best_epoch, history = -1.0, None, epochs, []
+    validation = _Validation.for_model(model, val, cfg) if val is not None and epochs > 0 and (
+        selecting or plateau) else None
+    selection = _EpochSelection(t.protocol, epochs)
+    history = []
 
     bar = tqdm(range(1, epochs + 1), desc=f"train {cfg.name}", disable=not progress, leave=False)
     for epoch in bar:
-        model.train()
-        sums: dict[str, float] = {}
-        for _ in range(batches_per_epoch):
-            p, q = sampler.sample(t.batch_size)
-            with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
-                  training_autocast(device, t.precision)):
-                terms = model.training_terms(batcher(p, q))
-            loss = torch.stack(list(terms.values())).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        row = {"epoch": epoch, **_train_epoch(model, optimizer, batches, cfg, device)}
         if scheduler is not None and not plateau:
             scheduler.step()
-        row = {"epoch": epoch, **{k: v / batches_per_epoch for k, v in sums.items()}}
-        if use_val:
-            d = model_distances(model, val, device, fusion=fusion)[select_modality]
-            row.update(validation_metrics(d, val, select_modality, t.missing_modality))
+        if validation is not None:
+            row.update(validation.metrics(model, device))
             score = selection_score(row, t.protocol)
-            if selecting and improves(score, best_hm, t.protocol):  # strict: the earliest of equal epochs wins
-                best_hm, best_epoch = score, epoch
-                best_state = copy.deepcopy(model.state_dict())
+            if selecting:
+                selection.offer(epoch, score, model)
             if plateau:
                 scheduler.step(score)
                 row["lr"] = optimizer.param_groups[0]["lr"]
         history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", **({"val_hm": f"{row['val_hm']:.3f}"} if use_val else {}))
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        shown = {"val_hm": f"{row['val_hm']:.3f}"} if validation is not None else {}
+        bar.set_postfix(loss=f"{row['loss']:.3f}", **shown)
+        log(_log_row(row))
         if checkpoint is not None:
             _atomic_save(_checkpoint(cfg, model, epoch), Path(checkpoint))
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        best_epoch = epochs
+    best_epoch = selection.keep_best(model)
     model.eval()
     if checkpoint is not None:
         _atomic_save(_checkpoint(cfg, model, best_epoch, selected=True), Path(checkpoint))
