@@ -1,10 +1,10 @@
-"""The projection layers: the bit-mask dropout and the fused Linear -> dropout -> ReLU node."""
+"""The projection layers: the bit-mask dropout, the plain projection, the blockwise BatchNorm node."""
 
 import pytest
 import torch
 import torch.nn as nn
 
-from avgzsl.models.layers import BitMaskDropout, blockwise_forward, create_projection, linear_dropout_relu
+from avgzsl.models.layers import BitMaskDropout, blockwise_forward, create_projection
 
 
 def test_bit_mask_dropout_rate_scale_and_eval_identity():
@@ -41,22 +41,17 @@ def test_masks_follow_the_seed():
     assert torch.equal(a, d(torch.ones(64, 100)))
 
 
-@pytest.mark.parametrize("p", [0.5, 0.3])
-def test_fused_layer_matches_autograd_of_the_plain_layers(p, monkeypatch):
+def test_projection_trains_as_linear_dropout_relu_linear():
+    """In training the projection is relu(dropout(linear(x))) then the output Linear, with the dropout's mask."""
     torch.manual_seed(0)
-    linear, dropout = nn.Linear(12, 9).double(), BitMaskDropout(p)
-    x = torch.randn(40, 12, dtype=torch.float64, requires_grad=True)
-    mask = dropout.mask(torch.Size((40, 9)), dtype=torch.float64, device=torch.device("cpu"))
-    monkeypatch.setattr(dropout, "mask", lambda *args, **kwargs: mask)
-    fused = linear_dropout_relu(x, linear, dropout)
-    grad_out = torch.randn_like(fused)
-    got = torch.autograd.grad(fused, [x, linear.weight, linear.bias], grad_out)
-    plain = torch.relu(linear(x) * mask)
-    want = torch.autograd.grad(plain, [x, linear.weight, linear.bias], grad_out)
-    assert torch.allclose(fused, plain)
-    for g, w in zip(got, want):
-        assert torch.allclose(g, w)
-    assert (fused == 0).any() and (fused > 0).any()  # both branches of the ReLU and the mask were exercised
+    proj = create_projection(in_dim=16, hidden_dim=8, out_dim=4, dropout=0.5).train()
+    x = torch.randn(30, 16)
+    torch.manual_seed(1)
+    got = proj(x)
+    torch.manual_seed(1)
+    mask = proj[1].mask(torch.Size((30, 8)), dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(got, proj[3](torch.relu(proj[0](x) * mask)))
+    assert (mask == 0).any() and (mask == 2).any()
 
 
 def test_projection_is_a_plain_sequential_outside_training():

@@ -1,13 +1,8 @@
-"""The projection nets' layers, built for speed on CPU, where training is bound by passes over memory.
+"""The projection nets' layers.
 
-F_A and F_V are Linear -> Dropout -> ReLU -> Linear (the released code's choice). At full scale their
-hidden activations are (2B, hidden) = 8192 x 256 floats per step, and every element-wise pass over them
-is a cold read and write of 8 MB. Two things cut those passes, and both keep nn.Dropout's semantics:
-
-* `BitMaskDropout` draws the Bernoulli mask from random bits instead of one float per element;
-* `linear_dropout_relu` runs Linear -> mask -> ReLU as one autograd node: the mask and ReLU work in place on
-  the Linear's output, and the backward pass applies the dropout scale to the small weight and bias
-  gradients instead of to the (2B, hidden) gradient.
+F_A and F_V are Linear -> Dropout -> ReLU -> Linear (the released code's choice), plain torch layers.
+`BitMaskDropout` draws the Bernoulli mask from random bits instead of one float per element, which on a CPU
+epoch is worth its code (benchmarks/README.md, "Hand-written kernels").
 
 The BatchNorm nets (AVCA's and AVCA-GZSL's) are called on several inputs whose batch statistics must stay
 apart (positives and negatives, the decoder's inputs). `blockwise_forward` runs such calls as one: each
@@ -67,49 +62,6 @@ class BitMaskDropout(nn.Dropout):
         u = words.view(torch.int32)[:n].view(shape)  # uniform on [-2^31, 2^31)
         # written straight as floats: a bool mask would be cast to the activations' dtype on every use
         return torch.lt(u, round((1.0 - self.p) * 2**32) - 2**31, out=torch.empty(shape, dtype=dtype, device=device))
-
-
-class _LinearDropoutReLU(torch.autograd.Function):
-    """relu((x W^T + b) * mask) with mask in {0, scale}; see linear_dropout_relu."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, mask, scale: float):
-        h = torch.addmm(bias, x, weight.t())  # (N, in) -> (N, hidden)
-        h.mul_(mask).relu_()
-        ctx.save_for_backward(x, weight, h)  # not the mask: h > 0 marks the units that pass gradient
-        ctx.scale = scale
-        return h
-
-    @staticmethod
-    def backward(ctx, grad_h):
-        x, weight, h = ctx.saved_tensors
-        # where h > 0 the unit was kept and its pre-activation positive, so dh/d(pre-activation) = scale;
-        # elsewhere 0. The scale is applied to the small results below, not to this (N, hidden) tensor.
-        g = torch.ops.aten.threshold_backward(grad_h, h, 0)
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = g @ (weight * ctx.scale)  # (N, hidden) x (hidden, in) -> (N, in)
-        if ctx.needs_input_grad[1]:
-            grad_w = (g.t() @ x).mul_(ctx.scale)  # (hidden, N) x (N, in) -> (hidden, in)
-        if ctx.needs_input_grad[2]:
-            grad_b = g.sum(0).mul_(ctx.scale)
-        return grad_x, grad_w, grad_b, None, None
-
-
-def linear_dropout_relu(x: torch.Tensor, linear: nn.Linear, dropout: BitMaskDropout) -> torch.Tensor:
-    """relu(dropout(linear(x))) in training mode as one autograd node: (N, in) -> (N, hidden).
-
-    Under torch.autocast the node runs wholly in the autocast dtype: its inputs are cast on the way in (so
-    the weight gradient flows back through the cast to the float32 weight) and autocast is off inside,
-    because its backward pass, which autocast does not reach, must see operands of one dtype.
-    """
-    weight, bias, device_type = linear.weight, linear.bias, x.device.type
-    if torch.is_autocast_enabled(device_type):
-        dtype = torch.get_autocast_dtype(device_type)
-        x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
-    mask = dropout.mask(torch.Size((x.shape[0], linear.out_features)), dtype=x.dtype, device=x.device)
-    with torch.autocast(device_type, enabled=False):
-        return _LinearDropoutReLU.apply(x, weight, bias, mask, 1.0 / (1.0 - dropout.p))
 
 
 class _BlockBatchNormReLU(torch.autograd.Function):
@@ -202,17 +154,7 @@ def blockwise_forward(net: nn.Sequential, x: torch.Tensor, blocks: int = 1) -> t
 
 
 class Projection(nn.Sequential):
-    """F_A / F_V of the released code: Linear -> Dropout -> ReLU -> Linear (no BatchNorm).
-
-    A plain nn.Sequential in evaluation (and its state-dict keys always); in training with dropout the
-    first three layers run as `linear_dropout_relu`.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, out)
-        hidden, dropout, _, out = self
-        if not (self.training and dropout.p > 0.0):
-            return super().forward(x)
-        return out(linear_dropout_relu(x, hidden, dropout))
+    """F_A / F_V of the released code: Linear -> Dropout -> ReLU -> Linear (no BatchNorm)."""
 
 
 class BatchNormProjection(nn.Sequential):
@@ -227,7 +169,7 @@ def create_projection(
     *, in_dim: int, hidden_dim: int, out_dim: int, dropout: float, batch_norm: bool = False,
     out_relu: bool = False,
 ) -> nn.Sequential:
-    """Two-layer projection; the released code's (fast `Projection`) unless AVCA's BatchNorm or last ReLU is asked."""
+    """Two-layer projection: the released code's `Projection`, unless AVCA's BatchNorm or last ReLU is asked."""
     if not (batch_norm or out_relu):
         return Projection(
             nn.Linear(in_dim, hidden_dim), BitMaskDropout(dropout), nn.ReLU(inplace=True),
