@@ -233,3 +233,13 @@ def test_shards_are_checked_against_modality_and_manifest(tmp_path, shards):
     assert load_split(manifest(), "tst", classes=CLASSES, text_path=text, audio_paths=[tst_only]).clip_ids == ["d"]
     with pytest.raises(FeatureError, match="split trn: none of its 3 clips"):
         load_split(manifest(), "trn", classes=CLASSES, text_path=text, audio_paths=[tst_only])
+
+
+def test_ids_outside_the_manifest_are_counted_and_ignored(tmp_path, shards, caplog):
+    text, _, _ = shards
+    partly = write_feature_shard(tmp_path / "partly.h5", np.arange(12).reshape(3, 4), ["b", "stray1", "stray2"],
+                                 modality="audio", extractor="e")
+    with caplog.at_level("WARNING"):
+        sp = load_split(manifest(), "trn", classes=CLASSES, text_path=text, audio_paths=[partly])
+    assert "partly.h5: 2 of its 3 clip ids are not in the manifest and are ignored" in caplog.text
+    assert sp.clip_ids == ["b"] and sp.audio[0].tolist() == [0, 1, 2, 3]

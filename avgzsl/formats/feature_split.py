@@ -82,10 +82,12 @@ def _gather_modality(
     if not paths:
         return np.zeros((len(clip_ids), 0), np.float32), np.zeros(len(clip_ids), bool)
     shards = [read_feature_shard(p) for p in paths]
+    # one hash set for all shards: Index.isin on pandas' string arrays rebuilds its lookup on every call
+    manifest_set = set(manifest_ids)
     for p, s in zip(paths, shards):
         if s.modality != modality:
             raise FeatureError(f"{p}: its modality attribute is {s.modality!r}, but it was given as {modality} features")
-        known = pd.Index(s.ids).isin(manifest_ids)
+        known = np.fromiter((i in manifest_set for i in s.ids), dtype=bool, count=len(s.ids))
         if len(s.ids) and not known.any():
             raise FeatureError(
                 f"{p}: none of its {len(s.ids)} clip ids (e.g. {s.ids[0]!r}) is in the manifest; "
