@@ -109,3 +109,25 @@ def test_the_critical_difference_figure_is_written(tmp_path):
     path = plot_critical_difference(result, tmp_path / "figures" / "cd.png")
     assert path.exists() and path.stat().st_size > 1000
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_figure_does_not_depend_on_the_string_hash_seed(tmp_path):
+    """scikit-posthocs joins a bar's methods in a set's order; the written PNG must not follow the hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from avgzsl.evaluation.significance import friedman_nemenyi, plot_critical_difference\n"
+        "rng = np.random.default_rng(1)\n"
+        "base = rng.uniform(0.2, 0.7, size=(30, 1))\n"
+        "t = pd.DataFrame(base + 0.02 * rng.normal(size=(30, 9)), columns=[f'method {i}' for i in range(9)])\n"
+        "plot_critical_difference(friedman_nemenyi(t), sys.argv[1])\n"
+    )
+    written = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"cd{seed}.png"
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        written.append(out.read_bytes())
+    assert written[0] == written[1] == written[2]

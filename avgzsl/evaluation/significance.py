@@ -129,7 +129,15 @@ def plot_critical_difference(result: dict, path: str | os.PathLike, *, title: st
         ax=axes,
         label_fmt_left="{label} ({rank:.3g})",
         label_fmt_right="({rank:.3g}) {label}",
+        crossbar_props={"gid": "crossbar"},
     )
+    # the library draws each bar through its methods in a set's order, which follows the process's string
+    # hash seed: the same bar, drawn back and forth, antialiases differently from run to run
+    for line in axes.lines:
+        if line.get_gid() == "crossbar":
+            x, y = (np.asarray(v) for v in line.get_data())
+            order = np.argsort(x, kind="stable")
+            line.set_data(x[order], y[order])
     # the whole rank range 1..k, as in Demsar's diagrams, so distances read against the CD bar
     axes.set_xlim(0.9, n_methods + 0.1)
     # the CD scale bar a fixed distance in points above the rank axis (whose tick labels sit just above it),
