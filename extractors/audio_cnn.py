@@ -29,8 +29,7 @@ import torch
 from avgzsl_extractors.precision import autocast, check_autocast, to_device
 from torch import nn
 
-from avgzsl.formats.atomic import atomic_output
-from avgzsl.formats.torch_files import TorchFileError, load_torch_file
+from avgzsl.formats.torch_files import TorchFileError, load_torch_file, save_torch_file
 from avgzsl.runtime.device import resolve_device
 from avgzsl.settings.experiment import dataclass_from_dict
 
@@ -151,9 +150,7 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return save_torch_file(payload, path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

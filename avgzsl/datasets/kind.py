@@ -22,11 +22,10 @@ from typing import Callable
 
 import pandas as pd
 
-from avgzsl.formats.manifest import ClassTable
+from avgzsl.formats.manifest import SPLITS, ClassTable
 
 MEDIA_SOURCES = ("rendered", "downloaded", "files")
 FEATURE_IMPORTS = ("released", "avca_benchmark")
-SPLIT_FILES = ("trn", "val", "tst")  # an imported release: one shard per split and modality
 
 # need(key, value, kind="file") / optional(...): the config check's way of recording a missing path
 PathCheck = Callable[..., None]
@@ -100,7 +99,7 @@ class DatasetKind:
             if self.extracts:
                 files[modality] = [f"{R}/features/{modality}/shard_{s}.h5" for s in shards]
             else:
-                files[modality] = [f"{R}/features/{modality}/{s}.h5" for s in SPLIT_FILES]
+                files[modality] = [f"{R}/features/{modality}/{s}.h5" for s in SPLITS]  # one shard per split
         if self.two_stage:
             files["classes_stage1"] = f"{R}/classes_stage1.tsv"
         return files

@@ -33,7 +33,3 @@ def dataset_kind(name: str) -> DatasetKind:
         raise TypeError(f"{KINDS[name]} is not the DatasetKind {name!r}")
     return kind
 
-
-def two_stage_names() -> tuple[str, ...]:
-    """The kinds whose runs follow AVCA-GZSL's two stages (their results sit one folder deeper)."""
-    return tuple(n for n in KINDS if dataset_kind(n).two_stage)

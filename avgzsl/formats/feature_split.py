@@ -72,7 +72,7 @@ class FeatureSplit:
 
 
 def _gather_modality(
-    paths: Sequence[str | os.PathLike], clip_ids: pd.Index, *, modality: str, manifest_ids: pd.Index
+    paths: Sequence[str | os.PathLike], clip_ids: pd.Index, *, modality: str, manifest_ids: set[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack shards, then place each clip's row by id in one vectorised gather.
 
@@ -82,12 +82,10 @@ def _gather_modality(
     if not paths:
         return np.zeros((len(clip_ids), 0), np.float32), np.zeros(len(clip_ids), bool)
     shards = [read_feature_shard(p) for p in paths]
-    # one hash set for all shards: Index.isin on pandas' string arrays rebuilds its lookup on every call
-    manifest_set = set(manifest_ids)
     for p, s in zip(paths, shards):
         if s.modality != modality:
             raise FeatureError(f"{p}: its modality attribute is {s.modality!r}, but it was given as {modality} features")
-        known = np.fromiter((i in manifest_set for i in s.ids), dtype=bool, count=len(s.ids))
+        known = np.fromiter((i in manifest_ids for i in s.ids), dtype=bool, count=len(s.ids))
         if len(s.ids) and not known.any():
             raise FeatureError(
                 f"{p}: none of its {len(s.ids)} clip ids (e.g. {s.ids[0]!r}) is in the manifest; "
@@ -141,7 +139,9 @@ def load_split(
     validate_manifest(manifest, classes=classes)
     rows = manifest[manifest["split"].isin(splits)]
     clip_ids = pd.Index(rows["clip_id"].to_numpy())
-    manifest_ids = pd.Index(manifest["clip_id"].to_numpy())
+    # a hash set, built once for both modalities: Index.isin on pandas' string arrays rebuilds its lookup on
+    # every call, once per shard
+    manifest_ids = set(manifest["clip_id"])
     audio, has_audio = _gather_modality(audio_paths, clip_ids, modality="audio", manifest_ids=manifest_ids)
     video, has_video = _gather_modality(video_paths, clip_ids, modality="video", manifest_ids=manifest_ids)
     keep = has_audio | has_video

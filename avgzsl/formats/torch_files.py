@@ -1,4 +1,5 @@
-"""Opening a `torch.save` file without running its code: the one loader every checkpoint reader goes through.
+"""Opening a `torch.save` file without running its code (the one loader every checkpoint reader goes through),
+and writing one atomically.
 
 A torch file is a pickle (inside a zip archive since torch 1.6), and unpickling calls whatever importable
 callable the file names. `weights_only=True` lets torch rebuild only tensors and plain data; this module adds
@@ -16,6 +17,8 @@ import zipfile
 from pathlib import Path
 
 import torch
+
+from avgzsl.formats.atomic import atomic_output
 
 
 class TorchFileError(ValueError):
@@ -69,3 +72,11 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "a torch file", map_
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as err:
         raise error(f"{path}: not readable as {what} (truncated or corrupt?): {_first_line(err)}") from err
+
+
+def save_torch_file(obj: object, path: str | os.PathLike) -> Path:
+    """`torch.save` to `path` atomically: readers see the old file or the whole new one, never a partial write
+    (parallel jobs writing the same file each write their own temp file; the last rename wins)."""
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)

@@ -76,24 +76,24 @@ def code_inputs(script: str | Path, repo: str | Path, modules: tuple[str, ...] =
     """Every module of `PACKAGES` that `script` imports, transitively, as sorted absolute paths; `modules`
     (dotted names the script reaches by name, e.g. through a registry) count as imported too."""
     repo = Path(repo).resolve()
+    for name in modules:  # named by the caller, so a typo is an error rather than a module silently left out
+        if _module_file(repo, name) is None:
+            raise ValueError(f"{name}: not a module of {', '.join(PACKAGES)} in {repo}")
     seen: set[Path] = set()
-    todo = [Path(script).resolve()]
-    for name in modules:
-        for module in _with_parents(name):
-            found = _module_file(repo, module)
-            if found is None:
-                raise ValueError(f"{module}: not a module of {', '.join(PACKAGES)} in {repo}")
-            if found not in seen:
-                seen.add(found)
-                todo.append(found)
-    while todo:
-        path = todo.pop()
-        for name in _imported_modules(repo, path):
+    todo: list[Path] = []
+
+    def visit(names) -> None:
+        for name in names:
             for module in _with_parents(name):
                 found = _module_file(repo, module)
                 if found is not None and found not in seen:
                     seen.add(found)
                     todo.append(found)
+
+    visit(modules)
+    visit(_imported_modules(repo, Path(script).resolve()))
+    while todo:
+        visit(_imported_modules(repo, todo.pop()))
     return sorted(seen)
 
 

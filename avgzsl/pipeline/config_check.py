@@ -325,8 +325,7 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
         return problems  # nothing is extracted: the files below are never read
     source = ex["text"]["source"]
     if source == "auto" and kind.default_text_source == "word2vec":
-        word2vec = f"{config['resources']}/word2vec/GoogleNews-vectors-negative300.bin"
-        if problem := _file_problem(word2vec):
+        if problem := _file_problem(kind.text_source(config)):
             problems.append(("extract.text.source", f"'auto' means the GoogleNews word2vec for {kind.name}: "
                              f"{problem}; put it there or set a word2vec path or glove-6b-50d"))
     elif source != "auto" and source not in OFFLINE_TEXT_SOURCES and _file_problem(source):

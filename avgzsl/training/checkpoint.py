@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.torch_files import TorchFileError, load_torch_file
 from avgzsl.models.joint_embedding import JointEmbedding
 from avgzsl.models.registry import create_model
@@ -31,11 +30,6 @@ def _checkpoint(cfg: ExperimentConfig, model: torch.nn.Module, epoch: int, selec
         "config": json.loads(json.dumps(cfg.to_dict())), "epoch": int(epoch), "selected": bool(selected),
         "model": model.state_dict(),
     }
-
-
-def _atomic_save(obj, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def read_checkpoint(path: str | os.PathLike, device: str = "auto") -> dict:

@@ -22,12 +22,13 @@ from tqdm.auto import tqdm
 from avgzsl.evaluation.protocol import improves, selection_score, validation_metrics
 from avgzsl.evaluation.scoring import model_distances, reported_fusion, test_modalities
 from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.formats.torch_files import save_torch_file
 from avgzsl.models.joint_embedding import JointEmbedding
 from avgzsl.models.registry import create_model, required_modalities
 from avgzsl.runtime.device import resolve_device, set_torch_threads
 from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import ExperimentConfig
-from avgzsl.training.checkpoint import _atomic_save, _checkpoint
+from avgzsl.training.checkpoint import _checkpoint
 
 
 def training_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -284,9 +285,9 @@ def train_model(
         bar.set_postfix(loss=f"{row['loss']:.3f}", **shown)
         log(_log_row(row))
         if checkpoint is not None:
-            _atomic_save(_checkpoint(cfg, model, epoch), Path(checkpoint))
+            save_torch_file(_checkpoint(cfg, model, epoch), Path(checkpoint))
     best_epoch = selection.keep_best(model)
     model.eval()
     if checkpoint is not None:
-        _atomic_save(_checkpoint(cfg, model, best_epoch, selected=True), Path(checkpoint))
+        save_torch_file(_checkpoint(cfg, model, best_epoch, selected=True), Path(checkpoint))
     return TrainResult(model=model, history=history, selected_epoch=best_epoch, device=device)

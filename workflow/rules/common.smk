@@ -198,11 +198,6 @@ def video_weights_inputs():
 # ---- inputs --------------------------------------------------------------------------------
 
 
-def training_files():
-    """The manifest, class table, text and shards training reads (the dataset kind says where they are)."""
-    return KIND.training_files(config, R, SHARDS)
-
-
 def status_tables(modality):
     if not KIND.extracts:
         return []
@@ -233,9 +228,10 @@ def avca_released_files():
 
 
 def feature_inputs():
-    """What training reads. Not the status tables: each is written with its shard by one job,
-    and ~600 more files per training job would slow the DAG build of a full dataset."""
-    return training_files()
+    """What training reads: manifest, class table, text and shards, where the dataset kind says they are.
+    Not the status tables: each is written with its shard by one job, and ~600 more files per training
+    job would slow the DAG build of a full dataset."""
+    return KIND.training_files(config, R, SHARDS)
 
 
 def final_targets():

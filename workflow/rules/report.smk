@@ -8,7 +8,7 @@ rule tables:
         ),
         audio_status=status_tables("audio"),
         video_status=status_tables("video"),
-        manifest=training_files()["manifest"],
+        manifest=feature_inputs()["manifest"],
     output:
         **{
             f"{t}_{ext}": report(
