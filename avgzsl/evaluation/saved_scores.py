@@ -30,6 +30,7 @@ from avgzsl.evaluation.protocol import calibration_betas, selected_epoch
 from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.results_json import json_text, write_json
+from avgzsl.runtime.numeric_env import numeric_environment
 
 SCORES_FILE, VAL_SCORES_FILE, METRICS_FILE = "scores.npz", "val_scores.npz", "metrics.json"
 EPOCH_COLUMNS = ("epoch", "val_hm", "val_hm_calibrated", "val_beta")  # the per-epoch numbers that chose the epoch
@@ -168,8 +169,12 @@ def metrics_text(metrics: dict) -> str:
 def write_run(out_dir: str | os.PathLike, test: FeatureSplit, test_scores: dict, *, run_info: dict,
               val: FeatureSplit | None = None, val_scores: dict | None = None,
               epoch_rows: list[dict] | None = None) -> dict:
-    """Write scores.npz (+ val_scores.npz), then metrics.json computed from the files just written."""
+    """Write scores.npz (+ val_scores.npz), then metrics.json computed from the files just written.
+
+    run_info gains the numeric environment (avgzsl.runtime.numeric_env) the scores were computed in.
+    """
     out = Path(out_dir)
+    run_info = {**run_info, "numeric_environment": numeric_environment()}
     write_scores(out / SCORES_FILE, test, test_scores, run_info=run_info)
     if val is not None and val_scores is not None:
         write_scores(out / VAL_SCORES_FILE, val, val_scores, epoch_rows=epoch_rows)
