@@ -64,3 +64,19 @@ def test_every_written_run_carries_the_record_in_its_scores_and_metrics(tmp_path
     assert saved["numeric_environment"] == json.loads(json.dumps(numeric_environment()))
     with np.load(tmp_path / "scores.npz") as z:
         assert json.loads(str(z["run_info"]))["numeric_environment"]["torch"] == torch.__version__
+
+
+def test_the_record_holds_plain_types_only_so_weights_only_loading_reads_it(tmp_path):
+    """torch.__version__ is a str subclass that torch.load(weights_only=True) refuses (the audio CNN's checkpoint
+    carries this record)."""
+    def plain(value):
+        if isinstance(value, dict):
+            return all(type(k) is str and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or type(value) in (str, int, float, bool)
+
+    env = numeric_environment()
+    assert plain(env)
+    torch.save({"env": env}, tmp_path / "x.pt")
+    assert torch.load(tmp_path / "x.pt", weights_only=True)["env"] == env

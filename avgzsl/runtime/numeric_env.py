@@ -59,13 +59,13 @@ def numeric_environment() -> dict:
     return {
         "cpu": cpu_description(),
         "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "numpy": str(np.__version__),
+        "torch": str(torch.__version__),  # a str subclass that weights-only loading refuses
+        "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "torch_threads": torch.get_num_threads(),
         "torch_mkl": torch.backends.mkl.is_available(),
-        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cuda": str(torch.version.cuda) if torch.cuda.is_available() else None,
+        "gpu": str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else None,
         "math_libraries": math_libraries(),
         "settings": {k: os.environ[k] for k in _ENV_KEYS if k in os.environ},
     }
