@@ -174,6 +174,8 @@ def experiment_problems(model: dict, loss: dict, train: dict) -> list[tuple[str,
     kind = model.get("kind", ModelConfig.kind)
     if model.get("attention") and kind not in ("avgzslnet", "cjme"):
         problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))
+    if train.get("avca_extra_embedding_pass") and kind != "avca":
+        problems.append(("train", "avca_extra_embedding_pass", f"only avca has this pass, not {kind!r}"))
     terms = {t: loss.get(t, True) for t in ("rec", "cta", "ctv", "ta", "at", "tv", "vt")}
     if kind == "avgzslnet" and not any(terms.values()) and not model.get("attention"):
         problems.append(("loss", next(iter(terms)), "every loss term of avgzslnet is switched off: nothing to train"))

@@ -75,6 +75,10 @@ class ModelConfig:
     # per_modality: audio, video, both scored by their own embeddings; video_branch: AVCA-GZSL's test, the
     # video-branch scores reported as audio, video and both (their src/utils.py:196-205)
     avca_scoring: str = "per_modality"
+    # true: AVCA's position embedding is trained, as the paper's learned embedding; false: AVCA-GZSL's code,
+    # which leaves it out of its optimiser, so it keeps its random initial value (src/model_improvements.py:182,
+    # 187-192)
+    avca_train_position_embedding: bool = True
 
 
 @dataclass
@@ -134,6 +138,10 @@ class TrainConfig:
     # "bfloat16": the training forward pass runs under torch.autocast (matrix products in bfloat16); weights,
     # optimiser, losses and every evaluation stay float32 (avgzsl.training.train.training_autocast)
     precision: str = "float32"
+    # kind "avca" only. true: after every optimiser step, AVCA-GZSL's `get_embeddings` call on the batch's
+    # positives in train mode (their src/train.py:110-111), which moves BatchNorm running statistics a second
+    # time (avgzsl.models.avca.AVCA.extra_embedding_pass); false (default): no such pass, as the paper
+    avca_extra_embedding_pass: bool = False
 
 
 @dataclass
@@ -202,6 +210,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.missing_modality {cfg.train.missing_modality!r} is not exclude or other_modality")
     if cfg.model.attention and cfg.model.kind not in ("avgzslnet", "cjme"):
         raise ValueError(f"model.attention is only defined for avgzslnet and cjme, not {cfg.model.kind!r}")
+    if cfg.train.avca_extra_embedding_pass and cfg.model.kind != "avca":
+        raise ValueError(f"train.avca_extra_embedding_pass is only defined for avca, not {cfg.model.kind!r}")
     for name, value in (("epochs", cfg.train.epochs), ("batch_size", cfg.train.batch_size)):
         if int(value) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {value}")

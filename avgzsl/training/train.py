@@ -164,6 +164,29 @@ def _training_batches(cfg: ExperimentConfig, train: FeatureSplit, device: torch.
     return _Batches(sampler, gather, t.batches_per_epoch or max(1, math.ceil(len(data) / t.batch_size)))
 
 
+@contextlib.contextmanager
+def _forward_context(model: JointEmbedding, cfg: ExperimentConfig, device: torch.device):
+    """What a training forward runs in: inputs already normalised (when asked) and the training precision."""
+    with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
+          training_autocast(device, cfg.train.precision)):
+        yield
+
+
+def _train_step(model: JointEmbedding, optimizer: torch.optim.Optimizer, batch: dict, cfg: ExperimentConfig,
+                device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimiser step on `batch`; the loss terms and their sum."""
+    with _forward_context(model, cfg, device):
+        terms = model.training_terms(batch)
+    loss = torch.stack(list(terms.values())).sum()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if cfg.train.avca_extra_embedding_pass:  # AVCA-GZSL's get_embeddings after each step (their src/train.py:111)
+        with _forward_context(model, cfg, device):
+            model.extra_embedding_pass(batch)
+    return terms, loss
+
+
 def _train_epoch(model: JointEmbedding, optimizer: torch.optim.Optimizer, batches: _Batches, cfg: ExperimentConfig,
                  device: torch.device) -> dict[str, float]:
     """One epoch of optimiser steps; each loss term's mean over the epoch's batches, and their sum's (`loss`)."""
@@ -172,13 +195,7 @@ def _train_epoch(model: JointEmbedding, optimizer: torch.optim.Optimizer, batche
     sums: dict[str, float] = {}
     for _ in range(batches.per_epoch):
         p, q = batches.sampler.sample(t.batch_size)
-        with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
-              training_autocast(device, t.precision)):
-            terms = model.training_terms(batches.gather(p, q))
-        loss = torch.stack(list(terms.values())).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        terms, loss = _train_step(model, optimizer, batches.gather(p, q), cfg, device)
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
