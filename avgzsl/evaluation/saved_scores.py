@@ -9,7 +9,11 @@ Every run writes, beside its checkpoint:
   val_scores.npz  the same for val (the distances beta is chosen on), and the per-epoch validation
                   numbers that chose the epoch (`epochs_epoch`, `epochs_val_hm`, ...)
   metrics.json    S / U / HM / ZSL at beta = 0 and calibrated (beta chosen on val), retrieval mAP,
-                  the selected epoch and the clips each row scored
+                  the clips each row scored, and how the numbers were chosen: `calibration` (the beta rule,
+                  each row's val-best beta, the beta it is tested with and its val HM there) and, for a
+                  trained model, `selected_epoch` with `selection` (the validation number compared across
+                  epochs, the row it was measured on, and the selected epoch's val HM, calibrated val HM and
+                  val-best beta); `both_fusion` says how the "both" row was formed
 metrics.json is computed from the two .npz files after they are written (`metrics_from_saved`), so
 every number in it, and in the tables, can be recomputed from them alone: `avgzsl recompute RUN_DIR`
 and `avgzsl recompute-tables RUNS_DIR`.
@@ -26,7 +30,7 @@ from scipy import stats
 
 from avgzsl.evaluation.metrics import gzsl_classification, retrieval_map, scored_rows
 from avgzsl.evaluation.protocol import beta_rule as protocol_beta_rule
-from avgzsl.evaluation.protocol import calibration_betas, selected_epoch
+from avgzsl.evaluation.protocol import calibration_record, selection_record
 from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.results_json import json_text, write_json
@@ -61,8 +65,9 @@ def evaluate_scores(
     betas = {}
     if val_scores is not None:
         usable = {m: v for m, v in val_scores.items() if m in test_scores}
-        betas = calibration_betas(usable, val_labels, seen if val_seen is None else val_seen, rule=beta_rule,
-                                  rows=val_rows)
+        out["calibration"] = calibration_record(usable, val_labels, seen if val_seen is None else val_seen,
+                                                rule=beta_rule, rows=val_rows)
+        betas = out["calibration"]["beta"]
     for modality, d in test_scores.items():
         keep = test_rows[modality] if test_rows is not None else slice(None)
         d, labels = d[keep], test_labels[keep]
@@ -148,7 +153,8 @@ def metrics_from_saved(test: dict, val: dict | None = None) -> dict:
         if val is not None and "epochs_epoch" in val:
             rows = [dict(zip(EPOCH_COLUMNS, values)) for values in
                     zip(*(val[f"epochs_{c}"].tolist() for c in EPOCH_COLUMNS))]
-        metrics["selected_epoch"] = selected_epoch(rows, info.get("protocol", "paper"), info["epochs"])
+        selection = selection_record(rows, info.get("protocol", "paper"), info["epochs"], info.get("select_modality"))
+        metrics["selected_epoch"], metrics["selection"] = selection["epoch"], selection
     return metrics
 
 

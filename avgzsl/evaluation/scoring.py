@@ -35,6 +35,24 @@ def reported_fusion(model: JointEmbedding, protocol: str = "paper") -> str:
     return "sum" if protocol == "avca" else "equal"
 
 
+def both_fusion(model: JointEmbedding, protocol: str = "paper") -> str | None:
+    """How the reported "both" row is formed, for the run's metrics and the tables' labels: `reported_fusion`,
+    or "video_branch" for AVCA scored as AVCA-GZSL's test (all three rows the video branch); None for a model
+    whose one row is its joint embedding (no audio and video rows to fuse)."""
+    if not {"audio", "video"} <= set(test_modalities(model)):
+        return None
+    if getattr(model.model_cfg, "avca_scoring", None) == "video_branch" and model.model_cfg.kind == "avca":
+        return "video_branch"
+    return reported_fusion(model, protocol)
+
+
+def selection_modality(model: JointEmbedding, select_modality: str) -> str:
+    """The row whose validation HM picks the epoch: the configured one when the model reports it, else its
+    last (a single-modality model's only) row. The trainer's rule (avgzsl.training.train), for the record."""
+    modalities = test_modalities(model)
+    return select_modality if select_modality in modalities else modalities[-1]
+
+
 def model_scores(model: JointEmbedding, split: FeatureSplit, device, *, protocol: str = "paper") -> dict[str, np.ndarray]:
     """Distances per test modality; an attention model's `both` uses its learned weights, and under the
     avca protocol a model without attention reports AVCA's `both` = d_a + d_v."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avgzsl.reporting.names import display_name
+
 
 @dataclass(frozen=True)
 class Row:
@@ -78,5 +80,5 @@ PAPER_EXPERIMENTS = frozenset(r.experiment for t in (TABLE1, TABLE2, TABLE3, TAB
 def extra_row_label(experiment: str, method: str | None) -> str:
     """The Model cell of an experiment outside the paper's rows: its name, or the method's spelling when the name
     is just its model kind or baseline (experiment `avca` of `model.kind: avca` shows as AVCA)."""
-    method = str(method or experiment).upper()
-    return method if experiment.upper() == method else experiment
+    method = display_name(method or experiment)
+    return method if experiment.upper() == method.upper() else experiment

@@ -15,7 +15,7 @@ import pandas as pd
 
 from avgzsl.evaluation.protocol import beta_rule as protocol_beta_rule
 from avgzsl.evaluation.saved_scores import coverage, write_run
-from avgzsl.evaluation.scoring import model_scores
+from avgzsl.evaluation.scoring import both_fusion, model_scores, selection_modality
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.settings.experiment import ExperimentConfig
 from avgzsl.training.train import train_model
@@ -56,6 +56,12 @@ def run_experiment(
         beta_rule=protocol_beta_rule(protocol), missing_modality=cfg.train.missing_modality, epochs=cfg.train.epochs,
         coverage={k: coverage(s) for k, s in splits.items()},
     )
+    # how the rows were scored and which row chose the epoch: the tables' labels and notes say so
+    run_info.update(both_fusion=both_fusion(model, protocol), select_modality=selection_modality(
+        model, cfg.train.select_modality) if val is not None else None)
+    if cfg.model.kind == "avca":
+        run_info["avca_scoring"] = cfg.model.avca_scoring
+    run_info = {k: v for k, v in run_info.items() if v is not None}
     epoch_rows = [row for row in result.history if "val_hm" in row]  # stage 1: the epochs selection saw
     metrics = write_run(out, splits["tst"], model_scores(model, splits["tst"], result.device, protocol=protocol),
                         run_info=run_info,
