@@ -46,9 +46,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgzsl.models.layers import BitMaskDropout, InputNormalization, blockwise_forward
+from avgzsl.models.layers import BitMaskDropout, blockwise_forward
 from avgzsl.models.losses import full_precision, triplet
-from avgzsl.settings.experiment import LossConfig, ModelConfig
+from avgzsl.models.method import ZSLMethod
+from avgzsl.settings.experiment import AVCA_MODEL_PRESETS, LossConfig, ModelConfig
 
 TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
 HEADS, HEAD_DIM, FF_DIM = 3, 100, 64  # mi:154
@@ -104,16 +105,17 @@ class CrossAttention(nn.Module):
         return x
 
 
-class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalise inputs)
-    """AVCA with the project's model interface: `training_terms(batch)` and `distances(...)`."""
+class AVCA(ZSLMethod):  # (AVCA's run scripts never normalise inputs)
+    """AVCA with the project's model interface (avgzsl.models.method): `training_terms(batch)`, `distances(...)`."""
 
+    label = "AVCA"
+    presets = AVCA_MODEL_PRESETS
     uses_audio = True
     uses_video = True
     attention = None  # no CJME-style modality weight: "both" is a fixed fusion
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
-        super().__init__()
-        self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
+        super().__init__(model_cfg, loss_cfg)
         m = model_cfg
         mom, e = m.bn_momentum, m.embed_dim
         self.audio_enc = avca_net(m.audio_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)

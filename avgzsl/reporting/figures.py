@@ -187,7 +187,7 @@ def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
         run_info = json.loads(str(z["run_info"])) if "run_info" in z else {}
         # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
         keep = scored_rows(modality, z["has_audio"], z["has_video"], run_info.get("missing_modality", "exclude"))
-        label = label or extra_row_label(name, run_info.get("model"))
+        label = label or extra_row_label(name, run_info.get("model"), run_info.get("label"))
         columns[f"{label} [{modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]))
     return pd.DataFrame(columns)
 

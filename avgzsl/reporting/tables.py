@@ -89,7 +89,9 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
             reported = summary["runs"][0].get(task, {})
             for modality in (m for m in RETRIEVAL_ARROW if m in reported):  # audio, video, both: the paper's order
                 test = RETRIEVAL_ARROW[modality] if task == "retrieval" else modality
-                record = {"Model": extra_row_label(name, method_name(summary)), "Test": test, "experiment": name,
+                label = extra_row_label(name, summary["runs"][0].get("model") or method_name(summary),
+                                        summary["runs"][0].get("label"))
+                record = {"Model": label, "Test": test, "experiment": name,
                           **_cells(summary, task, modality)}
                 if published:
                     record.update(zip(published, published_hm_zsl(summary, modality, *benchmark)))
