@@ -141,7 +141,7 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
     preset, base = _settings(args)
     base["model"].update(dims or {})
     base["train"]["seed"] = seed
-    check_experiment_sections(base)  # names the key of a bad value (train.epochs: must be an integer ...)
+    check_experiment_sections(base, preset=preset)  # names the key of a bad value (train.epochs: must be an integer ...)
     return build_experiment(name=args.name, preset_name=preset, **base)
 
 
@@ -192,9 +192,10 @@ def cmd_evaluate(args) -> int:
     from avgzsl.evaluation.saved_scores import VAL_SCORES_FILE, coverage, write_run
     from avgzsl.evaluation.scoring import model_scores
     from avgzsl.formats.atomic import staged_folder
+    from avgzsl.models.method import method_name
     from avgzsl.training.checkpoint import load_checkpoint
 
-    model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device)
+    model, cfg, _ = load_checkpoint(args.checkpoint, device=args.device, method=args.method)
     splits = load_splits(args)
     if "tst" not in splits:
         raise ValueError(f"{args.manifest}: has no tst clips to evaluate")
@@ -204,7 +205,8 @@ def cmd_evaluate(args) -> int:
     device = next(model.parameters()).device
     val = splits.get("val")
     protocol = cfg.train.protocol
-    run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
+    run_info = dict(experiment=cfg.name, model=cfg.model.kind, label=method_name(type(model)), seed=cfg.train.seed,
+                    protocol=protocol,
                     beta_rule=beta_rule(protocol), missing_modality=cfg.train.missing_modality,
                     coverage={k: coverage(s) for k, s in splits.items()})
     with staged_folder(args.out) as stage:  # scores and metrics appear together, or not at all
@@ -324,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=_existing, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
+    p.add_argument("--method", metavar="PACKAGE.MODULE:CLASS",
+                   help="the checkpoint's own method, when it is not a built-in or installed one: naming it lets its "
+                        "code be imported (a checkpoint alone never chooses code to run)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("recompute", help="recompute a run's metrics.json from its scores.npz + val_scores.npz")

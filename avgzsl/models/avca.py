@@ -52,8 +52,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgzsl.models.layers import BitMaskDropout, InputNormalization, blockwise_forward
+from avgzsl.models.layers import BitMaskDropout, blockwise_forward
 from avgzsl.models.losses import full_precision, triplet
+from avgzsl.models.method import ZSLMethod
 from avgzsl.settings.experiment import LossConfig, ModelConfig
 
 TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
@@ -110,17 +111,19 @@ class CrossAttention(nn.Module):
         return x
 
 
-class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalise inputs)
-    """AVCA with the project's model interface: `training_terms(batch)` and `distances(...)`."""
+class AVCA(ZSLMethod):  # (AVCA's run scripts never normalise inputs)
+    """AVCA with the project's model interface (avgzsl.models.method): `training_terms(batch)`, `distances(...)`."""
 
+    label = "AVCA"
     uses_audio = True
     uses_video = True
     attention = None  # no CJME-style modality weight: "both" is a fixed fusion
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
-        super().__init__()
-        self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
+        super().__init__(model_cfg, loss_cfg)
         m = model_cfg
+        # AVCA-GZSL's test: the video branch's distances reported as all three rows (`model.avca_scoring`)
+        self.scores_video_branch = m.avca_scoring == "video_branch"
         mom, e = m.bn_momentum, m.embed_dim
         self.audio_enc = avca_net(m.audio_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)
         self.video_enc = avca_net(m.video_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)

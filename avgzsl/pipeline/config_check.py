@@ -42,6 +42,8 @@ from avgzsl.settings.experiment import (
     LossConfig,
     ModelConfig,
     TrainConfig,
+    installed_methods,
+    is_class_path,
 )
 
 MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.evaluation.metrics.MISSING_MODALITY (a test keeps them equal)
@@ -86,12 +88,13 @@ def _type_problem(value, hint) -> str | None:
         int: isinstance(value, int) and not isinstance(value, bool),
         float: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
         str: isinstance(value, str),
+        dict: isinstance(value, dict),
     }[hint]
     return None if ok else f"must be {_ARTICLE[hint]} {_NAMES[hint]}, got {value!r}"
 
 
-_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string"}
-_ARTICLE = {bool: "a", int: "an", float: "a", str: "a"}
+_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "mapping"}
+_ARTICLE = {bool: "a", int: "an", float: "a", str: "a", dict: "a"}
 
 
 def at_least(low: float) -> Callable:
@@ -121,10 +124,17 @@ def _device(v: str) -> str | None:
     return None if ok else f"must be auto, cpu, cuda or cuda:N, got {v!r}"
 
 
+def _model_kind(kind: str) -> str | None:
+    if kind in MODEL_KINDS or is_class_path(kind) or kind in installed_methods():
+        return None
+    return (f"must be one of {list(MODEL_KINDS)}, an installed method's name, or a 'package.module:Class' path, "
+            f"got {kind!r}")
+
+
 # ranges of the values a type check lets through; the schema's $defs say the same for the workflow
 RULES: dict[type, dict[str, Callable]] = {
     ModelConfig: {
-        "kind": one_of(MODEL_KINDS), "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
+        "kind": _model_kind, "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
         "hidden_dim": at_least(1), "embed_dim": at_least(1), "decoder_hidden_dim": at_least(1), "dropout": below_one,
         "text_hidden_dim": at_least(0), "decoder_dropout": below_one, "attention_test": one_of(("soft", "hard")),
         "additional_dropout": below_one, "attention_depth": at_least(1), "avca_scoring": one_of(AVCA_SCORINGS),
@@ -165,15 +175,48 @@ def field_problems(cls: type, values: dict, rules: dict[str, Callable] | None = 
     return problems
 
 
-def experiment_problems(model: dict, loss: dict, train: dict) -> list[tuple[str, str, str]]:
+# what the built-in methods declare (avgzsl.models.registry.BUILTIN_METHODS; a test keeps them equal), so that
+# checking a config of built-in methods does not import torch on every parse of the workflow
+BUILTIN_ATTENTION = ("avgzslnet", "cjme")
+
+
+def method_problems(model: dict, preset: str | None = None) -> list[tuple[str, str, str]]:
+    """What the method a `model.kind` names says about the rest of the config: attention, options, presets."""
+    kind = model.get("kind", ModelConfig.kind)
+    if kind in MODEL_KINDS:  # built in: no options, no preset limits
+        problems = []
+        if model.get("attention") and kind not in BUILTIN_ATTENTION:
+            problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))
+        if model.get("options"):
+            problems.append(("model", "options", f"{kind} takes no model.options, got {sorted(model['options'])}"))
+        return problems
+    from avgzsl.models.method import MethodError, method_name, parse_options
+    from avgzsl.models.registry import method_class
+
+    try:
+        cls = method_class(kind)
+    except MethodError as err:
+        return [("model", "kind", str(err))]
+    problems = []
+    if model.get("attention") and not cls.learns_attention:
+        problems.append(("model", "attention", f"{method_name(cls)} learns no attention (kind {kind!r})"))
+    try:
+        parse_options(cls, model.get("options"))
+    except MethodError as err:
+        problems.append(("model", "options", str(err)))
+    if preset is not None and cls.presets is not None and preset not in cls.presets:
+        problems.append(("model", "kind", f"{method_name(cls)} takes the presets {list(cls.presets)}, not {preset!r}"))
+    return problems
+
+
+def experiment_problems(model: dict, loss: dict, train: dict, preset: str | None = None) -> list[tuple[str, str, str]]:
     """(section, key, problem) for one deep experiment's merged model/loss/train overrides."""
     sections = {"model": model, "loss": loss, "train": train}
     problems = [(s, k, p) for s, cls in SECTIONS.items() for k, p in field_problems(cls, sections[s])]
     if problems:
         return problems  # the cross-field rules below assume well-typed values
     kind = model.get("kind", ModelConfig.kind)
-    if model.get("attention") and kind not in ("avgzslnet", "cjme"):
-        problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))
+    problems += method_problems(model, preset)
     if train.get("avca_extra_embedding_pass") and kind != "avca":
         problems.append(("train", "avca_extra_embedding_pass", f"only avca has this pass, not {kind!r}"))
     terms = {t: loss.get(t, True) for t in ("rec", "cta", "ctv", "ta", "at", "tv", "vt")}
@@ -182,12 +225,12 @@ def experiment_problems(model: dict, loss: dict, train: dict) -> list[tuple[str,
     return problems
 
 
-def check_experiment_sections(sections: dict[str, dict], prefix: str = "") -> None:
+def check_experiment_sections(sections: dict[str, dict], prefix: str = "", preset: str | None = None) -> None:
     """The command line's check of `--config` / `--set` overrides; keys are named `prefix + section.key`."""
     unknown = sorted(set(sections) - set(SECTIONS))
     problems = [(f"{prefix}{s}", f"unknown section; valid: {', '.join(SECTIONS)}") for s in unknown]
     problems += [(f"{prefix}{s}.{k}", p) for s, k, p in experiment_problems(
-        *(sections.get(s) or {} for s in SECTIONS))]
+        *(sections.get(s) or {} for s in SECTIONS), preset=preset)]
     if problems:
         raise ConfigError(problems)
 
@@ -380,7 +423,7 @@ def _experiment_problems(config: dict) -> list[tuple[str, str]]:
             problems.append((f"experiments.{name}.options", "options are for baselines; deep experiments take "
                              "model, loss and train"))
         merged = {s: {**defaults.get(s, {}), **spec.get(s, {})} for s in SECTIONS}
-        for section, key, problem in experiment_problems(**merged):
+        for section, key, problem in experiment_problems(**merged, preset=spec.get("preset", defaults.get("preset"))):
             own = key in spec.get(section, {}) or key not in defaults.get(section, {})
             where = f"experiments.{name}.{section}.{key}" if own else f"training.{section}.{key} (in {name})"
             problems.append((where, problem))

@@ -156,7 +156,7 @@ def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
         # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
         keep = scored_rows(modality, z["has_audio"], z["has_video"], run_info.get("missing_modality", "exclude"))
         fusion = run_info.get("both_fusion")
-        label = label or extra_row_label(name, run_info.get("model"))
+        label = label or extra_row_label(name, run_info.get("model"), run_info.get("label"))
         label = both_label(label, fusion) if modality == "both" or fusion == "video_branch" else label
         seen = np.asarray(z["seen"], bool)
         columns[f"{label} [{modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]),

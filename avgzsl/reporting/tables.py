@@ -117,8 +117,10 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
             reported = summary["runs"][0].get(task, {})
             for modality in (m for m in RETRIEVAL_ARROW if m in reported):  # audio, video, both: the paper's order
                 test = RETRIEVAL_ARROW[modality] if task == "retrieval" else modality
-                label = _row_label(extra_row_label(name, method_name(summary)), modality, summary)
-                record = {"Model": label, "Test": test, "experiment": name, **_cells(summary, task, modality)}
+                run = summary["runs"][0]
+                label = extra_row_label(name, run.get("model") or method_name(summary), run.get("label"))
+                record = {"Model": _row_label(label, modality, summary), "Test": test, "experiment": name,
+                          **_cells(summary, task, modality)}
                 if published:
                     record.update(zip(published, published_hm_zsl(summary, modality, *benchmark)))
                 out.append(record)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from avgzsl.formats.torch_files import TorchFileError, load_torch_file
-from avgzsl.models.joint_embedding import JointEmbedding
+from avgzsl.models.method import MethodError, ZSLMethod
 from avgzsl.models.registry import create_model
 from avgzsl.runtime.device import resolve_device
 from avgzsl.settings.experiment import ExperimentConfig
@@ -47,13 +47,19 @@ def read_checkpoint(path: str | os.PathLike, device: str = "auto") -> dict:
     return state
 
 
-def load_checkpoint(path: str | os.PathLike, device: str = "auto") -> tuple[JointEmbedding, ExperimentConfig, dict]:
+def load_checkpoint(path: str | os.PathLike, device: str = "auto", *,
+                    method: str | None = None) -> tuple[ZSLMethod, ExperimentConfig, dict]:
+    """The model a checkpoint holds. A method outside the package is built only when `method` names the same
+    `package.module:Class` as the checkpoint's config: a file never chooses which code is imported."""
     state = read_checkpoint(path, device)
     try:
         cfg = ExperimentConfig.from_dict(state["config"])
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: its config is not valid: {err}") from err
-    model = create_model(cfg.model, cfg.loss).to(resolve_device(device))
+    try:
+        model = create_model(cfg.model, cfg.loss, trusted=method or "").to(resolve_device(device))
+    except MethodError as err:
+        raise CheckpointError(f"{path}: {err}") from err
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

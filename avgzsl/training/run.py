@@ -17,6 +17,7 @@ from avgzsl.evaluation.protocol import beta_rule as protocol_beta_rule
 from avgzsl.evaluation.saved_scores import coverage, write_run
 from avgzsl.evaluation.scoring import both_fusion, model_scores, selection_modality
 from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.models.method import method_name
 from avgzsl.settings.experiment import ExperimentConfig
 from avgzsl.training.train import train_model
 
@@ -52,7 +53,7 @@ def run_experiment(
         history = history + [{**row, "phase": "retrain"} for row in retrained.history]
     pd.DataFrame(history).to_csv(out / "history.csv", index=False)
     run_info = dict(
-        experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
+        experiment=cfg.name, model=cfg.model.kind, label=method_name(type(model)), seed=cfg.train.seed, protocol=protocol,
         beta_rule=protocol_beta_rule(protocol), missing_modality=cfg.train.missing_modality, epochs=cfg.train.epochs,
         coverage={k: coverage(s) for k, s in splits.items()},
     )

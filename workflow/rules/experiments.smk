@@ -27,7 +27,7 @@ if DEEP:
         resources:
             gpu=GPU,
         params:
-            code=code("train_seed.py"),
+            code=train_code,
             experiment=seed_spec,
         script:
             "../scripts/train_seed.py"
