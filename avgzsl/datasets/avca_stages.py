@@ -45,6 +45,7 @@ def relabel(split: FeatureSplit, classes: ClassTable, *, what: str = "split") ->
         has_audio=split.has_audio, has_video=split.has_video,
         labels=torch.from_numpy(labels.astype("int64")),
         text=split.text[torch.from_numpy(text_rows.astype("int64"))], classes=classes,
+        audio_seq=split.audio_seq, video_seq=split.video_seq,
     )
 
 

@@ -1,4 +1,8 @@
 """A split assembled from feature shards into aligned in-memory tensors (FeatureSplit).
+
+A split may also carry each clip's feature sequences (`audio_seq`, `video_seq`: `avgzsl.formats.sequences`,
+read from sequence shards) for temporal models; its `audio` / `video` rows stay the clip-level features every
+other model trains on (for imported temporal features, the sequences' means).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import pandas as pd
 import torch
 
 from avgzsl.formats.manifest import ClassTable, validate_manifest
+from avgzsl.formats.sequence_shards import read_sequence_shard
+from avgzsl.formats.sequences import Sequences
 from avgzsl.formats.shards import FeatureError, read_feature_shard
 
 log = logging.getLogger("avgzsl.formats.manifest")
@@ -30,6 +36,8 @@ class FeatureSplit:
     labels: torch.Tensor  # (N,) long, index into classes.names
     text: torch.Tensor  # (C, Dt) float32, one vector per class
     classes: ClassTable
+    audio_seq: Sequences | None = None  # N clips' audio windows, or None
+    video_seq: Sequences | None = None
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -51,6 +59,8 @@ class FeatureSplit:
             labels=self.labels[idx],
             text=self.text,
             classes=self.classes,
+            audio_seq=self.audio_seq.subset(idx) if self.audio_seq is not None else None,
+            video_seq=self.video_seq.subset(idx) if self.video_seq is not None else None,
         )
 
     def concat(self, other: "FeatureSplit") -> "FeatureSplit":
@@ -65,10 +75,43 @@ class FeatureSplit:
             labels=torch.cat([self.labels, other.labels]),
             text=self.text,
             classes=self.classes,
+            audio_seq=_concat_sequences(self.audio_seq, other.audio_seq),
+            video_seq=_concat_sequences(self.video_seq, other.video_seq),
         )
 
     def seen_only(self) -> "FeatureSplit":
         return self.subset(self.seen[self.labels])
+
+
+def _concat_sequences(a: Sequences | None, b: Sequences | None) -> Sequences | None:
+    if (a is None) != (b is None):
+        raise ValueError("cannot concatenate a split with sequences and one without")
+    return a.concat(b) if a is not None else None
+
+
+def gather_sequences(paths: Sequence[str | os.PathLike], clip_ids: list[str], *, modality: str) -> Sequences | None:
+    """The sequences of `clip_ids`, in that order, from sequence shards; None without shards. Every clip
+    must have one: sequences sit beside a split's clip-level rows, which they must match one to one."""
+    if not paths:
+        return None
+    shards = [read_sequence_shard(p) for p in paths]
+    for p, s in zip(paths, shards):
+        if s.modality != modality:
+            raise FeatureError(f"{p}: its modality attribute is {s.modality!r}, but it was given as {modality} sequences")
+    if len({s.dim for s in shards}) != 1:
+        raise FeatureError(f"sequence shards of one modality disagree in dimension: {[str(p) for p in paths]}")
+    parts = [Sequences.from_arrays(s.values, s.lengths, window_s=s.window_s, hop_s=s.hop_s) for s in shards]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.concat(part)
+    ids = pd.Index([i for s in shards for i in s.ids])
+    if ids.has_duplicates:
+        raise FeatureError(f"clip {ids[ids.duplicated()][0]!r} appears in more than one sequence shard")
+    pos = ids.get_indexer(clip_ids)
+    if (pos < 0).any():
+        missing = [c for c, p in zip(clip_ids, pos) if p < 0]
+        raise FeatureError(f"no {modality} sequence for clip(s) {missing[:5]} in {[str(p) for p in paths]}")
+    return merged.subset(torch.from_numpy(pos.astype(np.int64)))
 
 
 def _gather_modality(
@@ -130,10 +173,13 @@ def load_split(
     text_path: str | os.PathLike,
     audio_paths: Sequence[str | os.PathLike] = (),
     video_paths: Sequence[str | os.PathLike] = (),
+    audio_seq_paths: Sequence[str | os.PathLike] = (),
+    video_seq_paths: Sequence[str | os.PathLike] = (),
 ) -> FeatureSplit:
     """Assemble clips of the given split(s) that have at least one modality.
 
     A split whose manifest rows exist but none of which has a feature is an error, not an empty split.
+    With sequence shards, every kept clip must also have its sequences (`gather_sequences`).
     """
     splits = [splits] if isinstance(splits, str) else list(splits)
     validate_manifest(manifest, classes=classes)
@@ -152,8 +198,9 @@ def load_split(
             f"has audio or video features in the shards given ({given if given else 'no shards'})"
         )
     labels = pd.Index(classes.names).get_indexer(rows["class"].to_numpy())
+    kept = list(clip_ids[keep])
     return FeatureSplit(
-        clip_ids=list(clip_ids[keep]),
+        clip_ids=kept,
         audio=torch.from_numpy(audio[keep]),
         video=torch.from_numpy(video[keep]),
         has_audio=torch.from_numpy(has_audio[keep]),
@@ -161,4 +208,6 @@ def load_split(
         labels=torch.from_numpy(labels[keep].astype(np.int64)),
         text=load_text(text_path, classes),
         classes=classes,
+        audio_seq=gather_sequences(audio_seq_paths, kept, modality="audio"),
+        video_seq=gather_sequences(video_seq_paths, kept, modality="video"),
     )
