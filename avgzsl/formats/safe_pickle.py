@@ -24,6 +24,10 @@ NUMPY_ARRAY_GLOBALS = frozenset({
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    # pickle protocol 5 rebuilds an array as frombuffer(bytes, dtype).reshape(shape) (ndarray.__reduce_ex__); an
+    # object dtype is refused by frombuffer itself, so this builds plain numeric arrays only (TCaF's .pkl files)
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
 })
 
 
