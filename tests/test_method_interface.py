@@ -179,4 +179,6 @@ def test_the_config_checks_torch_free_copy_matches_what_built_ins_declare():
     assert set(BUILTIN_METHODS) == set(MODEL_KINDS)
     learns = {k for k, cls in BUILTIN_METHODS.items() if cls.learns_attention}
     assert learns == set(config_check.BUILTIN_ATTENTION)
-    assert all(cls.Options is None and cls.label for cls in BUILTIN_METHODS.values())
+    assert all(cls.label for cls in BUILTIN_METHODS.values())
+    with_options = {k for k, cls in BUILTIN_METHODS.items() if cls.Options is not None}
+    assert with_options == set(config_check.BUILTIN_OPTIONS)

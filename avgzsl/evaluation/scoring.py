@@ -20,9 +20,15 @@ def test_modalities(model: ZSLMethod) -> list[str]:
 
 def model_distances(model: ZSLMethod, split: FeatureSplit, device: torch.device, *, fusion="equal"):
     model.eval()
+    extra = {}
+    if type(model).sequence_inputs:  # a temporal model scores each clip's sequences
+        if split.audio_seq is None or split.video_seq is None:
+            raise ValueError(f"{type(model).label or type(model).__name__} reads feature sequences: give "
+                             "sequence shards for audio and video")
+        extra["sequences"] = {"audio": split.audio_seq.to(device), "video": split.video_seq.to(device)}
     out = model.distances(
         split.audio.to(device), split.video.to(device), split.has_audio.to(device), split.has_video.to(device),
-        split.text.to(device), fusion=fusion,
+        split.text.to(device), fusion=fusion, **extra,
     )
     check_distances(model, out, len(split.labels), split.text.shape[0])
     return {k: (v.cpu().numpy() if v is not None else None) for k, v in out.items()}

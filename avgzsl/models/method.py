@@ -32,6 +32,12 @@ Declared as class attributes:
     presets           the presets (`official`, `paper`, `avca`, ...) it accepts; None: all
     learns_attention  whether `model.attention` (a learned per-clip fusion weight) applies to it
     Options           a dataclass of its own settings (`model.options`), or None
+    sequence_inputs   whether it reads each clip's feature sequences (temporal features, sequence shards).
+                      Then a training batch also holds `idx` (2B,), the batch rows' positions among the
+                      training clips, `target` (2B,), each row's class as a row of `class_text`, and
+                      `audio_seq`, `video_seq` (`avgzsl.formats.sequences.Sequences` of
+                      those clips, on the training device), and `distances` gets a keyword `sequences`:
+                      {"audio": Sequences, "video": Sequences} of the N scored clips.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class ZSLMethod(InputNormalization, nn.Module):
     presets: tuple[str, ...] | None = None
     learns_attention: bool = False
     Options: type | None = None
+    sequence_inputs: bool = False
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
         super().__init__()

@@ -7,6 +7,7 @@ named as `package.module:Class`.
     video_only     F_V, F_T; text-anchored triplet on video
     av_concat      F_AV on [audio, video], F_T; text-anchored triplet (needs both modalities)
     avca           AVCA-GZSL's cross-attention model (avca.py)
+    tcaf           TCaF's temporal cross-attention over feature sequences (tcaf.py; needs sequence shards)
 
 The `avca` preset switches on AVCA-GZSL's variant of the same nets (BatchNorm, a two-layer F_T, a regularised
 and L2-normalised F_DEC; see `avgzsl.settings.experiment.avca_preset`).
@@ -28,12 +29,13 @@ from avgzsl.models.avgzslnet import AVGZSLNet
 from avgzsl.models.cjme import CJME
 from avgzsl.models.method import MethodError, ZSLMethod, check_method_class, method_name
 from avgzsl.models.single_modality import AudioOnlyNet, ConcatNet, VideoOnlyNet
+from avgzsl.models.tcaf import TCaF
 from avgzsl.settings.experiment import METHOD_ENTRY_POINTS as ENTRY_POINT_GROUP
 from avgzsl.settings.experiment import LossConfig, ModelConfig, is_class_path
 
 BUILTIN_METHODS: dict[str, type[ZSLMethod]] = {
     "avgzslnet": AVGZSLNet, "cjme": CJME, "audio_only": AudioOnlyNet, "video_only": VideoOnlyNet,
-    "av_concat": ConcatNet, "avca": AVCA,
+    "av_concat": ConcatNet, "avca": AVCA, "tcaf": TCaF,
 }
 
 

@@ -178,12 +178,13 @@ def field_problems(cls: type, values: dict, rules: dict[str, Callable] | None = 
 # what the built-in methods declare (avgzsl.models.registry.BUILTIN_METHODS; a test keeps them equal), so that
 # checking a config of built-in methods does not import torch on every parse of the workflow
 BUILTIN_ATTENTION = ("avgzslnet", "cjme")
+BUILTIN_OPTIONS = ("tcaf",)  # built-in methods with an Options dataclass: checked through the registry (torch)
 
 
 def method_problems(model: dict, preset: str | None = None) -> list[tuple[str, str, str]]:
     """What the method a `model.kind` names says about the rest of the config: attention, options, presets."""
     kind = model.get("kind", ModelConfig.kind)
-    if kind in MODEL_KINDS:  # built in: no options, no preset limits
+    if kind in MODEL_KINDS and kind not in BUILTIN_OPTIONS:  # built in: no options, no preset limits
         problems = []
         if model.get("attention") and kind not in BUILTIN_ATTENTION:
             problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
-MODEL_KINDS = ("avgzslnet", "cjme", "audio_only", "video_only", "av_concat", "avca")  # built in; others: registry
+from avgzsl.settings.tcaf_presets import TCAF_MODEL_PRESETS, tcaf_model_preset
+
+MODEL_KINDS = ("avgzslnet", "cjme", "audio_only", "video_only", "av_concat", "avca", "tcaf")  # built in; others: registry
 # a user's method: `package.module:Class` (avgzsl.models.registry resolves it)
 CLASS_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 ENTRY_POINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -45,7 +47,7 @@ AVCA_MODEL_SETTINGS = {
                              "bn_momentum": 0.99, "batch_size": 256},
 }
 AVCA_MODEL_PRESETS = tuple(f"avca-{ds}-{variant}" for ds, variant in AVCA_MODEL_SETTINGS)
-PRESETS = ("official", "paper", "avca") + AVCA_MODEL_PRESETS
+PRESETS = ("official", "paper", "avca") + AVCA_MODEL_PRESETS + TCAF_MODEL_PRESETS
 AVCA_SCORINGS = ("per_modality", "video_branch")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("multistep", "plateau", "none")
@@ -259,6 +261,8 @@ def preset(name: str, kind: str = "avgzslnet") -> ExperimentConfig:
         avca_preset(cfg)
     if name in AVCA_MODEL_PRESETS:
         avca_model_preset(cfg, name)
+    if name in TCAF_MODEL_PRESETS:
+        tcaf_model_preset(cfg, name)
     return cfg
 
 
@@ -349,7 +353,11 @@ def build_experiment(
     """A preset with overrides applied section by section; unknown keys are errors."""
     cfg = preset(preset_name, (model or {}).get("kind", "avgzslnet"))
     cfg.name = name
-    _apply(cfg.model, model or {}, "model")
+    model = dict(model or {})
+    options = model.pop("options", None)
+    _apply(cfg.model, model, "model")
+    if options is not None:  # a method's options add to (and override) those its preset sets
+        cfg.model.options = {**cfg.model.options, **options} if isinstance(options, dict) else options
     _apply(cfg.loss, loss or {}, "loss")
     _apply(cfg.train, train or {}, "train")
     return validate(cfg)

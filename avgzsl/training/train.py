@@ -24,7 +24,7 @@ from avgzsl.evaluation.scoring import model_distances, reported_fusion, selectio
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.torch_files import save_torch_file
 from avgzsl.models.method import ZSLMethod, check_finite_terms, check_terms
-from avgzsl.models.registry import create_model, required_modalities
+from avgzsl.models.registry import create_model, method_class, required_modalities
 from avgzsl.runtime.device import resolve_device, set_torch_threads
 from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import ExperimentConfig
@@ -80,8 +80,9 @@ class PairBatcher:
     and training only reads a batch before the next one is drawn.
     """
 
-    def __init__(self, xa, xv, text, labels, class_text):
+    def __init__(self, xa, xv, text, labels, class_text, sequences: dict | None = None):
         self.xa, self.xv, self.text, self.labels, self.class_text = xa, xv, text, labels, class_text
+        self.sequences = sequences  # audio_seq, video_seq (Sequences), class_pos (N,): for a temporal model
         self.buffers: dict[str, torch.Tensor] = {}
 
     def _gather(self, name: str, source: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -92,12 +93,17 @@ class PairBatcher:
 
     def __call__(self, p: torch.Tensor, q: torch.Tensor) -> dict[str, torch.Tensor]:
         idx = torch.cat([p, q])
-        return {
+        batch = {
             "xa": self._gather("xa", self.xa, idx),
             "xv": self._gather("xv", self.xv, idx),
             "xt": self._gather("xt", self.text, self.labels[idx]),
             "class_text": self.class_text,
         }
+        if self.sequences is not None:  # the model cuts and pads its own windows (its collator)
+            seq = self.sequences
+            batch.update(idx=idx, audio_seq=seq["audio_seq"], video_seq=seq["video_seq"],
+                         target=seq["class_pos"][idx])
+        return batch
 
 
 def training_clips(split: FeatureSplit, modalities: tuple[str, ...]) -> FeatureSplit:
@@ -161,8 +167,20 @@ def _training_batches(cfg: ExperimentConfig, train: FeatureSplit, device: torch.
         xa, xv, text = F.normalize(xa, dim=1), F.normalize(xv, dim=1), F.normalize(text, dim=1)
     seen_text = text[data.seen.to(device)]  # (C_seen, Dt): the classes training may compare against
     sampler = ClassPairSampler(labels, generator=generator, device=device)
-    gather = PairBatcher(xa, xv, text, labels, seen_text)
+    gather = PairBatcher(xa, xv, text, labels, seen_text, _training_sequences(cfg, data, device))
     return _Batches(sampler, gather, t.batches_per_epoch or max(1, math.ceil(len(data) / t.batch_size)))
+
+
+def _training_sequences(cfg: ExperimentConfig, data: FeatureSplit, device: torch.device) -> dict | None:
+    """The training clips' sequences on `device`, for a model that reads them (`sequence_inputs`)."""
+    if not method_class(cfg.model.kind).sequence_inputs:
+        return None
+    if data.audio_seq is None or data.video_seq is None:
+        raise ValueError(f"model.kind {cfg.model.kind!r} trains on feature sequences: give sequence shards for "
+                         "audio and video (a temporal-features import writes them)")
+    seen = data.seen.to(device)
+    class_pos = (torch.cumsum(seen.long(), 0) - 1)[data.labels.to(device)]  # each clip's row of class_text
+    return {"audio_seq": data.audio_seq.to(device), "video_seq": data.video_seq.to(device), "class_pos": class_pos}
 
 
 @contextlib.contextmanager
