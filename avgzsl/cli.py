@@ -38,7 +38,8 @@ def load_splits(args) -> dict:
     classes = ClassTable.read(args.classes)
     present = [s for s in SPLITS if (manifest["split"] == s).any()]
     splits = {
-        s: load_split(manifest, s, classes=classes, text_path=args.text, audio_paths=args.audio, video_paths=args.video)
+        s: load_split(manifest, s, classes=classes, text_path=args.text, audio_paths=args.audio, video_paths=args.video,
+                      audio_seq_paths=args.audio_seq, video_seq_paths=args.video_seq)
         for s in present
     }
     if getattr(args, "stage1_classes", None):  # an AVCA-GZSL benchmark: per-stage class roles
@@ -255,13 +256,15 @@ def cmd_import(args) -> int:
 
 def cmd_import_benchmark(args) -> int:
     from avgzsl.datasets.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
+    from avgzsl.datasets.tcaf_import import import_tcaf_benchmark
 
     cfg = AvcaBenchmarkConfig(
         benchmark=args.dataset, variant=args.variant, text_lookup=args.text_lookup,
         split_dir=None if args.split_lists == "pinned" else args.split_lists,
         digest=None if args.no_verify else PINNED,
     )
-    print(json.dumps(import_avca_benchmark(args.root, args.out, cfg), indent=2))
+    importer = import_tcaf_benchmark if args.temporal else import_avca_benchmark
+    print(json.dumps(importer(args.root, args.out, cfg), indent=2))
     return 0
 
 
@@ -294,6 +297,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", type=_existing, required=True, help="text feature shard (one vector per class)")
     p.add_argument("--audio", type=_existing, nargs="*", default=[], help="audio feature shards")
     p.add_argument("--video", type=_existing, nargs="*", default=[], help="video feature shards")
+    p.add_argument("--audio-seq", type=_existing, nargs="*", default=[],
+                   help="audio sequence shards (per-clip windows), for a temporal model such as tcaf")
+    p.add_argument("--video-seq", type=_existing, nargs="*", default=[], help="video sequence shards")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="avgzslnet", help="experiment name recorded in the outputs")
     p.add_argument("--preset", choices=PRESETS, default="official",
                    help="official (released code), paper, avca (AVCA-GZSL's re-implementation), "
-                        "avca-<dataset>-<main|cls> (AVCA itself, with model.kind avca)")
+                        "avca-<dataset>-<main|cls> (AVCA itself, with model.kind avca), "
+                        "tcaf-<dataset>-<main|cls> (TCaF's best configs, with model.kind tcaf)")
     p.add_argument("--config", type=_existing, help="YAML with model/loss/train sections (and optionally preset)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. --set train.epochs=50 --set loss.rec=false")
@@ -368,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-lists", default="pinned",
                    help="folder with the class-split/ lists, or 'pinned' to fetch them at the pinned commit")
     p.add_argument("--no-verify", action="store_true", help="accept class lists other than the pinned ones")
+    p.add_argument("--temporal", action="store_true",
+                   help="root is TCaF's temporal release (features/<variant>_features_non_averaged/.../<Class>.pkl): "
+                        "writes sequence shards ({audio,video}_seq/) beside the clip-mean shards")
     p.set_defaults(func=cmd_import_benchmark)
 
     p = sub.add_parser("benchmark-table", help="AVCA-GZSL's table layout (methods x datasets) from benchmark runs, "

@@ -24,8 +24,8 @@ strings, numbers and numpy arrays, and anything else is refused before it is bui
 
 Output: the files of `avca_import` (so every model trains on it, on the clip means: `{audio,video}/<split>.h5`
 hold each clip's windows averaged, the like-for-like features the other deep models use beside TCaF), plus
-`{audio,video}_seq/{trn,val,tst}.h5` sequence shards (avgzsl.formats.sequence_shards) and
-`tcaf_benchmark.json`.
+`{audio,video}_seq/{trn,val,tst}.h5` sequence shards (avgzsl.formats.sequence_shards); its record keeps
+avca_import's name, `avca_benchmark.json` (the tables and recompute read it), with `"features": "temporal"`.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def import_tcaf_benchmark(root: str | os.PathLike, out_dir: str | os.PathLike, c
     record = {
         **{k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "url", "timeout_s")},
         "digest": bench.lists_digest if cfg.digest == PINNED else cfg.digest,
-        "source": TCAF_REPO, "features_folder": features_folder(cfg.variant), "stage_to_split": STAGE_TO_SPLIT,
+        "features": "temporal", "source": TCAF_REPO, "features_folder": features_folder(cfg.variant), "stage_to_split": STAGE_TO_SPLIT,
         "clips": {s: int((manifest["split"] == s).sum()) for s in ("trn", "val", "tst")},
         "windows": {m: {"min": int(min(v, default=0)), "max": int(max(v, default=0)),
                         "mean": float(np.mean(v)) if v else 0.0} for m, v in lengths.items()},
@@ -186,5 +186,5 @@ def import_tcaf_benchmark(root: str | os.PathLike, out_dir: str | os.PathLike, c
         ClassTable.from_lists(stage2, split.stages["stage_2_test_unseen"]).write(stage / "classes.tsv")
         ClassTable.from_lists(split.stage1_classes, split.stages["stage_1_val_unseen"]).write(
             stage / "classes_stage1.tsv")
-        (stage / "tcaf_benchmark.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        (stage / "avca_benchmark.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return {"out": str(out_dir), **record}

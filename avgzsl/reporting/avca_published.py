@@ -4,6 +4,13 @@ Data apart from layout: the benchmark table (`avgzsl.reporting.avca_table`) and 
 run (`avgzsl.reporting.tables`) both read it. Their README gives GZSL HM and ZSL per method, dataset and feature set
 (SeLaVi features = our `main`, VGGish/C3D = our `cls`), computed with their word-vector pairing
 (`text_lookup: avca_compat`); no S, U, retrieval or ablation numbers.
+
+TCaF's row (`cls` only) is from TCaF's README (ExplainableML/TCAF-GZSL, "Results"; REFERENCE.md section 12): GZSL
+HM 8.77 / 50.78 / 12.20, ZSL 7.41 / 44.64 / 7.96 on VGGSound / UCF / ActivityNet with the VGGish / C3D features,
+trained on their temporal features (ours: `import-benchmark --temporal`, model kind tcaf). The same README
+repeats AVCA-GZSL's `cls` numbers for CJME, AVGZSLNet and AVCA, identical to the ones below. Its attention-fusion
+and Perceiver rows have no method here and are left out. TCaF's SeLaVi (`main`) numbers are only in their
+paper's tables, not in a source read for this project, so TCaF has no `main` row.
 """
 
 from __future__ import annotations
@@ -32,8 +39,11 @@ PUBLISHED = {
         "CJME": ((3.68, 28.65, 7.32), (3.72, 29.01, 6.29)),
         "AVGZSLNet": ((5.26, 36.51, 8.30), (4.81, 31.51, 6.39)),
         "AVCA": ((8.31, 41.34, 9.92), (6.91, 37.72, 7.58)),
+        "TCaF": ((8.77, 50.78, 12.20), (7.41, 44.64, 7.96)),  # TCaF's README
     },
 }
+# where a published row comes from, when not AVCA-GZSL's README
+PUBLISHED_SOURCE = {"TCaF": "TCaF's README (ExplainableML/TCAF-GZSL)"}
 FEATURE_SETS = {"main": "SeLaVi features", "cls": "VGGish/C3D features"}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 # the paper's and AVCA-GZSL's spellings, keyed by model kind or baseline name
 DISPLAY_NAMES = {
-    "avgzslnet": "AVGZSLNet", "cjme": "CJME", "avca": "AVCA", "ale": "ALE", "sje": "SJE", "devise": "DEVISE",
+    "avgzslnet": "AVGZSLNet", "cjme": "CJME", "avca": "AVCA", "tcaf": "TCaF", "ale": "ALE", "sje": "SJE", "devise": "DEVISE",
     "apn": "APN", "f-vaegan-d2": "f-vaegan-d2", "conse": "CONSE", "sae": "SAE", "eszsl": "ESZSL", "gcca": "GCCA",
 }
 
