@@ -39,6 +39,7 @@ import pandas as pd
 
 from avgzsl.datasets.archive import download, unpack_checked
 from avgzsl.datasets.kind import DatasetKind
+from avgzsl.formats.manifest import SPLITS
 
 SPLIT_REPO = "ExplainableML/AVCA-GZSL"
 SPLIT_REPO_COMMIT = "2711aeb5d7257ece4c5464fa46d7849a4edf6470"
@@ -307,6 +308,11 @@ def mislooked_classes(split: ClassSplit, classes: list[str] | None = None) -> li
             if keys[position[c]] != split.manual_names[c]]
 
 
+def is_temporal(config: dict) -> bool:
+    """`avca_gzsl.features: temporal`: the benchmark comes from TCaF's release of per-window sequences."""
+    return config["avca_gzsl"].get("features", "averaged") == "temporal"
+
+
 @dataclass(frozen=True)
 class AvcaBenchmarkKind(DatasetKind):
     """An AVCA-GZSL benchmark from its released features: imported once, trained in their two stages."""
@@ -322,9 +328,17 @@ class AvcaBenchmarkKind(DatasetKind):
         return "avca_benchmark"
 
     def result_dir(self, config: dict) -> str:
-        # one folder per feature set and word-vector pairing
+        # one folder per feature set, word-vector pairing and release (TCaF's temporal one gets its own)
         avca = config["avca_gzsl"]
-        return f"{super().result_dir(config)}/{avca['variant']}-{avca['text_lookup']}"
+        temporal = "-temporal" if is_temporal(config) else ""
+        return f"{super().result_dir(config)}/{avca['variant']}-{avca['text_lookup']}{temporal}"
+
+    def training_files(self, config: dict, result_dir: str, shards: list[str]) -> dict:
+        files = super().training_files(config, result_dir, shards)
+        if is_temporal(config):  # TCaF's release: sequence shards beside the clip means (avgzsl.datasets.tcaf_import)
+            for modality in ("audio", "video"):
+                files[f"{modality}_seq"] = [f"{result_dir}/features/{modality}_seq/{s}.h5" for s in SPLITS]
+        return files
 
     def path_problems(self, config: dict, need, optional) -> list[tuple[str, str]]:
         avca = config["avca_gzsl"]

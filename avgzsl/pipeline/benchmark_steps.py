@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from avgzsl.datasets.avca_import import PINNED, AvcaBenchmarkConfig, import_avca_benchmark
+from avgzsl.datasets.tcaf_import import import_tcaf_benchmark
 
 MOVED_UP = ("manifest.csv", "classes.tsv", "classes_stage1.tsv", "avca_benchmark.json")
 
@@ -21,7 +22,8 @@ def import_benchmark_step(*, dataset: str, settings: dict, out_text: str, out_ma
     )
     # shards and text land in features/ (the rule's outputs); manifest, class tables and record one level up
     features = Path(out_text).parent
-    written = import_avca_benchmark(settings["root"], features, cfg)
+    temporal = settings.get("features", "averaged") == "temporal"  # TCaF's release: + sequence shards
+    written = (import_tcaf_benchmark if temporal else import_avca_benchmark)(settings["root"], features, cfg)
     for name in MOVED_UP:
         os.replace(features / name, Path(out_manifest).parent / name)
     print(f"imported {written['benchmark']} ({written['variant']}, text {written['text_lookup']}): "

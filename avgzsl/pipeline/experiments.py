@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from avgzsl.datasets.loading import load_feature_splits
+from avgzsl.models.registry import method_class
 from avgzsl.pipeline.run_folders import publish_dir, summarize_experiment
 from avgzsl.runtime.cpu_memory import keep_freed_memory
 from avgzsl.settings.experiment import build_experiment
@@ -29,10 +30,13 @@ def keep_training_memory() -> None:
 
 
 def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, threads: int = 1,
-               out: str, stage1_classes=None) -> dict:
-    """Train and test one seed of a deep experiment into the folder `out` (published whole)."""
+               out: str, stage1_classes=None, audio_seq=(), video_seq=()) -> dict:
+    """Train and test one seed of a deep experiment into the folder `out` (published whole); `audio_seq`,
+    `video_seq`: sequence shards, read only for a model that reads sequences (TCaF)."""
+    if not method_class(spec["model"].get("kind", "avgzslnet")).sequence_inputs:
+        audio_seq, video_seq = (), ()  # the others train on the clip rows: no need to hold the windows
     splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video,
-                                 stage1_classes=stage1_classes)
+                                 stage1_classes=stage1_classes, audio_seq=audio_seq, video_seq=video_seq)
     dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
             "text_dim": splits["trn"].text.shape[1]}
     torch.set_num_threads(max(1, threads))

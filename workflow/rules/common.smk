@@ -15,9 +15,11 @@ from avgzsl.pipeline.config_check import SCHEMA as CONFIG_SCHEMA
 from avgzsl.datasets.avca_benchmarks import (
     VARIANTS,
     BenchmarkSplitError,
+    is_temporal,
     locate_class_split,
 )
 from avgzsl.datasets.registry import dataset_kind
+from avgzsl.datasets.tcaf_import import features_folder as tcaf_features_folder
 from avgzsl.formats.media_tables import shard_job_rows
 from avgzsl_extractors.i3d_weights import weights_source
 
@@ -230,9 +232,21 @@ def avca_split_list_files():
 
 
 def avca_released_files():
-    """The files of the chosen feature set (features/<main|cls>_features/): the other set is no input."""
-    features = VARIANTS[config["avca_gzsl"]["variant"]].features_folder
-    return folder_files(Path(config["avca_gzsl"]["root"]) / "features" / features)
+    """The files of the chosen feature set (features/<main|cls>_features/, or TCaF's
+    features/<main|cls>_features_non_averaged/ with `features: temporal`): the other set is no input."""
+    avca = config["avca_gzsl"]
+    if is_temporal(config):
+        features = tcaf_features_folder(avca["variant"])
+    else:
+        features = VARIANTS[avca["variant"]].features_folder
+    return folder_files(Path(avca["root"]) / "features" / features)
+
+
+def avca_sequence_shards():
+    """The sequence shards a temporal (TCaF) import writes beside the clip-mean shards; none otherwise."""
+    if not is_temporal(config):
+        return []
+    return [f"{R}/features/{m}_seq/{s}.h5" for m in ("audio", "video") for s in ("trn", "val", "tst")]
 
 
 def feature_inputs():

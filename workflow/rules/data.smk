@@ -147,6 +147,8 @@ if FEATURES_IMPORT == "avca_benchmark":
                 modality=["audio", "video"],
                 split=["trn", "val", "tst"],
             ),
+            # avca_gzsl.features: temporal (TCaF's release): per-clip window sequences as well
+            sequences=avca_sequence_shards(),
         log:
             f"{R}/logs/import_avca_benchmark.log",
         benchmark:

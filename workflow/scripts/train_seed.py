@@ -17,4 +17,7 @@ with rule_log(snakemake.log[0]):
         out=snakemake.output.run,
         # AVCA-GZSL benchmarks: the stage-1 class roles for trn and val (avgzsl.datasets.avca_stages)
         stage1_classes=snakemake.input.get("classes_stage1"),
+        # TCaF's temporal release: per-clip window sequences (avgzsl.datasets.tcaf_import)
+        audio_seq=list(snakemake.input.get("audio_seq", [])),
+        video_seq=list(snakemake.input.get("video_seq", [])),
     )
