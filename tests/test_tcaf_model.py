@@ -158,3 +158,16 @@ def test_presets_carry_their_best_configs():
     assert (t.lr, t.batch_size, t.batches_per_epoch, t.epochs, t.lr_schedule) == (7e-5, 64, 300, 50, "plateau")
     with pytest.raises(ValueError, match="needs model.kind tcaf"):
         build_experiment(preset_name="tcaf-ucf-cls", model={"kind": "avca"})
+
+
+def test_extra_embedding_pass_moves_only_batch_norm_statistics():
+    model = tiny_model().train()
+    rng = np.random.default_rng(2)
+    lengths = np.array([2, 3, 1, 2])
+    a = Sequences.from_arrays(rng.normal(size=(lengths.sum(), 4)).astype(np.float32), lengths)
+    v = Sequences.from_arrays(rng.normal(size=(lengths.sum(), 3)).astype(np.float32), lengths)
+    batch = {"idx": torch.arange(4), "audio_seq": a, "video_seq": v, "xt": torch.randn(4, 8)}
+    before = {k: t.clone() for k, t in model.state_dict().items()}
+    model.extra_embedding_pass(batch)
+    changed = {k for k, t in model.state_dict().items() if not torch.equal(t, before[k])}
+    assert changed and all("running" in k or "num_batches" in k for k in changed)

@@ -218,8 +218,8 @@ def experiment_problems(model: dict, loss: dict, train: dict, preset: str | None
         return problems  # the cross-field rules below assume well-typed values
     kind = model.get("kind", ModelConfig.kind)
     problems += method_problems(model, preset)
-    if train.get("avca_extra_embedding_pass") and kind != "avca":
-        problems.append(("train", "avca_extra_embedding_pass", f"only avca has this pass, not {kind!r}"))
+    if train.get("avca_extra_embedding_pass") and kind not in ("avca", "tcaf"):
+        problems.append(("train", "avca_extra_embedding_pass", f"only avca and tcaf have this pass, not {kind!r}"))
     terms = {t: loss.get(t, True) for t in ("rec", "cta", "ctv", "ta", "at", "tv", "vt")}
     if kind == "avgzslnet" and not any(terms.values()) and not model.get("attention"):
         problems.append(("loss", next(iter(terms)), "every loss term of avgzslnet is switched off: nothing to train"))

@@ -148,9 +148,10 @@ class TrainConfig:
     # "bfloat16": the training forward pass runs under torch.autocast (matrix products in bfloat16); weights,
     # optimiser, losses and every evaluation stay float32 (avgzsl.training.train.training_autocast)
     precision: str = "float32"
-    # kind "avca" only. true: after every optimiser step, AVCA-GZSL's `get_embeddings` call on the batch's
-    # positives in train mode (their src/train.py:110-111), which moves BatchNorm running statistics a second
-    # time (avgzsl.models.avca.AVCA.extra_embedding_pass); false (default): no such pass, as the paper
+    # kinds "avca" and "tcaf" (TCaF's train.py:93 makes the same call). true: after every optimiser step,
+    # AVCA-GZSL's `get_embeddings` call on the batch's positives in train mode (their src/train.py:110-111),
+    # which moves BatchNorm running statistics a second time (avgzsl.models.avca.AVCA.extra_embedding_pass);
+    # false (default): no such pass, as the paper
     avca_extra_embedding_pass: bool = False
 
 
@@ -231,8 +232,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.select_modality {cfg.train.select_modality!r} is not audio, video or both")
     if cfg.train.missing_modality not in ("exclude", "other_modality"):
         raise ValueError(f"train.missing_modality {cfg.train.missing_modality!r} is not exclude or other_modality")
-    if cfg.train.avca_extra_embedding_pass and cfg.model.kind != "avca":
-        raise ValueError(f"train.avca_extra_embedding_pass is only defined for avca, not {cfg.model.kind!r}")
+    if cfg.train.avca_extra_embedding_pass and cfg.model.kind not in ("avca", "tcaf"):
+        raise ValueError(f"train.avca_extra_embedding_pass is only defined for avca and tcaf, not {cfg.model.kind!r}")
     for name, value in (("epochs", cfg.train.epochs), ("batch_size", cfg.train.batch_size)):
         if int(value) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {value}")
