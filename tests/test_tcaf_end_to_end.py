@@ -64,3 +64,16 @@ def test_import_train_both_stages_and_table(tmp_path, small_dims, capsys):
     assert row["ucf-gzsl HM (AVCA-GZSL)"] == "50.78" and row["ucf-gzsl ZSL (AVCA-GZSL)"] == "44.64"
     assert pd.notna(row["ucf-gzsl HM"]) and row["experiment"] == "tcaf"
     assert "AVGZSLNet" in set(table["method"])
+    note = next((tmp_path / "tables").glob("avca_benchmarks_cls_avca_compat*.md")).read_text()
+    assert "TCaF: TCaF's README" in note
+
+    # the TCaF checkpoint scores again from the command line, sequences given the same way
+    seq = [a for m in ("audio", "video") for a in (f"--{m}-seq", *(str(result / f"{m}_seq" / f"{s}.h5")
+                                                                     for s in ("trn", "val", "tst")))]
+    flat = [a for m in ("audio", "video") for a in (f"--{m}", *(str(result / m / f"{s}.h5") for s in ("trn", "val", "tst")))]
+    code = main(["evaluate", "--manifest", str(result / "manifest.csv"), "--classes", str(result / "classes.tsv"),
+                 "--text", str(result / "text.h5"), *flat, *seq, "--checkpoint",
+                 str(result / "runs" / "tcaf" / "seed0" / "checkpoint.pt"), "--out", str(tmp_path / "eval"),
+                 "--device", "cpu"])
+    assert code == EXIT_OK, capsys.readouterr().err
+    assert (tmp_path / "eval" / "metrics.json").is_file()

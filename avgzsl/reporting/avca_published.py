@@ -68,3 +68,9 @@ def published_hm_zsl(summary: dict, modality: str, benchmark: str, variant: str)
         return "", ""
     i = DATASETS.index(benchmark)
     return f"{hm_zsl[0][i]:.2f}", f"{hm_zsl[1][i]:.2f}"
+
+
+def source_note(variant: str) -> str:
+    """A sentence naming the published rows of `variant` that come from elsewhere than AVCA-GZSL's README."""
+    others = [f"{m}: {src}" for m, src in PUBLISHED_SOURCE.items() if m in PUBLISHED[variant]]
+    return f" Published rows from elsewhere ({'; '.join(others)})." if others else ""

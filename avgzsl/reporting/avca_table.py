@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.evaluation.summary import SUMMARY_FILE, read_summary
-from avgzsl.reporting.avca_published import DATASETS, FEATURE_SETS, PUBLISHED, method_name, reported_modality
+from avgzsl.reporting.avca_published import (
+    DATASETS,
+    FEATURE_SETS,
+    PUBLISHED,
+    method_name,
+    reported_modality,
+    source_note,
+)
 from avgzsl.reporting.names import scoring_text
 from avgzsl.reporting.tables import write_table
 
@@ -131,7 +138,8 @@ def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | 
         note = (f"{FEATURE_SETS[variant]} ({variant}); word vectors: {lookup}. Ours: calibrated S, U, HM (β chosen "
                 "on stage-1 val) and ZSL of the audio-visual row (video for the classical baselines), mean ± sample "
                 "std over seeds (%). AVCA-GZSL: GZSL HM and ZSL from their README, computed with their "
-                "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector.")
+                "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector."
+                + source_note(variant))
         if frame.attrs.get("settings"):
             note += "\n\nRows of ours, as run:\n\n" + "\n".join(f"- {line}" for line in frame.attrs["settings"])
         write_table(frame, name, out_dir, note)

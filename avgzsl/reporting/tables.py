@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.reporting.avca_published import DATASETS as AVCA_BENCHMARKS
-from avgzsl.reporting.avca_published import FEATURE_SETS, method_name, published_hm_zsl
+from avgzsl.reporting.avca_published import FEATURE_SETS, method_name, published_hm_zsl, source_note
 from avgzsl.reporting.names import both_label, run_fusion, scoring_text
 from avgzsl.reporting.paper_tables import (
     PAPER_EXPERIMENTS,
@@ -255,7 +255,7 @@ def _reference_note(dataset: str, variant: str | None) -> str:
     return (f"AVCA-GZSL: their published GZSL HM and ZSL on {dataset} with {FEATURE_SETS[variant]} ({variant}), "
             "beside the row their benchmark table reports (audio-visual; video for the classical baselines), "
             "computed with their word-vector pairing (text_lookup: avca_compat); they publish no S, U, retrieval or "
-            "ablation numbers. `avgzsl benchmark-table` sets all three benchmarks side by side.")
+            "ablation numbers. `avgzsl benchmark-table` sets all three benchmarks side by side." + source_note(variant))
 
 
 def write_result_tables(summaries: dict[str, dict], out_dir: str | Path, dataset: str,
