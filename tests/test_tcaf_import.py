@@ -38,9 +38,10 @@ def _benchmark(tmp_path, bench="ucf-gzsl", variant="cls", lookup="correct"):
     return root, written, cfg
 
 
-@pytest.mark.parametrize("variant", ["cls", "main"])
-def test_import_keeps_every_sequence_as_their_loader_reads_it(tmp_path, small_dims, variant):
-    root, written, cfg = _benchmark(tmp_path, variant=variant)
+@pytest.mark.parametrize("bench, variant", [("ucf-gzsl", "cls"), ("ucf-gzsl", "main"), ("vggsound-gzsl", "cls"),
+                                            ("activitynet-gzsl", "main")])
+def test_import_keeps_every_sequence_as_their_loader_reads_it(tmp_path, small_dims, bench, variant):
+    root, written, cfg = _benchmark(tmp_path, bench=bench, variant=variant)
     out = tmp_path / "out"
     record = import_tcaf_benchmark(root, out, cfg)
     manifest = pd.read_csv(out / "manifest.csv")
