@@ -75,3 +75,30 @@ def test_virtual_dataset_and_linked_path_are_refused(tmp_path):
     link.symlink_to(other)
     with pytest.raises(FeatureError, match="not a regular file"):
         read_sequence_shard(link)
+
+
+def test_load_split_aligns_sequences_with_the_clip_rows(tmp_path):
+    import pandas as pd
+
+    from avgzsl.formats.feature_split import load_split
+    from avgzsl.formats.manifest import ClassTable
+    from avgzsl.formats.shards import write_feature_shard
+
+    classes = ClassTable.from_lists(["a", "b"], ["b"])
+    manifest = pd.DataFrame({"clip_id": ["z", "x", "y"], "class": ["a", "b", "a"], "split": ["trn"] * 3})
+    write_feature_shard(tmp_path / "text.h5", np.eye(2, dtype=np.float32), ["a", "b"], modality="text", extractor="t")
+    write_feature_shard(tmp_path / "a.h5", np.stack([s.mean(0) for s in SEQS]), ["x", "y", "z"], modality="audio",
+                        extractor="t")
+    (tmp_path / "seq").mkdir()
+    seq = _shard(tmp_path / "seq")
+    split = load_split(manifest, "trn", classes=classes, text_path=tmp_path / "text.h5", audio_paths=[tmp_path / "a.h5"],
+                       audio_seq_paths=[seq])
+    assert split.clip_ids == ["z", "x", "y"] and split.audio_seq.lengths.tolist() == [2, 3, 1]
+    assert torch.allclose(split.audio_seq.means(), split.audio)  # the rows are the sequences' means, clip by clip
+    kept = split.subset(torch.tensor([False, True, True]))
+    assert kept.audio_seq.lengths.tolist() == [3, 1]
+    short = pd.concat([manifest, pd.DataFrame({"clip_id": ["w"], "class": ["a"], "split": ["trn"]})])
+    write_feature_shard(tmp_path / "a2.h5", np.zeros((1, 2), np.float32), ["w"], modality="audio", extractor="t")
+    with pytest.raises(FeatureError, match="no audio sequence for clip"):
+        load_split(short, "trn", classes=classes, text_path=tmp_path / "text.h5",
+                   audio_paths=[tmp_path / "a.h5", tmp_path / "a2.h5"], audio_seq_paths=[seq])
