@@ -180,3 +180,24 @@ def test_the_config_checks_torch_free_copy_matches_what_built_ins_declare():
     learns = {k for k, cls in BUILTIN_METHODS.items() if cls.learns_attention}
     assert learns == set(config_check.BUILTIN_ATTENTION)
     assert all(cls.Options is None and cls.label for cls in BUILTIN_METHODS.values())
+
+
+def test_a_baseline_of_ones_own_goes_through_the_same_door(examples):
+    import numpy as np
+
+    from avgzsl.baselines import baseline_class, baseline_label, create_baseline
+
+    assert baseline_label("soc_ridge:SOC") == "SOC" and baseline_class("soc_ridge:SOC").test_modalities == (
+        "audio", "video")
+    rng = np.random.default_rng(0)
+    text = rng.standard_normal((4, 6))
+    labels = np.repeat(np.arange(3), 10)
+    x = text[labels] @ rng.standard_normal((6, 9)) + 0.01 * rng.standard_normal((30, 9))
+    model = create_baseline("soc_ridge:SOC", ridge=0.1).fit(x, labels, text, np.array([True, True, True, False]))
+    assert (model.distances(x).argmin(1) == labels).mean() > 0.9
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lam'\]"):
+        create_baseline("soc_ridge:SOC", lam=1.0)
+    with pytest.raises(ValueError, match="not a subclass of avgzsl.baselines.ZeroShotBaseline"):
+        baseline_class("os:system")
+    problems = config_check._baseline_problems("b", {"baseline": "no_such_module_xyz:B"})
+    assert problems and problems[0][0] == "experiments.b.baseline"
