@@ -38,6 +38,8 @@ def test_a_method_outside_the_package_runs_reports_and_reruns_alone(tmp_path):
     cd = critical_difference_scores(out / "runs", {"avgzslnet": {"seeds": [0]}, "dem": {"seeds": [0]}})
     assert {"DEM [audio]", "DEM [video]", "DEM (eq wt, mean) [both]"} <= set(cd.columns)
     assert (out / "figures" / "critical_difference.png").stat().st_size > 0
+    figures_log = (out / "logs" / "figures.log").read_text()
+    assert "t-SNE dem audio" in figures_log and "t-SNE dem video" in figures_log  # its own map, beside AVGZSLNet's
 
     method = repo / "examples" / "methods" / "dem_av.py"
     method.write_text(method.read_text().replace('"""DEM for audio-visual', '"""DEM, edited docstring, for audio-visual'))

@@ -32,6 +32,8 @@ Declared as class attributes:
     presets           the presets (`official`, `paper`, `avca`, ...) it accepts; None: all
     learns_attention  whether `model.attention` (a learned per-clip fusion weight) applies to it
     Options           a dataclass of its own settings (`model.options`), or None
+
+Optional: `map_points(modality, x, x_text)` puts clips and classes in one space for the t-SNE figure.
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ class ZSLMethod(InputNormalization, nn.Module):
 
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"{method_name(type(self))} defines no distances(...)")
+
+    def map_points(self, modality: str, x: torch.Tensor, x_text: torch.Tensor):
+        """Optional, for the t-SNE figure: one modality's clips (N, D) and the classes' word vectors (C, Dt) as
+        points of one space where distance is what `distances` measures: ((N, E), (C, E)). None: no such space
+        for this modality (the figure leaves the method out)."""
+        return None
 
 
 def method_name(cls: type) -> str:
