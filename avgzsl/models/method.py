@@ -33,7 +33,8 @@ Declared as class attributes:
     learns_attention  whether `model.attention` (a learned per-clip fusion weight) applies to it
     Options           a dataclass of its own settings (`model.options`), or None
 
-Optional: `map_points(modality, x, x_text)` puts clips and classes in one space for the t-SNE figure.
+Optional: `map_points(modality, x, x_text)` puts clips and classes in one space for the t-SNE figure;
+`run_record()` adds settings to the run's record (AVCA: its `avca_scoring`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class ZSLMethod(InputNormalization, nn.Module):
 
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"{method_name(type(self))} defines no distances(...)")
+
+    def run_record(self) -> dict:
+        """Optional: settings a run's record (run_info, metrics.json) should carry, e.g. how rows were scored."""
+        return {}
 
     def map_points(self, modality: str, x: torch.Tensor, x_text: torch.Tensor):
         """Optional, for the t-SNE figure: one modality's clips (N, D) and the classes' word vectors (C, Dt) as
