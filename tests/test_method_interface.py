@@ -182,3 +182,56 @@ def test_the_config_checks_torch_free_copy_matches_what_built_ins_declare():
     assert all(cls.label for cls in BUILTIN_METHODS.values())
     with_options = {k for k, cls in BUILTIN_METHODS.items() if cls.Options is not None}
     assert with_options == set(config_check.BUILTIN_OPTIONS)
+
+
+def test_a_baseline_of_ones_own_goes_through_the_same_door(examples):
+    import numpy as np
+
+    from avgzsl.baselines import baseline_class, baseline_label, create_baseline
+
+    assert baseline_label("soc_ridge:SOC") == "SOC" and baseline_class("soc_ridge:SOC").test_modalities == (
+        "audio", "video")
+    rng = np.random.default_rng(0)
+    text = rng.standard_normal((4, 6))
+    labels = np.repeat(np.arange(3), 10)
+    x = text[labels] @ rng.standard_normal((6, 9)) + 0.01 * rng.standard_normal((30, 9))
+    model = create_baseline("soc_ridge:SOC", ridge=0.1).fit(x, labels, text, np.array([True, True, True, False]))
+    assert (model.distances(x).argmin(1) == labels).mean() > 0.9
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lam'\]"):
+        create_baseline("soc_ridge:SOC", lam=1.0)
+    with pytest.raises(ValueError, match="not a subclass of avgzsl.baselines.ZeroShotBaseline"):
+        baseline_class("os:system")
+    problems = config_check._baseline_problems("b", {"baseline": "no_such_module_xyz:B"})
+    assert problems and problems[0][0] == "experiments.b.baseline"
+
+
+def test_the_example_runs_under_avcas_two_stage_protocol_in_bfloat16_and_recomputes(examples, splits, tmp_path):
+    from avgzsl.evaluation.saved_scores import recompute_run
+
+    cfg = build_experiment(name="dem", model={"kind": "dem_av:DEM", **DIMS, "options": {"hidden_dim": 16}},
+                           train={"epochs": 2, "batch_size": 16, "lr": 0.05, "milestones": [100], "device": "cpu",
+                                  "protocol": "avca", "precision": "bfloat16"})
+    metrics = run_experiment(cfg, splits, tmp_path)
+    assert metrics["protocol"] == "avca" and metrics["label"] == "DEM"
+    history = (tmp_path / "history.csv").read_text()
+    assert "retrain" in history  # stage 2: retrained on trn + val for the selected number of epochs
+    assert recompute_run(tmp_path) == json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_the_cli_trains_and_evaluates_a_method_of_ones_own(examples, tmp_path, capsys):
+    from released_helpers import shard_args, write_our_shards
+
+    from avgzsl.cli import main
+
+    shards = write_our_shards(tmp_path / "shards", audio_dim=16, video_dim=12, text_dim=50)
+    fast = ["--quiet", "--set", "train.epochs=2", "--set", "train.batch_size=32"]
+    assert main(["train", *shard_args(shards), "--out", str(tmp_path / "run"), "--set", "model.kind=dem_av:DEM",
+                 "--set", "model.options={hidden_dim: 8}", *fast]) == 0
+    checkpoint = str(tmp_path / "run" / "seed0" / "checkpoint.pt")
+    assert main(["evaluate", *shard_args(shards), "--checkpoint", checkpoint, "--out", str(tmp_path / "ev")]) == 1
+    assert "--method dem_av:DEM" in capsys.readouterr().err
+    assert main(["evaluate", *shard_args(shards), "--checkpoint", checkpoint, "--out", str(tmp_path / "ev"),
+                 "--method", "dem_av:DEM"]) == 0
+    trained = json.loads((tmp_path / "run" / "seed0" / "metrics.json").read_text())
+    evaluated = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert evaluated["classification"]["both"]["beta0"] == trained["classification"]["both"]["beta0"]

@@ -133,3 +133,13 @@ def test_benchmark_table_notes_say_text_pairing_scoring_and_preset_per_row(tmp_p
         "- AVGZSLNet (avgzslnet)"]
     assert "preset avca-ucf-main" in lines["- AVCA (avca)"] and "video_branch" in lines["- AVCA (avca)"]
     assert "baseline eszsl" in lines["- ESZSL (eszsl)"] and "the video row" in lines["- ESZSL (eszsl)"]
+
+
+def test_a_method_of_ones_own_shows_under_its_recorded_label_in_both_tables(tmp_path, deep_spec):
+    run = fake_run("dem_av:DEM", "avca", "sum", label="DEM")
+    summary = fake_summary("dem", run, {**deep_spec, "name": "dem", "model": {"kind": "dem_av:DEM"}})
+    folder = write_result(tmp_path / "ucf", {"dem": summary})
+    table = benchmark_tables([folder])["avca_benchmarks_main_avca_compat"]
+    assert list(table[table["experiment"] == "dem"]["method"]) == ["DEM"]
+    t1 = build_tables({"dem": summary}, "ucf-gzsl", "main")["table1_classification"]
+    assert dict(zip(t1["Test"], t1["Model"])) == {"audio": "DEM", "video": "DEM", "both": "DEM (sum)"}

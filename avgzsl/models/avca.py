@@ -119,6 +119,9 @@ class AVCA(ZSLMethod):  # (AVCA's run scripts never normalise inputs)
     uses_video = True
     attention = None  # no CJME-style modality weight: "both" is a fixed fusion
 
+    def run_record(self) -> dict:
+        return {"avca_scoring": self.model_cfg.avca_scoring}
+
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
         super().__init__(model_cfg, loss_cfg)
         m = model_cfg

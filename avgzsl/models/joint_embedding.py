@@ -84,6 +84,12 @@ class JointEmbedding(ZSLMethod):
     def embed_video(self, x_v):
         return self.video_proj(self.prep(x_v))
 
+    def map_points(self, modality: str, x: torch.Tensor, x_text: torch.Tensor):
+        """The joint embedding space: clips through F_A or F_V, classes through F_T."""
+        if not (self.uses_audio if modality == "audio" else self.uses_video) or getattr(self, "concat", False):
+            return None
+        return (self.embed_audio(x) if modality == "audio" else self.embed_video(x)), self.embed_text(x_text)
+
     def attention_loss(self, batch: dict, a_p, v_p, class_emb) -> dict[str, torch.Tensor]:
         if self.attention is None:
             return {}

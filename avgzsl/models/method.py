@@ -38,6 +38,9 @@ Declared as class attributes:
                       `audio_seq`, `video_seq` (`avgzsl.formats.sequences.Sequences` of
                       those clips, on the training device), and `distances` gets a keyword `sequences`:
                       {"audio": Sequences, "video": Sequences} of the N scored clips.
+
+Optional: `map_points(modality, x, x_text)` puts clips and classes in one space for the t-SNE figure;
+`run_record()` adds settings to the run's record (AVCA: its `avca_scoring`).
 """
 
 from __future__ import annotations
@@ -83,6 +86,16 @@ class ZSLMethod(InputNormalization, nn.Module):
 
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"{method_name(type(self))} defines no distances(...)")
+
+    def run_record(self) -> dict:
+        """Optional: settings a run's record (run_info, metrics.json) should carry, e.g. how rows were scored."""
+        return {}
+
+    def map_points(self, modality: str, x: torch.Tensor, x_text: torch.Tensor):
+        """Optional, for the t-SNE figure: one modality's clips (N, D) and the classes' word vectors (C, Dt) as
+        points of one space where distance is what `distances` measures: ((N, E), (C, E)). None: no such space
+        for this modality (the figure leaves the method out)."""
+        return None
 
 
 def method_name(cls: type) -> str:

@@ -20,7 +20,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from avgzsl.settings.experiment import METHOD_ENTRY_POINTS, MODEL_KINDS
+from avgzsl.settings.experiment import METHOD_ENTRY_POINTS, is_class_path
 
 # import name -> folder in the repository (the extractors install as `avgzsl_extractors` from extractors/)
 PACKAGES = {"avgzsl": "avgzsl", "avgzsl_extractors": "extractors"}
@@ -116,15 +116,16 @@ def _syntax(path: Path, mtime_ns: int, size: int) -> str:
     return ast.dump(tree)
 
 
-def code_digest(script: str | Path, repo: str | Path, modules: tuple[str, ...] = (), method: str | None = None) -> str:
+def code_digest(script: str | Path, repo: str | Path, modules: tuple[str, ...] = (), method: str | None = None,
+                method_group: str = METHOD_ENTRY_POINTS) -> str:
     """SHA-256 over the repository-relative path and docstring-free syntax tree of `script` and of every module
     it imports (`code_inputs`): it changes with the code that runs, not with comments, docstrings or layout.
 
-    `method`: a `model.kind` the script builds; a method outside the package adds its module and the modules of
-    its own package that it imports (by dotted name, so a moved checkout keeps the record), and the package
-    modules they import."""
+    `method`: a `model.kind` (or, with `method_group="avgzsl.baselines"`, a baseline) the script builds; a
+    method outside the package adds its module and the modules of its own package that it imports (by dotted
+    name, so a moved checkout keeps the record), and the package modules they import."""
     repo, script = Path(repo).resolve(), Path(script).resolve()
-    outside = method_files(method) if method else []
+    outside = method_files(method, method_group) if method else []
     ours = tuple(name for _, path in outside for name in _imported_modules(repo, path)
                  if _module_file(repo, name) is not None)
     digest = hashlib.sha256()
@@ -139,13 +140,17 @@ def code_digest(script: str | Path, repo: str | Path, modules: tuple[str, ...] =
     return digest.hexdigest()
 
 
-def method_files(kind: str) -> list[tuple[str, Path]]:
-    """(dotted name, file) of a method outside the package: its module and, transitively, the modules of its own
-    top-level package it imports. Found without importing the module itself; none for a built-in kind."""
-    if kind in MODEL_KINDS:
+def method_files(kind: str, group: str = METHOD_ENTRY_POINTS) -> list[tuple[str, Path]]:
+    """(dotted name, file) of a method outside the package (an installed entry point of `group`, or a
+    `package.module:Class`): its module and, transitively, the modules of its own top-level package it imports.
+    Found without importing the module itself; none for a built-in name."""
+    installed = {ep.name: ep for ep in entry_points(group=group)}
+    if kind in installed:
+        module = installed[kind].module
+    elif is_class_path(kind):
+        module = kind.partition(":")[0]
+    else:
         return []
-    installed = {ep.name: ep for ep in entry_points(group=METHOD_ENTRY_POINTS)}
-    module = installed[kind].module if kind in installed else kind.partition(":")[0]
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         raise ValueError(f"model.kind {kind!r}: no Python source file for {module!r} on the path")

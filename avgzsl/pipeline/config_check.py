@@ -385,12 +385,15 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
 
 
 def _baseline_problems(name: str, spec: dict) -> list[tuple[str, str]]:
-    from avgzsl.baselines import BASELINES, create_baseline
+    from avgzsl.baselines import baseline_class, create_baseline
 
     where = f"experiments.{name}"
     problems = [(f"{where}.{k}", f"baselines take only options; {k} is for deep experiments")
                 for k in ("preset", "seeds", "model", "loss", "train") if k in spec]
-    method, options = BASELINES[spec["baseline"]], spec.get("options", {})
+    try:
+        method, options = baseline_class(spec["baseline"]), spec.get("options", {})
+    except ValueError as err:
+        return problems + [(f"{where}.baseline", str(err))]
     bad = field_problems(method.config_class, options, BASELINE_RULES)
     problems += [(f"{where}.options.{k}", p) for k, p in bad]
     if not bad:

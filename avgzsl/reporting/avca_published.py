@@ -15,7 +15,7 @@ paper's tables, not in a source read for this project, so TCaF has no `main` row
 
 from __future__ import annotations
 
-from avgzsl.reporting.names import display_name
+from avgzsl.reporting.names import DISPLAY_NAMES, display_name
 
 DATASETS = ("vggsound-gzsl", "ucf-gzsl", "activitynet-gzsl")
 # AVCA-GZSL README, "Results": (HM, ZSL) per feature set, method, dataset (VGGSound, UCF, ActivityNet); methods
@@ -49,9 +49,12 @@ FEATURE_SETS = {"main": "SeLaVi features", "cls": "VGGish/C3D features"}
 
 def method_name(summary: dict) -> str:
     """The method of one of our experiments as every table prints it: its model kind or baseline name through
-    `display_name` (AVGZSLNet, CJME, AVCA, DEVISE, ...)."""
+    `display_name` (AVGZSLNet, CJME, AVCA, DEVISE, ...), or a method's own recorded label (a user's method)."""
     spec = summary.get("spec", {})
-    kind = spec.get("baseline") or (summary["runs"][0].get("model") if summary.get("runs") else None)
+    run = summary["runs"][0] if summary.get("runs") else {}
+    kind = spec.get("baseline") or run.get("model")
+    if run.get("label") and str(kind).lower() not in DISPLAY_NAMES:
+        return run["label"]
     return display_name(kind or summary["experiment"])
 
 

@@ -56,7 +56,9 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     from avgzsl.datasets.loading import load_feature_splits
     from avgzsl.training.checkpoint import load_checkpoint
 
-    systems = [n for n in ("avgzslnet", "cjme") if n in experiments and "baseline" not in experiments[n]
+    # the paper's two systems, and every deep experiment outside the paper's tables (a user's own method)
+    named = [n for n in experiments if n in ("avgzslnet", "cjme") or n not in PAPER_EXPERIMENTS]
+    systems = [n for n in named if "baseline" not in experiments[n]
                and (first_seed_dir(runs, n, experiments[n]) / "checkpoint.pt").is_file()]
     splits = load_feature_splits(**features)
     held_out = [splits[s] for s in ("val", "tst") if s in splits]
@@ -67,21 +69,23 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     fig, axes = plt.subplots(max(1, len(systems)), 2, figsize=(11, 5 * max(1, len(systems))), squeeze=False)
     purity: dict = {}
     for r, name in enumerate(systems):
+        # the config (the user's) names the method, so a method of their own may be imported to load its run
         model, _, _ = load_checkpoint(first_seed_dir(runs, name, experiments[name]) / "checkpoint.pt",
-                                      device="cpu")
-        with torch.no_grad():
-            text = model.embed_text(data.text[unseen]).numpy()
+                                      device="cpu", method=experiments[name].get("model", {}).get("kind"))
+        model.eval()
         for col, modality in enumerate(("audio", "video")):
             ax = axes[r, col]
             has = (data.has_audio if modality == "audio" else data.has_video).numpy()
             rows = np.flatnonzero(np.isin(labels_all, unseen) & has)
-            if len(rows) < 3:
-                ax.text(0.5, 0.5, f"{len(rows)} unseen-class clips with {modality}: too few", ha="center")
-                ax.axis("off")
-                continue
             with torch.no_grad():
                 x = data.audio[rows] if modality == "audio" else data.video[rows]
-                emb = (model.embed_audio(x) if modality == "audio" else model.embed_video(x)).numpy()
+                mapped = model.map_points(modality, x, data.text[unseen])
+            if len(rows) < 3 or mapped is None:
+                why = "too few" if mapped is not None else f"{name} has no {modality} embedding space"
+                ax.text(0.5, 0.5, f"{len(rows)} unseen-class clips with {modality}: {why}", ha="center")
+                ax.axis("off")
+                continue
+            emb, text = mapped[0].numpy(), mapped[1].numpy()
             labels = labels_all[rows]
             points = np.concatenate([emb, text])
             perplexity = tsne_perplexity(len(points))

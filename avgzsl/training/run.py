@@ -60,8 +60,7 @@ def run_experiment(
     # how the rows were scored and which row chose the epoch: the tables' labels and notes say so
     run_info.update(both_fusion=both_fusion(model, protocol), select_modality=selection_modality(
         model, cfg.train.select_modality) if val is not None else None)
-    if cfg.model.kind == "avca":
-        run_info["avca_scoring"] = cfg.model.avca_scoring
+    run_info.update(model.run_record())
     run_info = {k: v for k, v in run_info.items() if v is not None}
     epoch_rows = [row for row in result.history if "val_hm" in row]  # stage 1: the epochs selection saw
     metrics = write_run(out, splits["tst"], model_scores(model, splits["tst"], result.device, protocol=protocol),

@@ -59,6 +59,11 @@ class DEM(ZSLMethod):
             "decay": self._decay(),
         }
 
+    def map_points(self, modality: str, x: torch.Tensor, x_text: torch.Tensor):
+        """DEM's space is the feature space: clips as they are, classes through f_a or f_v."""
+        net = self.to_audio if modality == "audio" else self.to_video
+        return self.prep(x), net(self.prep(x_text))
+
     @torch.no_grad()
     def distances(self, x_a, x_v, has_a, has_v, x_text, *, fusion: str = "equal") -> dict[str, torch.Tensor]:
         t = self.prep(x_text)  # (C, Dt)

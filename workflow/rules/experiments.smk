@@ -72,7 +72,7 @@ if BASELINES:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
-            code=code("run_baseline.py"),
+            code=baseline_code,
             experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
             "../scripts/run_baseline.py"
