@@ -34,11 +34,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from avgzsl.formats.input_files import byte_size, check_regular_file, first_line, physical_memory, short
 
 BLOCK_BYTES = 64 << 20  # rows are read in blocks of at most this many bytes of float32
 MAX_STRING_BYTES = 4096  # one id or class name; ours are at most 200 characters
@@ -48,60 +49,10 @@ BUILTIN_FILTERS = {
     h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SZIP,
     h5py.h5z.FILTER_NBIT, h5py.h5z.FILTER_SCALEOFFSET, h5py.h5z.FILTER_LZF,
 }
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-)
 
 
 class Hdf5InputError(ValueError):
     """An HDF5 file that cannot be read as plain data; the message names the file and what is wrong."""
-
-
-def short(value: object, limit: int = 40) -> str:
-    """A file's value as it may appear in a message: escaped (repr) and at most about `limit` characters."""
-    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
-    return repr(text[:limit]) + ("..." if len(text) > limit else "")
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return (lines[0][:200] if lines else "") or type(err).__name__
-
-
-def _bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def physical_memory() -> int:
-    """This machine's memory in bytes (no declared array larger than it can be read)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: fall back to a fixed bound
-        return 64 << 30
-
-
-def check_regular_file(path: Path, *, what: str, error: type[ValueError], within: Path | None = None) -> int:
-    """Refuse anything but a regular file (not followed through a link of its own); returns its size."""
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: not found (expected {what})") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise error(f"{path}: a symbolic link (to {short(os.readlink(path), 80)}), not {what}; "
-                    "give the file itself")
-    for test, noun in _NOT_REGULAR:
-        if test(info.st_mode):
-            raise error(f"{path}: {noun}, not {what}")
-    if not stat.S_ISREG(info.st_mode):
-        raise error(f"{path}: not a regular file, so not {what}")
-    if within is not None and not path.resolve().is_relative_to(within.resolve()):
-        raise error(f"{path}: resolves to {path.resolve()}, outside {within}")
-    return info.st_size
 
 
 class SafeHdf5:
@@ -119,7 +70,7 @@ class SafeHdf5:
         try:
             self.file = h5py.File(self.path, "r")
         except OSError as err:
-            raise self.error(f"{self.path}: not a readable HDF5 file ({_first_line(err)})") from err
+            raise self.error(f"{self.path}: not a readable HDF5 file ({first_line(err)})") from err
         return self
 
     def __exit__(self, *exc) -> None:
@@ -148,7 +99,7 @@ class SafeHdf5:
         try:
             node = self.file[name]
         except (KeyError, OSError, ValueError, TypeError) as err:
-            raise self.fail(f"cannot open /{name} ({_first_line(err)})") from err
+            raise self.fail(f"cannot open /{name} ({first_line(err)})") from err
         if not isinstance(node, h5py.Dataset):
             kind = "a group" if isinstance(node, h5py.Group) else type(node).__name__
             raise self.fail(f"/{name} is {kind}, not a dataset")
@@ -200,18 +151,18 @@ class SafeHdf5:
         need = count * out_itemsize
         memory = physical_memory()
         if need > memory:
-            raise self.fail(f"/{name} declares shape {shape}: {_bytes(need)}, more than this machine's "
-                            f"{_bytes(memory)} of memory")
+            raise self.fail(f"/{name} declares shape {shape}: {byte_size(need)}, more than this machine's "
+                            f"{byte_size(memory)} of memory")
         declared = count * dset.id.get_type().get_size()
         layout = dset.id.get_create_plist().get_layout()
         stored = dset.id.get_storage_size()
         if layout == h5py.h5d.CONTIGUOUS:
             offset = dset.id.get_offset()
             if count and (offset is None or stored < declared):
-                raise self.fail(f"/{name} declares shape {shape} ({_bytes(declared)}) but stores {_bytes(stored)} "
+                raise self.fail(f"/{name} declares shape {shape} ({byte_size(declared)}) but stores {byte_size(stored)} "
                                 "of it; the rest would read as fill values")
             if count and offset + stored > self.size:
-                raise self.fail(f"/{name}: its data lies past the end of the {_bytes(self.size)} file "
+                raise self.fail(f"/{name}: its data lies past the end of the {byte_size(self.size)} file "
                                 "(truncated?)")
         elif layout == h5py.h5d.CHUNKED:
             grid = math.prod(math.ceil(s / c) for s, c in zip(shape, dset.chunks))
@@ -220,7 +171,7 @@ class SafeHdf5:
                 raise self.fail(f"/{name} declares shape {shape} but stores {have} of its {grid} chunks; "
                                 "the rest would read as fill values")
             if stored > self.size:
-                raise self.fail(f"/{name}: claims {_bytes(stored)} of storage in a {_bytes(self.size)} file "
+                raise self.fail(f"/{name}: claims {byte_size(stored)} of storage in a {byte_size(self.size)} file "
                                 "(truncated?)")
 
     def read_float32(self, name: str, dset: h5py.Dataset) -> np.ndarray:
@@ -241,7 +192,7 @@ class SafeHdf5:
                 dset.read_direct(out, source_sel=block, dest_sel=block)  # HDF5 converts to float32 in place
         except (OSError, ValueError, TypeError, RuntimeError) as err:
             raise self.fail(f"cannot read /{name}, the file may be truncated or damaged "
-                            f"({_first_line(err)})") from err
+                            f"({first_line(err)})") from err
         return out
 
     def read_strings(self, name: str, dset: h5py.Dataset) -> list[str]:
@@ -255,7 +206,7 @@ class SafeHdf5:
                 values.extend(self._decode(name, start, dset[start:min(rows, start + step)]))
         except (OSError, TypeError, RuntimeError) as err:
             raise self.fail(f"cannot read /{name}, the file may be truncated or damaged "
-                            f"({_first_line(err)})") from err
+                            f"({first_line(err)})") from err
         return values
 
     def _decode(self, name: str, start: int, raw: np.ndarray) -> list[str]:
@@ -278,11 +229,11 @@ class SafeHdf5:
         try:
             aid = h5py.h5a.open(self.file.id, name.encode())
             if aid.get_storage_size() > MAX_ATTR_BYTES:
-                raise self.fail(f"attribute {name} holds {_bytes(aid.get_storage_size())} "
-                                f"(at most {_bytes(MAX_ATTR_BYTES)})")
+                raise self.fail(f"attribute {name} holds {byte_size(aid.get_storage_size())} "
+                                f"(at most {byte_size(MAX_ATTR_BYTES)})")
             value = self.file.attrs[name]
         except (OSError, KeyError, TypeError) as err:
-            raise self.fail(f"cannot read attribute {name} ({_first_line(err)})") from err
+            raise self.fail(f"cannot read attribute {name} ({first_line(err)})") from err
         except UnicodeDecodeError:
             raise self.fail(f"attribute {name} is not UTF-8 text") from None
         if isinstance(value, np.ndarray) and value.shape in ((), (1,)):
