@@ -124,6 +124,7 @@ def read_feature_shard(path: str | os.PathLike, *, expected_dim: int | None = No
         features = h5.numeric("features", ndim=2)
         ids = h5.strings("ids")
         _check_declared(path, features.shape, ids.shape[0], dim, expected_dim)
+        h5.check_stored("features", features)  # the larger array's bound first: refused before the ids are read
         id_list = h5.read_strings("ids", ids)
         array = h5.read_float32("features", features)
     _check(path, array, id_list, expected_dim=dim)
