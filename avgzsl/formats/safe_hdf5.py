@@ -227,15 +227,17 @@ class SafeHdf5:
 
     def _attr(self, name: str):
         try:
-            aid = h5py.h5a.open(self.file.id, name.encode())
-            if aid.get_storage_size() > MAX_ATTR_BYTES:
-                raise self.fail(f"attribute {name} holds {byte_size(aid.get_storage_size())} "
-                                f"(at most {byte_size(MAX_ATTR_BYTES)})")
+            stored = h5py.h5a.open(self.file.id, name.encode()).get_storage_size()
+        except (OSError, KeyError) as err:
+            raise self.fail(f"cannot open attribute {name} ({first_line(err)})") from err
+        if stored > MAX_ATTR_BYTES:
+            raise self.fail(f"attribute {name} holds {byte_size(stored)} (at most {byte_size(MAX_ATTR_BYTES)})")
+        try:
             value = self.file.attrs[name]
-        except (OSError, KeyError, TypeError) as err:
-            raise self.fail(f"cannot read attribute {name} ({first_line(err)})") from err
         except UnicodeDecodeError:
             raise self.fail(f"attribute {name} is not UTF-8 text") from None
+        except (OSError, KeyError, TypeError, ValueError) as err:  # a type h5py cannot map, a damaged header
+            raise self.fail(f"cannot read attribute {name} ({first_line(err)})") from err
         if isinstance(value, np.ndarray) and value.shape in ((), (1,)):
             value = value.reshape(()).item() if value.dtype.kind != "O" else value.reshape(-1)[0]
         return value.item() if isinstance(value, np.generic) else value
@@ -281,11 +283,13 @@ class SafeHdf5:
 def _dtype_name(dtype: np.dtype) -> str:
     if dtype.fields is not None:
         return "compound"
-    if h5py.check_string_dtype(dtype) is not None or dtype.kind in "SUO":
+    if h5py.check_string_dtype(dtype) is not None or dtype.kind in "SU":
         return "string"
     if h5py.check_enum_dtype(dtype) is not None:
         return "enum"
-    return {"b": "bool", "c": "complex", "V": "opaque or array"}.get(dtype.kind, str(dtype))
+    if h5py.check_ref_dtype(dtype) is not None:
+        return "object reference"
+    return {"b": "bool", "c": "complex", "V": "opaque or array", "O": "variable-length"}.get(dtype.kind, str(dtype))
 
 
 def _kind(value: object) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ FORMAT_VERSION = 1
 MODALITIES = ("audio", "video", "text")
 STATUS_COLUMNS = ("clip_id", "status", "reason", "flags")
 SILENT_AUDIO = "silent_audio"
+log = logging.getLogger("avgzsl.formats.shards")
 
 
 class FeatureError(ValueError):
@@ -142,8 +144,30 @@ def _check_declared(path: Path, shape: tuple, n_ids: int, dim: int, expected_dim
     if expected_dim is not None and cols != expected_dim:
         raise FeatureError(f"{path}: features are {cols}-d, expected {expected_dim}-d")
     if rows == 0:
-        raise FeatureError(f"{path}: the shard holds no rows (where an extraction wrote it, every clip of its "
-                           "shard was skipped: its status table says why)")
+        _check_all_skipped(path)
+
+
+def status_table_beside(path: Path) -> Path | None:
+    """The status table an extraction wrote beside the shard (`x.status.tsv`, the workflow's, or `x.tsv`)."""
+    for candidate in (path.with_suffix(".status.tsv"), path.with_suffix(".tsv")):
+        if candidate.is_file() and not candidate.is_symlink():
+            return candidate
+    return None
+
+
+def _check_all_skipped(path: Path) -> None:
+    """A shard without rows is accepted only as an extraction's record that every clip of its shard was skipped:
+    its status table beside it lists clips, none of them `ok`. Any other empty shard is a wrong file."""
+    table_path = status_table_beside(path)
+    try:
+        table = read_status_table(table_path) if table_path is not None else None
+    except ValueError as err:  # pandas' parser errors name no file
+        raise FeatureError(f"{path}: the shard holds no rows, and its status table {table_path} is unreadable "
+                           f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from None
+    if table is None or not len(table) or (table["status"] == "ok").any():
+        raise FeatureError(f"{path}: the shard holds no rows, and no status table beside it records that every "
+                           "clip of its shard was skipped")
+    log.warning("%s: no rows: all %d clips of its shard were skipped (reasons in %s)", path, len(table), table_path)
 
 
 def _check(path: Path, features: np.ndarray, ids: list[str], *, expected_dim: int) -> None:
