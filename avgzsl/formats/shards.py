@@ -120,6 +120,8 @@ def read_feature_shard(path: str | os.PathLike, *, expected_dim: int | None = No
         if modality not in MODALITIES:
             raise FeatureError(f"{path}: attribute modality is {short(modality)}, expected one of {MODALITIES}")
         dim = h5.int_attr("dim")
+        if dim < 1:
+            raise FeatureError(f"{path}: attribute dim is {dim}, expected the feature dimension (>= 1)")
         extractor = h5.str_attr("extractor", default="")
         hashed = h5.str_attr("settings_hash", default="")
         settings = h5.json_object_attr("settings", default={})

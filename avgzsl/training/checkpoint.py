@@ -15,7 +15,7 @@ from avgzsl.models.method import MethodError, ZSLMethod
 from avgzsl.models.registry import create_model
 from avgzsl.runtime.device import resolve_device
 from avgzsl.settings.checks import SECTIONS, check_fields
-from avgzsl.settings.experiment import ExperimentConfig
+from avgzsl.settings.experiment import MODEL_KINDS, ExperimentConfig
 
 CHECKPOINT_FORMAT = "avgzsl-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: format marker; config round-tripped through JSON. 1 (unmarked) is read too.
@@ -66,9 +66,8 @@ def stored_config(path: Path, config: dict) -> ExperimentConfig:
         raise CheckpointError(f"{path}: its stored config is not valid: {err}") from None
 
 
-def _check_weights(path: Path, weights: dict, expected: dict) -> None:
-    """Every stored tensor has the shape of the model the config describes (`expected`, shapes only) and is
-    finite."""
+def _check_shapes(path: Path, weights: dict, expected: dict) -> None:
+    """Every stored tensor has the shape of the model the config describes (`expected`: shapes only)."""
     missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes: missing "
@@ -79,7 +78,11 @@ def _check_weights(path: Path, weights: dict, expected: dict) -> None:
             got = tuple(have.shape) if isinstance(have, torch.Tensor) else type(have).__name__
             raise CheckpointError(f"{path}: its weights do not fit the model its config describes: "
                                   f"{short(key)} is {got}, the model needs {tuple(want.shape)}")
-        if have.is_floating_point() and not bool(torch.isfinite(have).all()):
+
+
+def _check_finite(path: Path, weights: dict) -> None:
+    for key, value in weights.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{path}: weight {short(key)} holds NaN or inf values")
 
 
@@ -88,17 +91,18 @@ def load_checkpoint(path: str | os.PathLike, device: str = "auto", *,
     """The model a checkpoint holds. A method outside the package is built only when `method` names the same
     `package.module:Class` as the checkpoint's config: a file never chooses which code is imported.
 
-    The stored config is checked like `--set` values, and the stored weights against a model built on torch's
-    meta device (shapes, no memory) before the real one is allocated: a config cannot make the loader
-    allocate more than the file itself holds.
+    The stored config is checked like `--set` values, the weights for NaN and inf, and, for the built-in
+    methods, the weights' shapes against a model built on torch's meta device (no memory) before the real one
+    is allocated: a config cannot make the loader allocate more than the file itself holds.
     """
     path = Path(path)
     state = read_checkpoint(path, device)
     cfg = stored_config(path, state["config"])
+    _check_finite(path, state["model"])
     try:
-        with torch.device("meta"):
-            shapes = create_model(cfg.model, cfg.loss, trusted=method or "").state_dict()
-        _check_weights(path, state["model"], shapes)
+        if cfg.model.kind in MODEL_KINDS:  # a user's own method (trusted by name) need not build on meta
+            with torch.device("meta"):
+                _check_shapes(path, state["model"], create_model(cfg.model, cfg.loss).state_dict())
         model = create_model(cfg.model, cfg.loss, trusted=method or "").to(resolve_device(device))
     except MethodError as err:
         raise CheckpointError(f"{path}: {err}") from err
