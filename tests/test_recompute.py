@@ -206,7 +206,7 @@ def test_the_critical_difference_figure_ranks_every_row_of_table1(workflow_runs,
     for copy in ("wide", "avca", "avgzslnet_no_rec"):
         shutil.copytree(runs / "avgzslnet", runs / copy)
     saved = read_scores(runs / "avca" / "seed0" / "scores.npz")  # a run of model kind avca, as its record says
-    saved["run_info"] = np.array(json.dumps({**json.loads(str(saved["run_info"])), "model": "avca"}))
+    saved["run_info"] = np.array(json.dumps({**json.loads(str(saved["run_info"])), "model": "avca", "label": "AVCA"}))
     np.savez(runs / "avca" / "seed0" / "scores.npz", **saved)
     experiments = {"avgzslnet": {"seeds": [0, 1], "model": {}}, "audio_only": {"seeds": [0, 1]},
                    "eszsl": {"baseline": "eszsl"}, "wide": {"seeds": [0], "model": {}},

@@ -163,7 +163,10 @@ def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
         label = label or extra_row_label(name, run_info.get("model"), run_info.get("label"))
         label = both_label(label, fusion) if modality == "both" or fusion == "video_branch" else label
         seen = np.asarray(z["seen"], bool)
-        columns[f"{label} [{modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]),
+        column = f"{label} [{modality}]"
+        if column in columns:  # two experiments of one method and name: the experiment tells them apart
+            column = f"{label} ({name}) [{modality}]"
+        columns[column] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]),
                                                               seen=seen, beta=beta)
     table = pd.DataFrame(columns)
     table.attrs.update(seen=seen, beta="calibrated β chosen on val, as in Table 1's leading columns" if calibrated
