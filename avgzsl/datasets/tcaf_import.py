@@ -50,9 +50,10 @@ from avgzsl.datasets.avca_import import (
     text_vectors,
 )
 from avgzsl.formats.atomic import staged_folder
+from avgzsl.formats.input_files import check_regular_file
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.formats.safe_pickle import NumpyOnlyUnpickler, UnsafePickleError, load_word_vector_dict
-from avgzsl.formats.sequence_shards import check_regular_file, write_sequence_shard
+from avgzsl.formats.sequence_shards import write_sequence_shard
 from avgzsl.formats.shards import FeatureError, write_feature_shard
 
 EXTRACTOR = "released-tcaf-gzsl"
@@ -71,7 +72,7 @@ def features_folder(variant_name: str) -> str:
 
 def read_class_pickle(path: Path, dim: int) -> tuple[list[np.ndarray], list[str]]:
     """One <Class>.pkl: its clips' (T_i, dim) float32 sequences and clip names; a bad file names itself."""
-    check_regular_file(path)
+    check_regular_file(path, what="a TCaF feature pickle", error=FeatureError)
     with path.open("rb") as fh:
         try:
             data = NumpyOnlyUnpickler(fh, source=str(path), what="only lists, dicts, strings, numbers and numpy "

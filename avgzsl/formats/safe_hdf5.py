@@ -249,6 +249,15 @@ class SafeHdf5:
             raise self.fail(f"attribute {name} must be an integer, got {_kind(value)}")
         return value
 
+    def float_attr(self, name: str, default: float) -> float:
+        """A number attribute (integer or float; NaN allowed); `default` when absent."""
+        if name not in self.file.attrs:
+            return default
+        value = self._attr(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"attribute {name} must be a number, got {_kind(value)}")
+        return float(value)
+
     def str_attr(self, name: str, default: str | None = None) -> str:
         """A text attribute; `default` when absent (None: the attribute is required)."""
         if name not in self.file.attrs:

@@ -10,11 +10,10 @@ average. One HDF5 file holds the sequences of one shard of clips for one modalit
                window_s, hop_s (seconds a window spans and between window starts; NaN where unknown),
                extractor, settings (JSON), settings_hash
 
-Reading follows the same rules as `avgzsl.formats.shards`, and more, because sequence files also come from
-other people's releases: the path must be a regular file (no link), every dataset a hard link inside the file
-(no external or soft link, no virtual dataset, no external storage), of a numeric dtype, with its declared
-shape checked against the attributes and /lengths before a byte of /values is read. `checked_dataset` is the
-one place those checks live, so it can be routed through a shared safe HDF5 reader unchanged.
+Reading goes through the data-only reader every HDF5 input uses (`avgzsl.formats.safe_hdf5`: a regular file,
+datasets stored in the file itself, numeric dtypes, every declared byte stored, bounded reads), and checks the
+declared shapes against each other before /values is read: /lengths and /ids the same length, /values as many
+rows as the lengths sum to and `dim` columns.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import h5py
 import numpy as np
 
 from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.safe_hdf5 import SafeHdf5, short
 from avgzsl.formats.shards import FeatureError, settings_hash
 
 FORMAT_VERSION = 1
@@ -99,73 +98,40 @@ def write_sequence_shard(
     return path
 
 
-def check_regular_file(path: Path) -> None:
-    """A shard is a regular file named directly: a link could point anywhere, a device or fifo never ends."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"sequence shard not found: {path}") from err
-    if not stat.S_ISREG(mode):
-        raise FeatureError(f"{path}: not a regular file (a link, folder or device); give the file itself")
-
-
-def checked_dataset(f: h5py.File, key: str, path: Path, *, kinds: str, shape: tuple) -> h5py.Dataset:
-    """The dataset /key, after every check that needs no read of its data.
-
-    `kinds`: the numpy dtype kinds allowed ("f", "iu", "O" for strings); `shape`: the expected shape, None
-    for a free axis. Refused: a missing key, a soft or external link, a group, a virtual dataset, external
-    storage, another dtype, another shape.
-    """
-    link = f.get(key, getlink=True)
-    if link is None:
-        raise FeatureError(f"{path}: missing dataset /{key}")
-    if not isinstance(link, h5py.HardLink):
-        raise FeatureError(f"{path}: /{key} is a {type(link).__name__}; only data stored in the file is read")
-    ds = f[key]
-    if not isinstance(ds, h5py.Dataset):
-        raise FeatureError(f"{path}: /{key} is not a dataset")
-    if ds.is_virtual or ds.external:
-        raise FeatureError(f"{path}: /{key} keeps its data outside the file (virtual or external storage)")
-    if ds.dtype.kind not in kinds:
-        raise FeatureError(f"{path}: /{key} has dtype {ds.dtype}; expected kind(s) {kinds!r}")
-    if len(ds.shape) != len(shape) or any(e is not None and e != s for e, s in zip(shape, ds.shape)):
-        raise FeatureError(f"{path}: /{key} has shape {ds.shape}; expected {shape}")
-    return ds
-
-
 def read_sequence_shard(path: str | os.PathLike, *, expected_dim: int | None = None) -> SequenceShard:
-    """Read a whole shard, refusing anything unfit for training (see the module docstring)."""
+    """Read a whole shard as data only, refusing anything unfit for training (see the module docstring)."""
     path = Path(path)
-    check_regular_file(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise FeatureError(f"{path}: not a readable HDF5 sequence shard ({err})") from err
-    with f:
-        attrs = dict(f.attrs)
-        version = int(attrs.get("format_version", -1))
-        if version != FORMAT_VERSION or attrs.get("layout") != LAYOUT:
-            raise FeatureError(f"{path}: not a sequence shard of format {FORMAT_VERSION} "
-                               f"(format_version {version}, layout {attrs.get('layout')!r})")
-        dim = int(attrs.get("dim", -1))
-        lengths_ds = checked_dataset(f, "lengths", path, kinds="iu", shape=(None,))
-        n = lengths_ds.shape[0]
-        ids_ds = checked_dataset(f, "ids", path, kinds="OSU", shape=(n,))
-        lengths = lengths_ds[...].astype(np.int64)
-        if (lengths < 1).any():
-            raise FeatureError(f"{path}: /lengths holds a length below 1")
-        values_ds = checked_dataset(f, "values", path, kinds="fiu", shape=(int(lengths.sum()), dim))
-        values = values_ds[...].astype(np.float32, copy=False)
-        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in ids_ds[...]]
-    if expected_dim is not None and dim != expected_dim:
-        raise FeatureError(f"{path}: sequences are {dim}-d, expected {expected_dim}-d")
-    modality = str(attrs.get("modality"))
-    if modality not in MODALITIES:
-        raise FeatureError(f"{path}: modality attribute {modality!r} is not one of {MODALITIES}")
+    with SafeHdf5(path, what="a sequence shard", error=FeatureError) as h5:
+        version = h5.int_attr("format_version")
+        layout = h5.str_attr("layout", default="")
+        if version != FORMAT_VERSION or layout != LAYOUT:
+            raise FeatureError(f"{path}: not a sequence shard of format {FORMAT_VERSION} (format_version "
+                               f"{version}, layout {short(layout)})")
+        modality = h5.str_attr("modality")
+        if modality not in MODALITIES:
+            raise FeatureError(f"{path}: attribute modality is {short(modality)}, expected one of {MODALITIES}")
+        dim = h5.int_attr("dim")
+        if dim < 1 or (expected_dim is not None and dim != expected_dim):
+            raise FeatureError(f"{path}: attribute dim is {dim}, expected {expected_dim or 'the width (>= 1)'}")
+        timing = {k: h5.float_attr(k, math.nan) for k in ("window_s", "hop_s")}
+        extractor = h5.str_attr("extractor", default="")
+        settings = h5.json_object_attr("settings", default={})
+        lengths_ds, ids_ds, values_ds = h5.numeric("lengths", ndim=1), h5.strings("ids"), h5.numeric("values", ndim=2)
+        if lengths_ds.shape[0] != ids_ds.shape[0] or values_ds.shape[1] != dim:
+            raise FeatureError(f"{path}: /lengths {lengths_ds.shape}, /ids {ids_ds.shape} and /values "
+                               f"{values_ds.shape} disagree with each other or with dim={dim}")
+        h5.check_stored("values", values_ds)  # the large array's bound first, before anything is read
+        lengths_f = h5.read_float32("lengths", lengths_ds)  # exact for lengths below 2**24
+        lengths = lengths_f.astype(np.int64)
+        if (lengths < 1).any() or (lengths != lengths_f).any():
+            raise FeatureError(f"{path}: /lengths must be whole numbers >= 1")
+        if int(lengths.sum()) != values_ds.shape[0]:
+            raise FeatureError(f"{path}: /lengths sum to {int(lengths.sum())} windows but /values has "
+                               f"{values_ds.shape[0]} rows")
+        ids = h5.read_strings("ids", ids_ds)
+        values = h5.read_float32("values", values_ds)
     _check_content(path, values, lengths, ids)
-    return SequenceShard(values, lengths, ids, modality, float(attrs.get("window_s", math.nan)),
-                         float(attrs.get("hop_s", math.nan)), str(attrs.get("extractor", "")),
-                         json.loads(attrs.get("settings", "{}")))
+    return SequenceShard(values, lengths, ids, modality, timing["window_s"], timing["hop_s"], extractor, settings)
 
 
 def _check_content(path: Path, values: np.ndarray, lengths: np.ndarray, ids: list[str]) -> None:
