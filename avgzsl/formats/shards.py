@@ -102,6 +102,23 @@ def write_feature_shard(
     return path
 
 
+def read_shard_settings(path: str | os.PathLike) -> tuple[str, str, dict]:
+    """A shard's (modality, settings hash, settings) from its attributes alone, without reading its features:
+    what produced a feature set, cheap enough to ask of every shard of a full dataset."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"feature shard not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise FeatureError(f"{path}: not a readable HDF5 feature shard ({err})") from err
+    with f:
+        attrs = dict(f.attrs)
+    if "modality" not in attrs:
+        raise FeatureError(f"{path}: no modality attribute; not a feature shard")
+    return str(attrs["modality"]), str(attrs.get("settings_hash", "")), json.loads(attrs.get("settings", "{}"))
+
+
 def read_feature_shard(path: str | os.PathLike, *, expected_dim: int | None = None) -> FeatureShard:
     """Read a whole shard in one go and refuse anything unfit for training."""
     path = Path(path)
