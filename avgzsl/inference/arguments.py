@@ -40,6 +40,8 @@ def _shared_args(p: argparse.ArgumentParser) -> None:
                         "was when bundled)")
     p.add_argument("--word-vectors", default=None,
                    help="the run's word-vector file, when it is not the packaged GloVe (checksum-checked)")
+    p.add_argument("--verbose", action="store_true",
+                   help="progress: clips extracted, clips/s and time left every 30 s, per modality")
 
 
 def add_commands(sub) -> None:
