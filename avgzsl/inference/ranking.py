@@ -143,7 +143,8 @@ def search_rows(clips: ClipFeatures, queries: list[str], distances: dict[str, np
     keep = np.array([row_for(modality, presence(clips, i), {modality: None}) == modality
                      for i in range(len(clips.clip_ids))], dtype=bool)
     if not keep.all():
-        log.warning("%d clip(s) have no %s and are not searched", int((~keep).sum()), modality)
+        lacking = "neither audio nor video" if modality == "both" else f"no {modality}"
+        log.warning("%d clip(s) have %s and are not searched", int((~keep).sum()), lacking)
     candidates = np.flatnonzero(keep)
     rows = []
     for q, query in enumerate(queries):
