@@ -3,26 +3,17 @@
 # Not part of `all`: ask for results/<dataset>/bundles/<experiment>.
 
 
-def bundle_run(wildcards):
-    """The seed a bundle packs: the experiment's first."""
-    seed = EXPERIMENTS[wildcards.experiment]["seeds"][0]
-    return f"{R}/runs/{wildcards.experiment}/seed{seed}"
-
-
-def bundle_word_vectors():
-    """The user's word-vector file, whose checksum the bundle records; None for the packaged GloVe."""
-    source = text_settings()["source"]
-    return None if source == "glove-6b-50d" else source
-
-
 if DEEP and KIND.extracts:
 
     rule bundle:
         input:
             **feature_inputs(),
             **video_weights_inputs(),
-            run=bundle_run,
+            # the seed a bundle packs: the experiment's first
+            run=lambda wc: f"{R}/runs/{wc.experiment}/seed{EXPERIMENTS[wc.experiment]['seeds'][0]}",
             audio_cnn=f"{R}/models/audio_cnn.pt",
+            # the user's word-vector file, whose checksum the bundle records (none: the packaged GloVe)
+            vectors=word_vector_file(),
         output:
             bundle=directory(f"{R}/bundles/{{experiment}}"),
         log:
@@ -37,7 +28,5 @@ if DEEP and KIND.extracts:
         threads: 1
         params:
             code=code("write_bundle.py"),
-            results=R,
-            word_vectors=bundle_word_vectors(),
         script:
             "../scripts/write_bundle.py"
