@@ -1,5 +1,5 @@
 """`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, import-benchmark,
-benchmark-table, export-features.
+benchmark-table, export-features, bundle, predict, search.
 
 Exit status: 0 success; 1 bad input (a file, its data or a setting; one `error:` line naming it);
 2 bad usage (an unknown option, a missing argument); 3 `recompute --check` found different numbers.
@@ -14,6 +14,7 @@ import math
 import sys
 from pathlib import Path
 
+from avgzsl.inference.arguments import add_commands as add_inference_commands
 from avgzsl.settings.experiment import (
     PRESETS,  # (dataclasses only: `--help` stays fast because torch is imported lazily)
 )
@@ -397,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features-name", default="main_features", help="the features/<name>/ folder to write")
     p.add_argument("--out", required=True, help="a new (or empty) folder")
     p.set_defaults(func=cmd_export)
+
+    add_inference_commands(sub)  # bundle, predict, search (avgzsl/inference/)
     return parser
 
 

@@ -113,6 +113,16 @@ def _load_glove(cfg: TextConfig) -> KeyedVectors:
     return kv
 
 
+def vector_file(source: str) -> Path:
+    """The file a source's vectors are read from (GloVe's .npy inside its package): what a checksum covers."""
+    if source == GLOVE_6B_50D:
+        return _glove_files()[0]
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"word-vector file not found: {path}")
+    return path
+
+
 def load_word_vectors(cfg: TextConfig | None = None) -> KeyedVectors:
     cfg = cfg or TextConfig()
     if cfg.source == GLOVE_6B_50D:

@@ -19,14 +19,15 @@ PACKAGE, EXTRACTORS = REPO / "avgzsl", REPO / "extractors"
 # bottom to top; a module may import its own layer and the layers before it
 LAYERS = [
     ("runtime",), ("formats",), ("settings",), ("datasets",), ("models", "baselines"), ("evaluation",),
-    ("training",), ("reporting",), ("pipeline",),
+    ("training",), ("reporting",), ("pipeline", "inference"),
 ]
 ROOT_MODULES = {"__init__.py", "cli.py"}  # entry points only
 # what the extractors may use of the core: file formats, the settings dataclasses, device/seed helpers
 EXTRACTORS_MAY_USE = {"runtime", "formats", "settings"}
 # the workflow's layer runs the extractors; the demo dataset renders its clips from the class word vectors
-# (datasets/demo.py, a lazy import of the text extractor); nothing else imports them
-MAY_IMPORT_EXTRACTORS = {"pipeline", "datasets"}
+# (datasets/demo.py, a lazy import of the text extractor); new clips are scored with them (inference/, the
+# workflow's layer); nothing else imports them
+MAY_IMPORT_EXTRACTORS = {"pipeline", "inference", "datasets"}
 
 
 def _graph() -> dict[Path, set[Path]]:

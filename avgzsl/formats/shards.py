@@ -105,6 +105,14 @@ def write_feature_shard(
     return path
 
 
+def read_shard_settings(path: str | os.PathLike) -> tuple[str, str, dict]:
+    """A shard's (modality, settings hash, settings) from its attributes alone, without reading its features:
+    what produced a feature set, cheap enough to ask of every shard of a full dataset."""
+    with SafeHdf5(path, what="a feature shard", error=FeatureError) as h5:  # the same checks as every read
+        return h5.str_attr("modality"), h5.str_attr("settings_hash", default=""), h5.json_object_attr(
+            "settings", default={})
+
+
 def read_feature_shard(path: str | os.PathLike, *, expected_dim: int | None = None) -> FeatureShard:
     """Read a shard as data only (avgzsl.formats.safe_hdf5) and refuse anything unfit for training.
 
