@@ -8,6 +8,7 @@ where small differences grow.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -48,7 +49,8 @@ def math_libraries() -> list[dict]:
     from threadpoolctl import threadpool_info
 
     keep = ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads")
-    return [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]
+    libraries = [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]
+    return sorted(libraries, key=lambda lib: json.dumps(lib, sort_keys=True))  # load order is not a property
 
 
 def numeric_environment() -> dict:
