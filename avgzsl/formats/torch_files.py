@@ -77,6 +77,8 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "a torch file", map_
 def save_torch_file(obj: object, path: str | os.PathLike) -> Path:
     """`torch.save` to `path` atomically: readers see the old file or the whole new one, never a partial write
     (parallel jobs writing the same file each write their own temp file; the last rename wins)."""
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+    # through a Python file object: a full disk is then an OSError (ENOSPC) that atomic_output names the file
+    # in, where torch's own file writer reports only "unexpected pos ..."
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
     return Path(path)
