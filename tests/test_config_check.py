@@ -171,6 +171,11 @@ BAD = [
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id} -o {output}"}}),
      "audiosetzsl.download_command"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {id} -o {out}"}}), "audiosetzsl.download_command"),
+    # an id as an argument of its own: "-o x" or "--exec ..." would reach the downloader as options
+    (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch -o {out} {youtube_id}"}}),
+     "audiosetzsl.download_command"),
+    (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch -o {out} {clip_id}.mp4"}}),
+     "audiosetzsl.download_command"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id -o {out}"}}),
      "audiosetzsl.download_command"),
     # word vectors, I3D weights and cross-field rules
@@ -277,7 +282,7 @@ def test_schema_baselines_and_text_names_match_the_code():
     assert set(entry["baseline"]["enum"]) == set(BASELINES)
     assert GLOVE_6B_50D in OFFLINE_TEXT_SOURCES
     assert config_check.MISSING_MODALITY == metrics.MISSING_MODALITY
-    template = " ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)
+    template = " -- ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)  # ids after "--": never read as options
     assert build_command(DownloadConfig(command=template), youtube_id="abcdefghijk", start=1, end=2, out=Path("o"),
                          clip_id="c")
 

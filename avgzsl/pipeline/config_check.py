@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from avgzsl.datasets.download import id_argument_problems
 from avgzsl.datasets.registry import dataset_kind
 from avgzsl.datasets.registry import names as dataset_names
 from avgzsl.settings.experiment import (
@@ -300,7 +301,7 @@ def _template_problems(command: str) -> list[tuple[str, str]]:
         problems.append((key, f"unknown field(s) {unknown}; known: {list(DOWNLOAD_FIELDS)}"))
     if "out" not in fields:  # the clip is expected there; which clip is up to the command ({out} names it)
         problems.append((key, "must contain {out}, the file the command writes"))
-    return problems
+    return problems + [(key, problem) for problem in id_argument_problems(command)]
 
 
 def _extract_problems(config: dict) -> list[tuple[str, str]]:
