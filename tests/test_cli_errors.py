@@ -281,3 +281,27 @@ def test_a_real_process_prints_only_the_error_line(world, tmp_path):
         proc = _run_cli(*case)
         assert_one_error_line(proc.returncode, proc.stdout, proc.stderr, names)
     assert not (tmp_path / "out").exists()
+
+
+# --- workflow scripts: the same line, in the rule's log and on standard error -----------------------------
+
+
+@pytest.mark.parametrize("raised,says", [
+    ("OSError(errno.ENOSPC, 'No space left on device', 'results/x/features/audio/shard_00000.h5')",
+     "no space left on device writing results/x/features/audio/shard_00000.h5"),
+    ("ValueError('manifest.csv, line 3: empty split')", "manifest.csv, line 3: empty split"),
+    ("KeyError('modality')", "KeyError: 'modality'"),
+])
+def test_a_failing_workflow_script_ends_in_one_error_line(tmp_path, raised, says):
+    script = tmp_path / "rule_script.py"
+    log = tmp_path / "logs" / "rule.log"
+    script.write_text("import errno\nfrom avgzsl.pipeline.rule_log import rule_log\n"
+                      f"with rule_log({str(log)!r}):\n    print('working')\n    raise {raised}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("AVGZSL_DEBUG", None)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    line = assert_one_error_line(proc.returncode, proc.stdout, proc.stderr, says)
+    assert line.endswith(f"(log: {log})")
+    logged = log.read_text()
+    assert logged.startswith("working\n") and logged.strip().splitlines()[-1] == f"error: {says}"
+    assert "Traceback" not in logged
