@@ -27,7 +27,7 @@ from avgzsl.runtime.errors import report_error
 from avgzsl.settings.experiment import PRESETS
 
 log = logging.getLogger("avgzsl")
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3  # (recompute returns avgzsl.commands.files' 0 / 3)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmark-table", help="AVCA-GZSL's table layout (methods x datasets) from benchmark runs, "
                                               "beside their published numbers")
-    p.add_argument("result_dirs", type=InputPath, nargs="+",
+    p.add_argument("result_dirs", type=InputFolder, nargs="+",
                    help="result folders of benchmark runs, e.g. results/ucf-gzsl/main-correct")
     p.add_argument("--out", required=True, help="folder for the CSV + Markdown tables and the "
                    "critical-difference diagrams over all datasets (PNG + JSON)")

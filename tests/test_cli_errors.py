@@ -92,6 +92,15 @@ def test_the_table_covers_every_command():
     assert sorted(sub.choices) == sorted(COMMANDS)
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_good_inputs_pass_the_input_checks(world, tmp_path, command):
+    """The table's base command lines are good as far as the input checks go: each bad case is the one change."""
+    from avgzsl.commands.options import check_inputs
+
+    args, _, _ = _command(world, command, tmp_path / "out")
+    check_inputs(build_parser().parse_args(args))  # raises, naming the option, on a refusal
+
+
 def _with(args: list[str], option: str, value: str) -> list[str]:
     """`args` with `option`'s value(s) replaced by `value` (appended when the option is not there)."""
     if option not in args:
@@ -247,7 +256,7 @@ def test_a_failure_inside_a_reader_names_the_inputs_being_read(world, tmp_path, 
     args, _, _ = _command(world, "train", tmp_path / "out")
     rc = main(args)
     captured = capsys.readouterr()
-    line = assert_one_error_line(rc, captured.out, captured.err, "--text")
+    line = assert_one_error_line(rc, captured.out, captured.err, str(world["data"] / "text.h5"))
     assert says in line and "while reading the feature shards" in line
 
 

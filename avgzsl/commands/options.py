@@ -31,6 +31,9 @@ class InputFolder(InputPath):
     folder = True
 
 
+POSITIONALS = {"run_dir", "runs_dir", "root", "result_dirs"}  # named as in `--help`, without dashes
+
+
 def check_inputs(args: argparse.Namespace) -> None:
     """Refuse a missing input, a folder given for a file (or the reverse), a FIFO or device (reading one would
     block), naming the option; all of them at once."""
@@ -42,9 +45,6 @@ def check_inputs(args: argparse.Namespace) -> None:
                 problems.append(f"{option} {path}: {problem}")
     if problems:
         raise ValueError("; ".join(problems))
-
-
-POSITIONALS = {"run_dir", "runs_dir", "root", "result_dirs"}
 
 
 def check_seeds(seeds: list[int]) -> None:

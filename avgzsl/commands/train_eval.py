@@ -9,39 +9,16 @@ import sys
 from pathlib import Path
 
 from avgzsl.commands.options import check_seeds, experiment_from_args, experiment_spec, settings
-from avgzsl.runtime.errors import while_doing
 
 log = logging.getLogger("avgzsl")
 DIM_KEYS = {"audio": "audio_dim", "video": "video_dim", "text": "text_dim"}
 
 
-def _files(paths: list, shown: int = 3) -> str:
-    names = [str(p) for p in paths]
-    return " ".join(names[:shown]) + (f" (+{len(names) - shown} more)" if len(names) > shown else "")
-
-
 def load_splits(args) -> dict:
-    from avgzsl.formats.feature_split import load_split
-    from avgzsl.formats.manifest import SPLITS, ClassTable, read_manifest
+    from avgzsl.datasets.loading import load_feature_splits
 
-    with while_doing(f"reading --manifest {args.manifest}"):
-        manifest = read_manifest(args.manifest)
-    with while_doing(f"reading --classes {args.classes}"):
-        classes = ClassTable.read(args.classes)
-    present = [s for s in SPLITS if (manifest["split"] == s).any()]
-    # a MemoryError in here is a shard declaring more than fits: the error line lists the shards read
-    with while_doing(f"reading the feature shards (--text {args.text}, --audio {_files(args.audio)}, "
-                     f"--video {_files(args.video)})"):
-        splits = {
-            s: load_split(manifest, s, classes=classes, text_path=args.text, audio_paths=args.audio,
-                          video_paths=args.video)
-            for s in present
-        }
-    if getattr(args, "stage1_classes", None):  # an AVCA-GZSL benchmark: per-stage class roles
-        from avgzsl.datasets.avca_stages import stage_splits
-
-        splits = stage_splits(splits, ClassTable.read(args.stage1_classes))
-    return splits
+    return load_feature_splits(manifest=args.manifest, classes=args.classes, text=args.text, audio=args.audio,
+                               video=args.video, stage1_classes=getattr(args, "stage1_classes", None))
 
 
 def _warn_undefined_metrics(splits: dict) -> None:

@@ -40,7 +40,7 @@ def while_doing(what: str) -> Iterator[None]:
 
 def _oserror_message(err: OSError) -> str:
     """An OSError with a file name, said in words, the file first; one without a name as given."""
-    name = err.filename if err.filename is not None else None
+    name = err.filename
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {name}" if name else ""
         return f"no space left on device{where}" + ("" if err.errno == errno.ENOSPC else " (disk quota exceeded)")
