@@ -144,3 +144,25 @@ def test_duplicate_seeds_are_refused_before_any_work(data, tmp_path, capsys):
     assert main(["train", *shard_args(data), "--out", str(tmp_path / "run"), "--seeds", "0", "1", "0", *FAST]) == 1
     assert _last_line(capsys.readouterr().err).startswith("error: --seeds: seed(s) [0] given more than once")
     assert not Path(tmp_path / "run").exists()
+
+
+def test_an_output_folder_in_a_read_only_parent_is_locked_inside_it(tmp_path, monkeypatch):
+    import avgzsl.formats.atomic as atomic
+
+    real = atomic._acquire
+
+    def parent_read_only(lock, path):
+        if lock.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(lock))
+        return real(lock, path)
+
+    monkeypatch.setattr(atomic, "_acquire", parent_read_only)
+    out = tmp_path / "out"
+    out.mkdir()
+    with atomic.output_lock(out), atomic.staged_folder(out) as stage:  # re-entrant through the inner lock too
+        assert (out / ".avgzsl-output.lock").exists()
+        (stage / "result.txt").write_text("done")
+    assert sorted(p.name for p in out.iterdir()) == ["result.txt"]
+    with pytest.raises(PermissionError):  # a new folder cannot be made there anyway: said as it is
+        with atomic.output_lock(tmp_path / "new"):
+            pass

@@ -97,7 +97,7 @@ def _replace_entries(src: Path, dest: Path) -> None:
 
 
 def _lock_file(path: Path) -> Path:
-    path = path.absolute()
+    path = path.resolve()  # one lock whatever spelling (relative, through a link) names the folder
     return path.parent / f".{path.name}.lock"
 
 
@@ -138,7 +138,9 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold the lock of the output folder `path` (re-entrant within a process) and remove its stale staging
     folders. Parent folders created for the lock are removed again when `path` was not written."""
     path = Path(path)
-    lock = _lock_file(path)
+    lock, inside = _lock_file(path), path.resolve() / ".avgzsl-output.lock"
+    if inside in _HELD:
+        lock = inside
     if lock in _HELD:
         _HELD[lock] += 1
         try:
@@ -148,7 +150,14 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
         return
     created = [p for p in reversed(path.absolute().parents) if not p.exists()]
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = _acquire(lock, path)
+    try:
+        fd = _acquire(lock, path)
+    except PermissionError:
+        if not path.is_dir():
+            raise
+        # an existing folder in a parent we may not write to (staging happens inside it): lock inside it too
+        lock = inside
+        fd = _acquire(lock, path)
     _HELD[lock] = 1
     try:
         _remove_stale_stages(path)
