@@ -85,8 +85,17 @@ def _check_settings(args) -> None:
 
 
 def cmd_train(args) -> int:
+    from avgzsl.formats.atomic import output_lock  # (stdlib only)
+
+    check_seeds(args.seeds)
+    # locked first: a second run into the same --out stops within a second, before torch is even imported
+    with output_lock(args.out):
+        return _train(args)
+
+
+def _train(args) -> int:
     from avgzsl.evaluation.summary import SUMMARY_FILE, write_summary
-    from avgzsl.formats.atomic import output_lock, staged_folder
+    from avgzsl.formats.atomic import staged_folder
     from avgzsl.formats.manifest import warn_about_coverage
     from avgzsl.runtime.cpu_memory import keep_freed_memory
     from avgzsl.training.run import run_experiment
@@ -94,27 +103,25 @@ def cmd_train(args) -> int:
     _check_settings(args)
     if (why_not := keep_freed_memory()) is not None:  # the command owns its process: keep freed blocks for reuse
         log.info("malloc keeps its default thresholds: %s", why_not)
-    # locked before the data is read: a second run into the same --out stops now, not after training
-    with output_lock(args.out):
-        splits = load_splits(args)
-        if "trn" not in splits or "tst" not in splits:
-            raise ValueError(f"{args.manifest}: needs trn and tst clips; it has {sorted(splits)}")
-        dims = _shard_dims(splits)
-        configs = [experiment_from_args(args, seed, _given_dims(dims)) for seed in args.seeds]
-        _check_dims(args, configs[0], dims, settings(args)[1]["model"])
-        warn_about_coverage(splits["trn"].classes, str(args.manifest), trained=set(_class_names(splits["trn"])),
-                            tested=set(_class_names(splits["tst"])))
-        _warn_undefined_metrics(splits)
-        runs = []
-        # the whole run is staged: a failure leaves no seed folder or summary behind
-        with staged_folder(args.out) as stage:
-            for cfg in configs:
-                metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=_progress_bars(args),
-                                         log=logging.getLogger("avgzsl.training.train").info)
-                runs.append(metrics)
-                hm = metrics["classification"]
-                print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={fmt(v['beta0']['HM'])}" for m, v in hm.items()))
-            write_summary(stage / SUMMARY_FILE, experiment_spec(args), runs)
+    splits = load_splits(args)
+    if "trn" not in splits or "tst" not in splits:
+        raise ValueError(f"{args.manifest}: needs trn and tst clips; it has {sorted(splits)}")
+    dims = _shard_dims(splits)
+    configs = [experiment_from_args(args, seed, _given_dims(dims)) for seed in args.seeds]
+    _check_dims(args, configs[0], dims, settings(args)[1]["model"])
+    warn_about_coverage(splits["trn"].classes, str(args.manifest), trained=set(_class_names(splits["trn"])),
+                        tested=set(_class_names(splits["tst"])))
+    _warn_undefined_metrics(splits)
+    runs = []
+    # the whole run is staged: a failure leaves no seed folder or summary behind
+    with staged_folder(args.out) as stage:
+        for cfg in configs:
+            metrics = run_experiment(cfg, splits, stage / f"seed{cfg.train.seed}", progress=_progress_bars(args),
+                                     log=logging.getLogger("avgzsl.training.train").info)
+            runs.append(metrics)
+            hm = metrics["classification"]
+            print(f"seed {cfg.train.seed}: " + ", ".join(f"{m} HM={fmt(v['beta0']['HM'])}" for m, v in hm.items()))
+        write_summary(stage / SUMMARY_FILE, experiment_spec(args), runs)
     return 0
 
 
@@ -123,34 +130,40 @@ def _class_names(split) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
+    from avgzsl.formats.atomic import output_lock  # (stdlib only)
+
+    with output_lock(args.out):  # first: a second evaluation into the same --out stops at once
+        return _evaluate(args)
+
+
+def _evaluate(args) -> int:
     from avgzsl.evaluation.protocol import beta_rule
     from avgzsl.evaluation.saved_scores import VAL_SCORES_FILE, coverage, write_run
     from avgzsl.evaluation.scoring import model_scores
-    from avgzsl.formats.atomic import output_lock, staged_folder
+    from avgzsl.formats.atomic import staged_folder
     from avgzsl.runtime.device import resolve_device
     from avgzsl.training.checkpoint import load_checkpoint
 
     device = str(resolve_device(args.device, option="--device"))  # before the checkpoint: it is not to blame
-    with output_lock(args.out):
-        model, cfg, _ = load_checkpoint(args.checkpoint, device=device)
-        splits = load_splits(args)
-        if "tst" not in splits:
-            raise ValueError(f"{args.manifest}: has no tst clips to evaluate")
-        test = splits["tst"]
-        _check_checkpoint_fits(args.checkpoint, cfg, _shard_dims(splits))
-        _warn_undefined_metrics(splits)
-        device = next(model.parameters()).device
-        val = splits.get("val")
-        protocol = cfg.train.protocol
-        run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
-                        beta_rule=beta_rule(protocol), missing_modality=cfg.train.missing_modality,
-                        coverage={k: coverage(s) for k, s in splits.items()})
-        with staged_folder(args.out) as stage:  # scores and metrics appear together, or not at all
-            metrics = write_run(stage, test, model_scores(model, test, device, protocol=protocol), run_info=run_info,
-                                val=val, val_scores=model_scores(model, val, device, protocol=protocol)
-                                if val is not None else None)
-        if val is None:  # a val_scores.npz left from an earlier evaluation would change the recomputed numbers
-            (Path(args.out) / VAL_SCORES_FILE).unlink(missing_ok=True)
+    model, cfg, _ = load_checkpoint(args.checkpoint, device=device)
+    splits = load_splits(args)
+    if "tst" not in splits:
+        raise ValueError(f"{args.manifest}: has no tst clips to evaluate")
+    test = splits["tst"]
+    _check_checkpoint_fits(args.checkpoint, cfg, _shard_dims(splits))
+    _warn_undefined_metrics(splits)
+    device = next(model.parameters()).device
+    val = splits.get("val")
+    protocol = cfg.train.protocol
+    run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
+                    beta_rule=beta_rule(protocol), missing_modality=cfg.train.missing_modality,
+                    coverage={k: coverage(s) for k, s in splits.items()})
+    with staged_folder(args.out) as stage:  # scores and metrics appear together, or not at all
+        metrics = write_run(stage, test, model_scores(model, test, device, protocol=protocol), run_info=run_info,
+                            val=val, val_scores=model_scores(model, val, device, protocol=protocol)
+                            if val is not None else None)
+    if val is None:  # a val_scores.npz left from an earlier evaluation would change the recomputed numbers
+        (Path(args.out) / VAL_SCORES_FILE).unlink(missing_ok=True)
     for m, v in metrics["classification"].items():
         b = v["beta0"]
         print(f"{m:>10}: " + " ".join(f"{k}={fmt(b[k])}" for k in ("S", "U", "HM", "ZSL")))

@@ -138,6 +138,8 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold the lock of the output folder `path` (re-entrant within a process) and remove its stale staging
     folders. Parent folders created for the lock are removed again when `path` was not written."""
     path = Path(path)
+    if path.exists() and not path.is_dir():  # refused before the writer's work, not when it is done
+        raise NotADirectoryError(f"{path} exists and is not a folder")
     lock, inside = _lock_file(path), path.resolve() / ".avgzsl-output.lock"
     if inside in _HELD:
         lock = inside
