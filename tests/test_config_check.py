@@ -380,3 +380,16 @@ def test_dry_run_stops_before_any_job_naming_the_key(repo_copy, tmp_path, patch,
     assert proc.returncode != 0, out[-3000:]
     assert f"{key}:" in out or f"{key} (in " in out, out[-3000:]
     assert "Job stats" not in out and not (repo_copy / "results").exists()
+
+
+def test_a_folder_or_fifo_given_for_a_file_is_said_as_such(tmp_path):
+    import os
+
+    from avgzsl.pipeline.config_check import _file_problem
+
+    os.mkfifo(tmp_path / "fifo")
+    assert _file_problem(str(tmp_path)) == f"a folder, not a file: {tmp_path}"
+    assert _file_problem(str(tmp_path / "fifo")) == f"a FIFO (named pipe), not a regular file: {tmp_path / 'fifo'}"
+    assert _file_problem(str(tmp_path / "gone")) == f"file not found: {tmp_path / 'gone'}"
+    assert _file_problem(str(tmp_path / "fifo"), "folder") == f"not a folder: {tmp_path / 'fifo'}"
+    assert _file_problem(str(tmp_path), "folder") is None

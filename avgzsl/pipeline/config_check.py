@@ -32,6 +32,7 @@ import yaml
 from avgzsl.datasets.download import id_argument_problems
 from avgzsl.datasets.registry import dataset_kind
 from avgzsl.datasets.registry import names as dataset_names
+from avgzsl.runtime.errors import input_file_problem
 from avgzsl.settings.experiment import (
     AVCA_SCORINGS,
     DISTANCES,
@@ -265,9 +266,12 @@ def _dotted(path) -> str:
 
 def _file_problem(path: str, kind: str = "file") -> str | None:
     p = Path(path).expanduser()
-    if p.is_dir() if kind == "folder" else p.is_file():
+    problem = input_file_problem(p, folder=kind == "folder")
+    if not problem:
         return None
-    return f"{kind} not found: {path}" + ("" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})")
+    # a folder or FIFO given for a file is said as such, not as "not found"
+    what = f"{kind} not found" if problem == "no such file or folder" else problem
+    return f"{what}: {path}" + ("" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})")
 
 
 def _dataset_problems(config: dict) -> list[tuple[str, str]]:
