@@ -246,6 +246,14 @@ def test_disk_full_and_permission_denied_while_writing_other_outputs(world, tmp_
     assert "no space left on device writing" in assert_one_error_line(rc, captured.out, captured.err,
                                                                       str(tmp_path / "metrics.json"))
     monkeypatch.undo()
+    import avgzsl.reporting.recompute
+
+    monkeypatch.setattr(avgzsl.reporting.recompute, "write_result_tables", _no_space)  # writes several files
+    rc = main(_command(world, "recompute-tables", tmp_path / "tables")[0])
+    captured = capsys.readouterr()
+    assert assert_one_error_line(rc, captured.out, captured.err, str(tmp_path / "tables")) == (
+        f"error: no space left on device (while writing the tables under {tmp_path / 'tables'})")
+    monkeypatch.undo()
 
     def denied(parent, prefix):
         raise PermissionError(errno.EACCES, "Permission denied", str(parent))

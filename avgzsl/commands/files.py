@@ -10,6 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from avgzsl.runtime.errors import while_doing
+
 log = logging.getLogger("avgzsl")
 EXIT_OK, EXIT_DIFFERS = 0, 3
 
@@ -64,7 +66,8 @@ def cmd_recompute(args) -> int:
 def cmd_recompute_tables(args) -> int:
     from avgzsl.reporting.recompute import recompute_tables
 
-    summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset, variant=args.variant)
+    with while_doing(f"writing the tables under {args.out}"):  # a full disk there names the folder
+        summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset, variant=args.variant)
     print(f"wrote Tables 1-4 from {sum(len(s['runs']) for s in summaries.values())} runs of "
           f"{len(summaries)} experiments under {args.out}")
     return 0
@@ -131,8 +134,9 @@ def cmd_benchmark_table(args) -> int:
     from avgzsl.reporting.avca_table import write_benchmark_tables
     from avgzsl.reporting.benchmark_significance import write_critical_difference_diagrams
 
-    names = write_benchmark_tables(args.result_dirs, args.out)
-    names += write_critical_difference_diagrams(args.result_dirs, args.out)
+    with while_doing(f"writing the tables and diagrams under {args.out}"):
+        names = write_benchmark_tables(args.result_dirs, args.out)
+        names += write_critical_difference_diagrams(args.result_dirs, args.out)
     print(f"wrote {', '.join(names)} under {args.out}")
     return 0
 
