@@ -191,6 +191,21 @@ def test_a_config_file_with_a_yaml_tag_or_unknown_keys_is_refused(world, tmp_pat
         assert says in assert_one_error_line(rc, captured.out, captured.err, str(tmp_path / "c.yaml"))
 
 
+@pytest.mark.parametrize("content", [GARBAGE, b"{garbage", b"[1, 2]"], ids=["bytes", "bad json", "a list"])
+def test_recompute_names_a_damaged_metrics_json(world, tmp_path, capsys, content):
+    import shutil
+
+    run = tmp_path / "seed0"
+    shutil.copytree(world["run"], run)
+    (run / "metrics.json").write_bytes(content)
+    for missing_val in (False, True):
+        if missing_val:
+            (run / "val_scores.npz").unlink()
+        rc = main(["recompute", str(run), "--check"])
+        captured = capsys.readouterr()
+        assert "not a metrics file" in assert_one_error_line(rc, captured.out, captured.err, str(run / "metrics.json"))
+
+
 def test_an_output_that_is_a_file_is_named(world, tmp_path, capsys):
     (tmp_path / "taken").write_text("x")
     for command in ("train", "evaluate", "import-features", "export-features", "recompute-tables"):

@@ -23,12 +23,11 @@ BENCHMARK_ENTRIES = RELEASED_ENTRIES | {"classes_stage1.tsv", "avca_benchmark.js
 def _had_calibration(run: Path) -> bool:
     """Whether the run's saved metrics.json holds calibrated results (so the run had val scores)."""
     from avgzsl.evaluation.saved_scores import METRICS_FILE
+    from avgzsl.reporting.recompute import read_saved_metrics
 
-    path = run / METRICS_FILE
-    if not path.is_file():
+    if not (run / METRICS_FILE).is_file():
         return False
-    saved = json.loads(path.read_text())
-    classification = saved.get("classification") if isinstance(saved, dict) else None
+    classification = read_saved_metrics(run)[1].get("classification")
     return isinstance(classification, dict) and any(
         isinstance(v, dict) and "calibrated" in v for v in classification.values())
 
