@@ -51,7 +51,8 @@ def cmd_recompute(args) -> int:
     from avgzsl.reporting.recompute import compare_with_saved
 
     _check_val_scores(Path(args.run_dir))
-    metrics = recompute_run(args.run_dir)
+    with while_doing(f"recomputing {args.run_dir} from its saved scores"):  # names the run if numpy fails
+        metrics = recompute_run(args.run_dir)
     if args.out:
         with atomic_output(args.out) as tmp:
             tmp.write_text(metrics_text(metrics))
@@ -65,7 +66,8 @@ def cmd_recompute(args) -> int:
 def cmd_recompute_tables(args) -> int:
     from avgzsl.reporting.recompute import recompute_tables
 
-    with while_doing(f"writing the tables under {args.out}"):  # a full disk there names the folder
+    # an error no check foresaw names the runs read and the folder written (a full disk there, say)
+    with while_doing(f"recomputing the runs under {args.runs_dir} into the tables under {args.out}"):
         summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset, variant=args.variant)
     print(f"wrote Tables 1-4 from {sum(len(s['runs']) for s in summaries.values())} runs of "
           f"{len(summaries)} experiments under {args.out}")
@@ -106,7 +108,8 @@ def cmd_import(args) -> int:
     unseen = None if args.unseen is None else [c.strip() for c in args.unseen.split(",") if c.strip()]
     with output_lock(args.out):
         earlier = check_import_folder(args.out, RELEASED_ENTRIES, "import-features")
-        written = import_released(args.root, args.out, unseen=unseen, features_name=args.features_name)
+        with while_doing(f"importing {args.root} into {args.out}"):
+            written = import_released(args.root, args.out, unseen=unseen, features_name=args.features_name)
         names = {Path(p).relative_to(args.out).parts[0] for p in written["shards"]}
         _drop_left_over(earlier, names | {"text.h5", "manifest.csv", "classes.tsv"})
     print(json.dumps(written, indent=2))
@@ -124,7 +127,8 @@ def cmd_import_benchmark(args) -> int:
     )
     with output_lock(args.out):  # a benchmark import writes every one of its entries: each replaces its own
         check_import_folder(args.out, BENCHMARK_ENTRIES, "import-benchmark")
-        written = import_avca_benchmark(args.root, args.out, cfg)
+        with while_doing(f"importing {args.root} into {args.out}"):
+            written = import_avca_benchmark(args.root, args.out, cfg)
     print(json.dumps(written, indent=2))
     return 0
 
@@ -133,7 +137,7 @@ def cmd_benchmark_table(args) -> int:
     from avgzsl.reporting.avca_table import write_benchmark_tables
     from avgzsl.reporting.benchmark_significance import write_critical_difference_diagrams
 
-    with while_doing(f"writing the tables and diagrams under {args.out}"):
+    with while_doing(f"reading {len(args.result_dirs)} result folder(s), writing the tables under {args.out}"):
         names = write_benchmark_tables(args.result_dirs, args.out)
         names += write_critical_difference_diagrams(args.result_dirs, args.out)
     print(f"wrote {', '.join(names)} under {args.out}")
@@ -143,7 +147,8 @@ def cmd_benchmark_table(args) -> int:
 def cmd_export(args) -> int:
     from avgzsl.datasets.released_export import export_released
 
-    out = export_released(manifest=args.manifest, classes=args.classes, text=args.text, out_dir=args.out,
-                          audio=args.audio, video=args.video, features_name=args.features_name)
+    with while_doing(f"exporting into {args.out}"):
+        out = export_released(manifest=args.manifest, classes=args.classes, text=args.text, out_dir=args.out,
+                              audio=args.audio, video=args.video, features_name=args.features_name)
     print(f"wrote AVCA-GZSL's AudioSetZSL layout under {out} (feature set {args.features_name!r})")
     return 0

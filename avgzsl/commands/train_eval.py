@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from avgzsl.commands.options import check_seeds, experiment_from_args, experiment_spec, settings
+from avgzsl.runtime.errors import while_doing
 
 log = logging.getLogger("avgzsl")
 DIM_KEYS = {"audio": "audio_dim", "video": "video_dim", "text": "text_dim"}
@@ -145,7 +146,8 @@ def _evaluate(args) -> int:
     from avgzsl.training.checkpoint import load_checkpoint
 
     device = str(resolve_device(args.device, option="--device"))  # before the checkpoint: it is not to blame
-    model, cfg, _ = load_checkpoint(args.checkpoint, device=device)
+    with while_doing(f"reading --checkpoint {args.checkpoint}"):
+        model, cfg, _ = load_checkpoint(args.checkpoint, device=device)
     splits = load_splits(args)
     if "tst" not in splits:
         raise ValueError(f"{args.manifest}: has no tst clips to evaluate")
