@@ -267,7 +267,8 @@ def test_disk_full_and_permission_denied_while_writing_other_outputs(world, tmp_
     rc = main(_command(world, "recompute-tables", tmp_path / "tables")[0])
     captured = capsys.readouterr()
     assert assert_one_error_line(rc, captured.out, captured.err, str(tmp_path / "tables")) == (
-        f"error: no space left on device (while writing the tables under {tmp_path / 'tables'})")
+        f"error: no space left on device (while recomputing the runs under {world['runs']} into the tables under "
+        f"{tmp_path / 'tables'})")
     monkeypatch.undo()
 
     def denied(parent, prefix):
