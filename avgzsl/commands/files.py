@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from avgzsl.formats.atomic import LOCK_INSIDE
 from avgzsl.runtime.errors import while_doing
 
 log = logging.getLogger("avgzsl")
@@ -83,7 +84,9 @@ def check_import_folder(out: str, owned: frozenset[str], command: str) -> list[P
         raise ValueError(f"{path}: exists and is not a folder; {command} writes a folder")
     if not path.exists():
         return []
-    entries = [p for p in path.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))]
+    # our own staging folders and the lock of a folder in a read-only parent (avgzsl.formats.atomic) are not entries
+    entries = [p for p in path.iterdir()
+               if not (p.name.startswith(".") and p.name.endswith(".tmp")) and p.name != LOCK_INSIDE]
     foreign = sorted(p.name for p in entries if p.name not in owned)
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" (+{len(foreign) - 5} more)" if len(foreign) > 5 else "")

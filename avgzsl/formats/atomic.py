@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("avgzsl.formats.atomic")
+LOCK_INSIDE = ".avgzsl-output.lock"  # the lock of an output folder whose parent may not be written
 _HELD: dict[Path, int] = {}  # lock files this process holds -> nesting depth (flock is per open file)
 
 
@@ -140,7 +141,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     path = Path(path)
     if path.exists() and not path.is_dir():  # refused before the writer's work, not when it is done
         raise NotADirectoryError(f"{path} exists and is not a folder")
-    lock, inside = _lock_file(path), path.resolve() / ".avgzsl-output.lock"
+    lock, inside = _lock_file(path), path.resolve() / LOCK_INSIDE
     if inside in _HELD:
         lock = inside
     if lock in _HELD:
