@@ -33,17 +33,18 @@ def _had_calibration(run: Path) -> bool:
         isinstance(v, dict) and "calibrated" in v for v in classification.values())
 
 
-def _check_val_scores(run: Path) -> None:
+def _check_val_scores(run: Path) -> str | None:
     """Without val_scores.npz the calibrated results (beta chosen on val) cannot be recomputed: an error when the
-    run had them (recomputing would silently drop them), a warning when it never had a val split."""
+    run had them (recomputing would silently drop them); for a run that never had a val split, the warning to
+    give once the metrics are recomputed (None when there is nothing to say)."""
     from avgzsl.evaluation.saved_scores import METRICS_FILE, SCORES_FILE, VAL_SCORES_FILE
 
     if (run / VAL_SCORES_FILE).exists() or not (run / SCORES_FILE).exists():
-        return  # a missing scores.npz is recompute_run's own error
+        return None  # a missing scores.npz is recompute_run's own error
     if _had_calibration(run):
         raise FileNotFoundError(f"{run / VAL_SCORES_FILE} is missing, but {run / METRICS_FILE} has calibrated "
                                 "results (beta chosen on val); restore it: without it they cannot be recomputed")
-    log.warning("%s not found: calibrated results (beta chosen on val) are left out", run / VAL_SCORES_FILE)
+    return f"{run / VAL_SCORES_FILE} not found: calibrated results (beta chosen on val) are left out"
 
 
 def cmd_recompute(args) -> int:
@@ -51,9 +52,11 @@ def cmd_recompute(args) -> int:
     from avgzsl.formats.atomic import atomic_output
     from avgzsl.reporting.recompute import compare_with_saved
 
-    _check_val_scores(Path(args.run_dir))
+    no_val = _check_val_scores(Path(args.run_dir))
     with while_doing(f"recomputing {args.run_dir} from its saved scores"):  # names the run if numpy fails
         metrics = recompute_run(args.run_dir)
+    if no_val:  # said once the scores were read: a bad scores.npz is the one error line
+        log.warning("%s", no_val)
     if args.out:
         with atomic_output(args.out) as tmp:
             tmp.write_text(metrics_text(metrics))
