@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=InputPath, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
+    p.add_argument("--method", metavar="PACKAGE.MODULE:CLASS",
+                   help="the checkpoint's own method, when it is not a built-in or installed one: naming it lets its "
+                        "code be imported (a checkpoint alone never chooses code to run)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("recompute", help="recompute a run's metrics.json from its scores.npz + val_scores.npz")

@@ -129,7 +129,7 @@ def float32_product_floor(train: FeatureSplit, batches: int, device: str) -> flo
     """Seconds the matrix products of one float32 epoch take alone (benchmarks/_matmul_floor.py): no float32
     implementation of this training, however lean its data path, can run an epoch faster."""
     dev = torch.device(device)
-    step = training_step(our_config(batches, device), training_clips(train, "avgzslnet"), dev, N_SEEN)
+    step = training_step(our_config(batches, device), training_clips(train, ("audio", "video")), dev, N_SEEN)
     with ProductRecorder() as recorder:
         step()
     return product_floor(recorder.calls, dev) * batches
@@ -137,7 +137,7 @@ def float32_product_floor(train: FeatureSplit, batches: int, device: str) -> flo
 
 def our_loading_seconds(train: FeatureSplit, batches: int) -> float:
     """Drawing and gathering `batches` batches of pairs, without training: this project's data path."""
-    data = training_clips(train, "avgzslnet")
+    data = training_clips(train, ("audio", "video"))
     labels = data.labels
     sampler = ClassPairSampler(labels, generator=torch.Generator().manual_seed(0), device=torch.device("cpu"))
     batcher = PairBatcher(data.audio, data.video, data.text, labels, data.text[data.seen])

@@ -5,8 +5,6 @@ backward and optimiser step: an epoch is that step repeated, plus sampling). Thr
 
   * `linear_dropout_relu` (models/layers.py): Linear -> dropout -> ReLU as one node, vs relu(dropout(linear(x)))
     — the `official` preset's F_A / F_V at full AudioSetZSL scale (batch 4096);
-  * `_Triplet` (models/losses.py): the triplet loss's backward written out, vs autograd through the two
-    distances and the hinge — the same step;
   * `_BlockBatchNormReLU` (models/layers.py): BatchNorm -> ReLU -> dropout per row block as one node, vs a
     BatchNorm call per block, ReLU and dropout — AVCA (`avca-vggsound-main`, batch 64) and AVGZSLNet with
     the `avca` preset (batch 256), VGGSound-GZSL sizes.
@@ -32,7 +30,7 @@ import torch.nn.functional as F
 
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.manifest import ClassTable
-from avgzsl.models import layers, losses
+from avgzsl.models import layers
 from avgzsl.models.registry import create_model
 from avgzsl.runtime.cpu_memory import keep_freed_memory
 from avgzsl.settings.experiment import build_experiment
@@ -46,16 +44,6 @@ def plain_linear_dropout_relu(x, linear, dropout):
     return torch.relu(dropout(linear(x)))
 
 
-class PlainTriplet:
-    """What `_Triplet.apply` computes, left to autograd."""
-
-    @staticmethod
-    def apply(anchor, positive, negative, margin, kind, eps):
-        gap = (losses.pairwise_distance(anchor, positive, kind, eps)
-               - losses.pairwise_distance(anchor, negative, kind, eps) + margin)
-        return gap.clamp_min(0).mean(-1)
-
-
 def plain_batch_norm_relu_dropout(h, bn, dropout, blocks):
     out = torch.cat([bn(block) for block in h.chunk(blocks)]) if blocks > 1 else bn(h)
     out = F.relu(out)
@@ -65,7 +53,6 @@ def plain_batch_norm_relu_dropout(h, bn, dropout, blocks):
 # (module, attribute, plain replacement)
 KERNELS = {
     "linear_dropout_relu": (layers, "linear_dropout_relu", plain_linear_dropout_relu),
-    "_Triplet": (losses, "_Triplet", PlainTriplet),
     "_BlockBatchNormReLU": (layers, "_batch_norm_relu_dropout", plain_batch_norm_relu_dropout),
 }
 
@@ -100,7 +87,6 @@ SETTINGS = {
 }
 WHICH = {
     "linear_dropout_relu": ["official AVGZSLNet, AudioSetZSL"],
-    "_Triplet": ["official AVGZSLNet, AudioSetZSL"],
     "_BlockBatchNormReLU": ["AVCA, VGGSound-GZSL main", "avca-preset AVGZSLNet, VGGSound-GZSL main"],
 }
 

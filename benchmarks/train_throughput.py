@@ -11,7 +11,7 @@ Prints
 Every number comes with its spread over repeats (benchmarks/_timing.py); a spread wider than the limit
 is measured again once and then flagged with a WARNING and an UNTRUSTED verdict at the end.
 
-Usage: python benchmarks/train_throughput.py [--epochs 5] [--repeats 3] [--threads N] [--skip-load]
+Usage: python benchmarks/train_throughput.py [--epochs 5] [--repeats 3] [--threads N] [--skip-load | --load-only]
        [--device auto|cpu|cuda] [--precision float32|bfloat16]
 """
 
@@ -95,10 +95,17 @@ def main() -> None:
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="train.precision of the timed training (the floor times the products in that dtype)")
     parser.add_argument("--skip-load", action="store_true", help="skip the shard-loading benchmark")
+    parser.add_argument("--load-only", action="store_true", help="only the shard-loading benchmark (no training)")
     args = parser.parse_args()
     keep_freed_memory()  # as the workflow's training jobs do (avgzsl/runtime/cpu_memory.py)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.load_only:  # the readers' checks change the load time alone; no need to wait for the epochs
+        report = TimingReport()
+        with tempfile.TemporaryDirectory() as tmp:
+            report.add(bench_load(Path(tmp), args.repeats), ".2f")
+        report.finish()
+        return
     device = resolve_device(args.device)
     report = TimingReport()
     print(f"device={describe_device(device)}")

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.runtime.device import resolve_device, set_torch_threads
+from avgzsl.runtime.numeric_env import numeric_environment
 from avgzsl.runtime.seeding import seed_everything
 from avgzsl.settings.experiment import dataclass_from_dict
 
@@ -277,7 +278,8 @@ class _Run:
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        extra = {"train_state": state, "n_train_clips": len(self.train_clips), "n_val_clips": len(self.plan.val_idx)}
+        extra = {"train_state": state, "n_train_clips": len(self.train_clips), "n_val_clips": len(self.plan.val_idx),
+                 "numeric_environment": numeric_environment()}
         save_checkpoint(self.checkpoint_path, self.model, self.cfg.model, self.plan.head, extra)
 
 

@@ -12,6 +12,13 @@ Two deliberate departures from VGGish, both librosa defaults: the FFT is the win
 length (400, not padded to 512), and frames are centred (`center=True`), so a clip of
 S samples gives `1 + S // hop_length` frames — exactly 100 per second — and a clip
 shorter than one window still yields a frame.
+
+The mel projection is summed in a fixed order, not by a matrix product. A BLAS picks its
+kernel at run time (by CPU, or by `OPENBLAS_CORETYPE`), each kernel sums in its own order,
+and the audio CNN's training turns those last-bit differences into different features
+(benchmarks/README.md, "Numbers between machines"). Each band's few filter taps are added
+one by one in float64 with plain element-wise operations, which IEEE 754 rounds the same
+way everywhere, and the log is taken in float64 before rounding to float32.
 """
 
 from __future__ import annotations
@@ -50,6 +57,39 @@ def _mel_basis(cfg: LogMelConfig) -> np.ndarray:
     )  # (n_mels, 1 + n_fft // 2)
 
 
+@lru_cache(maxsize=8)
+def _mel_taps(cfg: LogMelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The mel basis as taps: (n_mels, width) FFT-bin indices and float64 weights, zero-weight padded.
+
+    Each HTK triangle covers one contiguous run of bins; `width` is the widest run.
+    """
+    basis = _mel_basis(cfg).astype(np.float64)  # (n_mels, bins)
+    nonzero = basis != 0
+    first = nonzero.argmax(axis=1)
+    count = nonzero.sum(axis=1)
+    width = max(int(count.max()), 1)
+    bins = first[:, None] + np.arange(width)  # (n_mels, width)
+    inside = np.arange(width) < count[:, None]
+    bins = np.where(inside, bins, 0)
+    weights = np.where(inside, np.take_along_axis(basis, bins, axis=1), 0.0)
+    # a triangle's taps are one run, so the taps hold every nonzero of the basis
+    assert np.count_nonzero(weights) == np.count_nonzero(basis)
+    return bins, weights
+
+
+def mel_projection(spec: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+    """(bins, frames) magnitude spectrogram -> (n_mels, frames) float64 mel energies, summed tap by tap.
+
+    Equal to `_mel_basis(cfg) @ spec` up to rounding, but with one summation order on every machine.
+    """
+    bins, weights = _mel_taps(cfg)
+    spec = spec.astype(np.float64, copy=False)
+    mel = np.zeros((bins.shape[0], spec.shape[1]))
+    for tap in range(bins.shape[1]):
+        mel += weights[:, tap, None] * spec[bins[:, tap]]  # (n_mels, frames): one multiply, one add each
+    return mel
+
+
 def num_frames(seconds: float, cfg: LogMelConfig | None = None) -> int:
     """Spectrogram frames for a clip of this length (a 10 s clip at the defaults: 1001)."""
     cfg = cfg or LogMelConfig()
@@ -77,7 +117,7 @@ def log_mel(audio: np.ndarray, cfg: LogMelConfig | None = None) -> np.ndarray:
         audio = np.pad(audio, (0, cfg.n_fft - audio.size))  # uncentred: one frame for a too-short clip
     stft = librosa.stft(audio, n_fft=cfg.n_fft, hop_length=cfg.hop_length, window="hann", center=False)
     spec = np.abs(stft) ** cfg.power  # (1 + n_fft // 2, frames)
-    mel = _mel_basis(cfg) @ spec  # (n_mels, frames)
+    mel = mel_projection(spec, cfg)  # (n_mels, frames)
     return np.log(mel + cfg.log_offset).astype(np.float32)
 
 

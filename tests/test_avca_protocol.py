@@ -122,6 +122,38 @@ def test_avca_retrains_on_trn_plus_val_for_the_selected_epochs(splits, tmp_path,
     assert metrics["selected_epoch"] == history[scores.index(max(scores))]["epoch"]  # earliest of the best
     betas = {m: v["calibrated"]["beta"] for m, v in metrics["classification"].items()}
     assert len(set(betas.values())) == 1 and metrics["beta_rule"] == "mean_of_modalities"
+    # metrics.json shows the choice: the selected epoch's calibrated val HM on the summed both, and its beta
+    selection = metrics["selection"]
+    chosen = next(row for row in history if row["epoch"] == metrics["selected_epoch"])
+    assert selection["epoch"] == metrics["selected_epoch"] and selection["epochs_validated"] == len(history)
+    assert selection["by"] == "val_hm_calibrated" and selection["row"] == "both" and metrics["both_fusion"] == "sum"
+    assert selection["val_hm_calibrated"] == pytest.approx(max(scores))
+    assert {k: selection[k] for k in ("val_hm", "val_beta")} == pytest.approx(
+        {k: chosen[k] for k in ("val_hm", "val_beta")})
+    # ... and the beta the test used, with the val numbers behind it (stage-1 model on val)
+    calibration = metrics["calibration"]
+    assert calibration["rule"] == "mean_of_modalities" and calibration["beta"] == betas
+    assert calibration["beta"]["both"] == pytest.approx(np.mean([calibration["val_best_beta"][m]
+                                                                 for m in ("audio", "video", "both")]))
+    assert set(calibration["val_HM"]) == set(betas)
+
+
+def test_paper_protocol_records_the_beta0_selection(splits, tmp_path):
+    metrics = run_experiment(small_cfg("official", epochs=2, batch_size=32), splits, tmp_path, progress=False,
+                             log=lambda m: None)
+    assert metrics["selection"]["by"] == "val_hm" and metrics["both_fusion"] == "equal"
+    assert metrics["calibration"]["rule"] == "per_modality"
+    assert metrics["calibration"]["beta"] == {m: v["calibrated"]["beta"] for m, v in metrics["classification"].items()}
+
+
+@pytest.mark.parametrize("scoring,fusion", [("video_branch", "video_branch"), ("per_modality", "sum")])
+def test_avca_runs_record_how_they_were_scored(splits, tmp_path, scoring, fusion):
+    cfg = build_experiment(name="a", preset_name="avca-ucf-main", model={
+        "kind": "avca", "audio_dim": 32, "video_dim": 32, "text_dim": 300, "hidden_dim": 16,
+        "decoder_hidden_dim": 8, "embed_dim": 8, "avca_scoring": scoring},
+        train={"epochs": 2, "batches_per_epoch": 2, "batch_size": 32})
+    metrics = run_experiment(cfg, splits, tmp_path, progress=False, log=lambda m: None)
+    assert metrics["avca_scoring"] == scoring and metrics["both_fusion"] == fusion
 
 
 def test_avca_selection_reads_the_summed_both(splits, monkeypatch):

@@ -162,3 +162,36 @@ def test_the_cli_writes_the_diagram_beside_the_table(tmp_path, capsys):
     assert (tmp_path / "bt" / "avca_benchmarks_main_correct.csv").is_file()
     assert (tmp_path / "bt" / "critical_difference_main_correct.png").stat().st_size > 0
     assert _record(tmp_path / "bt")["average_ranks"]["BEST"] == 1.0
+
+
+def test_the_diagram_says_its_blocks_are_classes_seen_and_unseen_not_the_hm(tmp_path):
+    write_critical_difference_diagrams(_three(tmp_path), tmp_path / "out")
+    record = _record(tmp_path / "out")
+    assert record["seen_blocks_per_dataset"] == {d: n // 2 for d, n in CLASSES.items()}  # seen = first half
+    assert "not the table's HM" in record["blocks"] and "seen and unseen" in record["blocks"]
+
+
+def test_the_workflow_diagram_ranks_what_table1_leads_with_and_says_so(tmp_path):
+    """Under the avca protocol Table 1 leads with calibrated numbers: the diagram ranks per-class accuracy at each
+    run's calibrated beta (whose seen / unseen means are metrics.json's calibrated S / U) and its caption names
+    the blocks, their seen / unseen split and the metric, not Table 1's HM."""
+    from avgzsl.evaluation.significance import friedman_nemenyi
+    from avgzsl.reporting.figures import critical_difference_caption, critical_difference_scores
+
+    rng = np.random.default_rng(5)
+    n = 6
+    seen, labels = np.arange(n) < 4, np.repeat(np.arange(n), 8)
+    metrics = {}
+    for name in ("one", "two"):
+        test, val = (rng.random((len(labels), n)) - 0.4 * np.eye(n)[labels] - 0.3 * seen for _ in range(2))
+        metrics[name] = write_run(tmp_path / "runs" / name / "seed0", name, 0, test, val, labels, seen)
+    assert any(m["classification"]["both"]["calibrated"]["beta"] > 0 for m in metrics.values())  # it matters
+    table = critical_difference_scores(tmp_path / "runs", {"one": {"baseline": "one"}, "two": {"baseline": "two"}})
+    for name in ("one", "two"):
+        calibrated = metrics[name]["classification"]["both"]["calibrated"]
+        accuracy = table[f"{name.upper()} [both]"].to_numpy()
+        assert accuracy[seen].mean() == pytest.approx(calibrated["S"])
+        assert accuracy[~seen].mean() == pytest.approx(calibrated["U"])
+    caption = critical_difference_caption(friedman_nemenyi(table), table)
+    assert f"N = {n} test classes (4 seen, 2 unseen)" in caption and "calibrated β" in caption
+    assert "does not test Table 1's HM" in caption

@@ -253,7 +253,7 @@ def test_shipped_configs_are_valid(path, monkeypatch):
 
 WORKFLOW_OWNED = {"model": {"audio_dim", "video_dim", "text_dim"}, "train": {"seed", "device"}, "loss": set()}
 JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string", "list[int]": "array",
-              "int | None": ["integer", "null"]}  # the dataclasses' annotations, as text (postponed evaluation)
+              "int | None": ["integer", "null"], "dict": "object"}  # the dataclasses' annotations, as text (postponed evaluation)
 
 
 @pytest.mark.parametrize("section,cls", [("model", ModelConfig), ("loss", LossConfig), ("train", TrainConfig)])
@@ -270,7 +270,9 @@ def test_schema_sections_match_the_dataclasses(section, cls):
              "missing_modality": metrics.MISSING_MODALITY}
     for key, values in enums.items():
         if key in spec["properties"]:
-            assert tuple(spec["properties"][key]["enum"]) == values
+            prop = spec["properties"][key]
+            enum = prop["enum"] if "enum" in prop else next(a["enum"] for a in prop["anyOf"] if "enum" in a)
+            assert tuple(enum) == values
 
 
 def test_schema_baselines_and_text_names_match_the_code():
@@ -279,7 +281,8 @@ def test_schema_baselines_and_text_names_match_the_code():
     from avgzsl.datasets.download import DownloadConfig, build_command
 
     entry = SCHEMA["properties"]["experiments"]["additionalProperties"]["properties"]
-    assert set(entry["baseline"]["enum"]) == set(BASELINES)
+    enum = next(a["enum"] for a in entry["baseline"]["anyOf"] if "enum" in a)
+    assert set(enum) == set(BASELINES)
     assert GLOVE_6B_50D in OFFLINE_TEXT_SOURCES
     assert config_check.MISSING_MODALITY == metrics.MISSING_MODALITY
     template = " -- ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)  # ids after "--": never read as options

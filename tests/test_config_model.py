@@ -73,12 +73,17 @@ def test_ablation_switch_removes_term():
         ("loss", {"distance": "cosine"}, "loss.distance"),
         ("train", {"epochs": 0}, "train.epochs"),
         ("train", {"lerning_rate": 0.1}, "unknown train setting"),
-        ("model", {"kind": "audio_only", "attention": True}, "attention"),
     ],
 )
 def test_bad_config_values_are_named(section, overrides, msg):
     with pytest.raises(ValueError, match=msg):
         build_experiment(**{section: overrides})
+
+
+def test_attention_on_a_method_that_learns_none_is_refused_naming_the_method():
+    cfg = build_experiment(model={"kind": "audio_only", "attention": True})
+    with pytest.raises(ValueError, match="model.attention: audio only learns no attention"):
+        create_model(cfg.model, cfg.loss)
 
 
 def test_missing_modality_scored_on_the_one_present():

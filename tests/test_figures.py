@@ -66,3 +66,56 @@ def test_figures_from_a_tiny_run(tmp_path):
         assert numbers["perplexity"] < n_unseen_clips
         assert 0 <= numbers["map"] <= 1 and numbers["chance"] == pytest.approx(10 / 43)
     json.dumps(purity)  # plain numbers, loggable
+
+
+def _write_run(run_dir, protocol: str, *, legacy: bool = False):
+    """history.csv + metrics.json of a run whose calibrated val HM peaks where its beta = 0 val HM does not,
+    the selection record made by the code that writes metrics.json."""
+    import json
+
+    import pandas as pd
+
+    from avgzsl.evaluation.protocol import selection_record
+
+    epochs = np.arange(1, 7)
+    history = pd.DataFrame({"epoch": epochs, "loss": 1.0 / epochs, "val_hm": np.linspace(0.03, 0.0, 6),
+                            "val_hm_calibrated": [0.1, 0.2, 0.35, 0.3, 0.25, 0.2],
+                            "val_beta": [0.0, 0.2, 0.6, 0.4, 0.4, 0.2]})
+    retrain = history.iloc[:3].assign(phase="retrain", val_hm_calibrated=0.9)  # selects nothing: not drawn
+    run_dir.mkdir(parents=True)
+    pd.concat([history.assign(phase=None), retrain]).to_csv(run_dir / "history.csv", index=False)
+    selection = selection_record(history.to_dict("records"), protocol, 6, "both")
+    metrics = {"protocol": protocol, "selected_epoch": selection["epoch"],
+               "calibration": {"beta": {"both": 0.5}}}
+    if not legacy:
+        metrics["selection"] = selection
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return history, selection
+
+
+@pytest.mark.parametrize("protocol,legacy", [("avca", False), ("avca", True), ("paper", False)])
+def test_training_curves_plot_the_number_that_selected_the_epoch(tmp_path, protocol, legacy):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from avgzsl.reporting.curves import training_curve_panels, training_curves_figure
+
+    history, selection = _write_run(tmp_path / "runs" / "avca_run" / "seed0", protocol, legacy=legacy)
+    metric = "val_hm_calibrated" if protocol == "avca" else "val_hm"
+    [panel] = training_curve_panels(tmp_path / "runs", {"avca_run": {"seeds": [0]}})
+    assert panel.metric == metric and panel.selected_epoch == selection["epoch"]
+    np.testing.assert_allclose(panel.values, 100 * history[metric])  # stage-1 epochs only
+    figure = training_curves_figure([panel], reference="avgzslnet")
+    ax = figure.axes[0]
+    lines = {line.get_gid(): line for line in ax.lines}
+    np.testing.assert_allclose(lines["selection-metric"].get_ydata(), 100 * history[metric])
+    chosen = history.set_index("epoch").loc[selection["epoch"]]
+    assert tuple(lines["selected"].get_xydata()[0]) == pytest.approx((selection["epoch"], 100 * chosen[metric]))
+    assert list(lines["selected-epoch"].get_xdata()) == [selection["epoch"]] * 2
+    label = next(t.get_text() for t in ax.texts if t.get_gid() == "selected-label")
+    assert f"epoch {selection['epoch']}" in label and "test β = 0.5" in label
+    assert (f" at β = {chosen['val_beta']:.2g}" in label) == (protocol == "avca")
+    # one narrow panel under a long title: the title wraps inside the figure, neither edge cut off
+    FigureCanvasAgg(figure).draw()
+    box, page = figure._suptitle.get_window_extent(), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert "selects the epoch" in figure._suptitle.get_text().replace("\n", " ")

@@ -1,11 +1,16 @@
-"""Log-mel front end: shapes, finiteness on silence, band placement, fixed-length crop and wrap."""
+"""Log-mel front end: shapes, finiteness on silence, band placement, fixed-length crop and wrap, and the same
+bytes whichever BLAS kernel the machine picks."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import librosa
 import numpy as np
 import pytest
-from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
+from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, mel_projection, num_frames
 
 CFG = LogMelConfig()
 
@@ -71,3 +76,36 @@ def test_matches_librosa_melspectrogram_with_the_same_settings():
         htk=True, norm=None, center=True, pad_mode="constant",
     )
     np.testing.assert_allclose(log_mel(audio, CFG), np.log(mel + 0.01), atol=1e-4)
+
+
+def test_mel_projection_is_the_basis_product():
+    rng = np.random.default_rng(1)
+    spec = np.abs(rng.standard_normal((CFG.n_fft // 2 + 1, 57))).astype(np.float32)
+    basis = librosa.filters.mel(sr=CFG.sample_rate, n_fft=CFG.n_fft, n_mels=CFG.n_mels, fmin=CFG.fmin,
+                                fmax=CFG.fmax, htk=True, norm=None).astype(np.float64)
+    np.testing.assert_allclose(mel_projection(spec, CFG), basis @ spec.astype(np.float64), rtol=1e-12, atol=1e-15)
+
+
+LOG_MEL_DIGEST = """
+import hashlib, sys
+import numpy as np
+from avgzsl_extractors.logmel import log_mel
+rng = np.random.default_rng(0)
+h = hashlib.sha256()
+for _ in range(6):
+    h.update(log_mel((rng.standard_normal(32000) * rng.uniform(0.001, 0.5)).astype(np.float32)).tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_log_mel_bytes_do_not_depend_on_the_blas_kernel():
+    """OpenBLAS picks its kernels by CPU, or by OPENBLAS_CORETYPE; a matrix product's float32 sums then
+    differ in the last bit (a projection through `basis @ spec` gives a different digest under each of these)."""
+    digests = set()
+    for core in ("", "Haswell", "Prescott"):
+        env = {**os.environ, "OPENBLAS_CORETYPE": core} if core else \
+            {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        out = subprocess.run([sys.executable, "-c", LOG_MEL_DIGEST], env=env, capture_output=True, text=True,
+                             check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1

@@ -70,10 +70,26 @@ def seen_columns(labels: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 
 class ZeroShotBaseline(abc.ABC):
-    """fit on seen-class rows, then `distances` to every class (seen and unseen)."""
+    """fit on seen-class rows, then `distances` to every class (seen and unseen).
+
+    The interface a classical method meets (a user's own too, named `package.module:Class` or through the
+    `avgzsl.baselines` entry point; docs/METHODS.md): `config_class`, a dataclass of its settings (the
+    experiment's `options`); `_fit(x, labels, text, seen)` on one modality's seen-class rows;
+    `_distances(x) -> (M, C)`. One instance is fitted per reported modality. A method that learns from the
+    modalities together sets `joint = True` and implements `fit_modalities` / `modality_distances` instead.
+    """
 
     config: Any
     config_class: type  # the method's config dataclass; create_baseline builds it from overrides
+    label: str = ""  # its name in tables and figures (empty: the registry name, upper-cased)
+    test_modalities: tuple[str, ...] = ("video",)  # the rows it reports; Table 1 runs the classical ones on video
+    joint: bool = False  # True: one fit on all modalities (fit_modalities / modality_distances)
+
+    def fit_modalities(self, x: dict, labels: np.ndarray, class_text: np.ndarray, seen: np.ndarray):
+        raise NotImplementedError(f"{type(self).__name__} sets joint = True but defines no fit_modalities")
+
+    def modality_distances(self, x: dict, modality: str) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} sets joint = True but defines no modality_distances")
 
     def __init__(self) -> None:
         self.text_: np.ndarray | None = None

@@ -48,6 +48,7 @@ class AleConfig:
 
 class ALE(ZeroShotBaseline):
     config_class = AleConfig
+    label = "ALE"
 
     def __init__(self, config: AleConfig | None = None) -> None:
         super().__init__()

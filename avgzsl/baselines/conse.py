@@ -31,6 +31,7 @@ class ConseConfig:
 
 class CONSE(ZeroShotBaseline):
     config_class = ConseConfig
+    label = "CONSE"
 
     def __init__(self, config: ConseConfig | None = None) -> None:
         super().__init__()

@@ -38,6 +38,7 @@ class DeviseConfig:
 
 class DEVISE(ZeroShotBaseline):
     config_class = DeviseConfig
+    label = "DEVISE"
 
     def __init__(self, config: DeviseConfig | None = None) -> None:
         super().__init__()

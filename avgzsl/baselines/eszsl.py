@@ -45,6 +45,7 @@ class EszslConfig:
 
 class ESZSL(ZeroShotBaseline):
     config_class = EszslConfig
+    label = "ESZSL"
 
     def __init__(self, config: EszslConfig | None = None) -> None:
         super().__init__()

@@ -60,6 +60,9 @@ class GccaConfig:
 
 class GCCA(ZeroShotBaseline):
     config_class = GccaConfig
+    label = "GCCA"
+    test_modalities = ("audio", "video", "both")  # a retrieval system of Table 2: audio, video and the two together
+    joint = True
 
     def __init__(self, config: GccaConfig | None = None) -> None:
         super().__init__()
@@ -171,6 +174,15 @@ class GCCA(ZeroShotBaseline):
         anchors = self.transform(text_index, class_text)
         measure = euclidean_distances if self.config.metric == "euclidean" else cosine_distances
         return np.mean([measure(self.transform(i, x), anchors) for i, x in clip_views.items()], axis=0)
+
+    # ---- the pipeline's joint interface: views audio (0), video (1) and each clip's class text (2) ----
+    VIEWS = {"audio": {"audio": 0}, "video": {"video": 1}, "both": {"audio": 0, "video": 1}}
+
+    def fit_modalities(self, x: dict, labels: np.ndarray, class_text: np.ndarray, seen: np.ndarray) -> "GCCA":
+        return self.fit_views([x["audio"], x["video"], class_text[labels]], labels, seen, class_text=class_text)
+
+    def modality_distances(self, x: dict, modality: str) -> np.ndarray:
+        return self.retrieval_distances({index: x[name] for name, index in self.VIEWS[modality].items()})
 
     # ---- common baseline interface: two views, (x, class text) ----------------------------
     def _fit(self, x, labels, text, seen) -> None:

@@ -56,6 +56,7 @@ class SaeConfig:
 
 class SAE(ZeroShotBaseline):
     config_class = SaeConfig
+    label = "SAE"
 
     def __init__(self, config: SaeConfig | None = None) -> None:
         super().__init__()

@@ -124,7 +124,7 @@ def experiment_from_args(args, seed: int, dims: dict | None = None):
     preset, base = settings(args)
     base["model"].update(dims or {})
     base["train"]["seed"] = seed
-    check_experiment_sections(base)  # names the key of a bad value (train.epochs: must be an integer ...)
+    check_experiment_sections(base, preset=preset)  # names the key of a bad value (train.epochs: must be ...)
     return build_experiment(name=args.name, preset_name=preset, **base)
 
 

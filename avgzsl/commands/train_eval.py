@@ -142,12 +142,13 @@ def _evaluate(args) -> int:
     from avgzsl.evaluation.saved_scores import VAL_SCORES_FILE, coverage, write_run
     from avgzsl.evaluation.scoring import model_scores
     from avgzsl.formats.atomic import staged_folder
+    from avgzsl.models.method import method_name
     from avgzsl.runtime.device import resolve_device
     from avgzsl.training.checkpoint import load_checkpoint
 
     device = str(resolve_device(args.device, option="--device"))  # before the checkpoint: it is not to blame
     with while_doing(f"reading --checkpoint {args.checkpoint}"):
-        model, cfg, _ = load_checkpoint(args.checkpoint, device=device)
+        model, cfg, _ = load_checkpoint(args.checkpoint, device=device, method=args.method)
     splits = load_splits(args)
     if "tst" not in splits:
         raise ValueError(f"{args.manifest}: has no tst clips to evaluate")
@@ -157,8 +158,8 @@ def _evaluate(args) -> int:
     device = next(model.parameters()).device
     val = splits.get("val")
     protocol = cfg.train.protocol
-    run_info = dict(experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
-                    beta_rule=beta_rule(protocol), missing_modality=cfg.train.missing_modality,
+    run_info = dict(experiment=cfg.name, model=cfg.model.kind, label=method_name(type(model)), seed=cfg.train.seed,
+                    protocol=protocol, beta_rule=beta_rule(protocol), missing_modality=cfg.train.missing_modality,
                     coverage={k: coverage(s) for k, s in splits.items()})
     with staged_folder(args.out) as stage:  # scores and metrics appear together, or not at all
         metrics = write_run(stage, test, model_scores(model, test, device, protocol=protocol), run_info=run_info,

@@ -110,9 +110,7 @@ def _read_stage(folder: Path, stage_classes: list[str], cfg: AvcaBenchmarkConfig
             raise FeatureError(f"{path}: class {path.stem!r} is not in this stage's class list")
         if name in found:
             raise FeatureError(f"{path}: class {name!r} also has the file {found[name][0]}")
-        data, ids = read_class_file(path)
-        if data.shape[1] != dim:
-            raise FeatureError(f"{path}: {data.shape[1]}-d features; the {cfg.variant!r} feature set is {dim}-d")
+        data, ids = read_class_file(path, dim=dim, dim_from=f" (the {cfg.variant!r} feature set)", within=folder)
         found[name] = (path, data, ids)
     absent = [c for c in stage_classes if c not in found]
     if absent:

@@ -25,7 +25,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
@@ -33,6 +32,7 @@ from avgzsl.datasets.kind import DatasetKind
 from avgzsl.formats.atomic import staged_folder
 from avgzsl.formats.ids import check_class_name, check_clip_id, clip_id_from_video_url
 from avgzsl.formats.manifest import SPLITS, ClassTable
+from avgzsl.formats.safe_hdf5 import SafeHdf5, short
 from avgzsl.formats.safe_pickle import load_word_vector_dict
 from avgzsl.formats.shards import FeatureError, write_feature_shard
 
@@ -138,47 +138,38 @@ def _class_table(layout: ReleasedLayout, vectors: dict, unseen: list[str] | None
     return ClassTable.from_lists(names, unseen)
 
 
-def _decode(values, path: Path) -> list[str]:
-    try:
-        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-    except UnicodeDecodeError as err:
-        raise FeatureError(f"{path}: video_urls are not UTF-8 text ({err})") from err
+def read_class_file(path: Path, *, dim: int | None = None, dim_from: str = "",
+                    within: Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """One released `<class>.h5`, read as data only (avgzsl.formats.safe_hdf5); every problem names the file.
 
-
-def read_class_file(path: Path) -> tuple[np.ndarray, list[str]]:
-    """One released `<class>.h5`; every problem is reported with the file's path."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise FeatureError(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
-        missing = [k for k in ("data", "video_urls") if k not in f]
+    `dim`: the feature dimension the file must have (checked before reading), `dim_from` where it comes from
+    (for the message); `within`: the released folder,
+    which the file may not resolve outside of.
+    """
+    with SafeHdf5(path, what="a released <class>.h5 file", error=FeatureError, within=within) as h5:
+        missing = [k for k in ("data", "video_urls") if not h5.has(k)]
         if missing:
             raise FeatureError(f"{path}: missing dataset(s) {missing}; expected 'data' and 'video_urls'")
-        try:
-            data = f["data"][...]
-            ids = _decode(f["video_urls"][...], path)
-        except (OSError, ValueError, TypeError) as err:  # truncated or damaged file
-            raise FeatureError(f"{path}: cannot read its datasets, the file may be truncated ({err})") from err
-    ids = [clip_id_from_video_url(v) for v in ids]  # a YouTube link stands for its video id
-    for row, clip in enumerate(ids):  # clip ids name files downstream (media, exports)
-        check_clip_id(clip, f"{path} video_urls row {row}")
-    if data.dtype.kind not in "fiu":
-        raise FeatureError(f"{path}: 'data' holds {data.dtype} values, expected numbers")
-    if data.ndim != 2:
-        raise FeatureError(f"{path}: 'data' has shape {data.shape}, expected (clips, dimension)")
-    if data.shape[0] != len(ids):
-        raise FeatureError(f"{path}: {data.shape[0]} rows in 'data' but {len(ids)} video_urls")
-    if data.shape[0] == 0:
-        raise FeatureError(f"{path}: holds no clips (0 rows)")
-    data = data.astype(np.float32)
+        data = h5.numeric("data", ndim=2)
+        urls = h5.strings("video_urls")
+        if data.shape[0] != urls.shape[0]:
+            raise FeatureError(f"{path}: {data.shape[0]} rows in 'data' but {urls.shape[0]} video_urls")
+        if data.shape[0] == 0:
+            raise FeatureError(f"{path}: holds no clips (0 rows)")
+        if dim is not None and data.shape[1] != dim:
+            raise FeatureError(f"{path}: {data.shape[1]}-d features, expected {dim}-d{dim_from}")
+        ids = [clip_id_from_video_url(v) for v in h5.read_strings("video_urls", urls)]  # a link stands for its id
+        for row, clip in enumerate(ids):  # clip ids name files downstream (media, exports)
+            check_clip_id(clip, f"{path} video_urls row {row}")
+        data = h5.read_float32("data", data)
     finite = np.isfinite(data).all(axis=1)
     if not finite.all():
         bad = [ids[i] for i in np.flatnonzero(~finite)[:5]]
-        raise FeatureError(f"{path}: NaN or inf in {int((~finite).sum())} row(s), e.g. clip {bad[0]!r} ({bad})")
+        raise FeatureError(f"{path}: NaN or inf in {int((~finite).sum())} row(s), e.g. clip {short(bad[0])} "
+                           f"({', '.join(short(b) for b in bad)})")
     if len(set(ids)) != len(ids):
         dup = pd.Index(ids)[pd.Index(ids).duplicated()][0]
-        raise FeatureError(f"{path}: clip {dup!r} is listed twice")
+        raise FeatureError(f"{path}: clip {short(dup)} is listed twice")
     return data, ids
 
 
@@ -205,12 +196,9 @@ def _read_modality(layout: ReleasedLayout, modality: str, classes: ClassTable) -
                 raise FeatureError(f"{path}: expected only <class>.h5 files in {split_dir}")
             if path.stem not in known:
                 raise FeatureError(f"{path}: class {path.stem!r} has no word vector in {layout.text_file}")
-            data, ids = read_class_file(path)
+            data, ids = read_class_file(path, dim=found.dim, dim_from=f" like {found.dim_source}", within=layout.root)
             if found.dim is None:
                 found.dim, found.dim_source = data.shape[1], path
-            elif data.shape[1] != found.dim:
-                raise FeatureError(f"{path}: {data.shape[1]}-d {modality} features, but {found.dim_source} "
-                                   f"holds {found.dim}-d ones")
             found.files[(split, path.stem)] = (path, data, ids)
     return found
 

@@ -28,25 +28,36 @@ def beta_rule(protocol: str) -> str:
     return "mean_of_modalities" if protocol == "avca" else "per_modality"
 
 
-def calibration_betas(
+def calibration_record(
     val_scores: dict[str, np.ndarray], val_labels: np.ndarray, seen: np.ndarray, *, rule: str = "per_modality",
     rows: dict[str, np.ndarray] | None = None, grid=BETA_GRID,
-) -> dict[str, float]:
-    """The beta each modality's row is calibrated with, from validation distances.
+) -> dict:
+    """The beta each modality's row is calibrated with, from validation distances, and the val numbers behind it.
 
     per_modality: each row its own val-best beta. mean_of_modalities (AVCA): every row gets the mean of the
     val-best betas of whichever of audio, video and both are present. `rows` (modality -> boolean mask)
-    limits each modality to the clips its row scores.
+    limits each modality to the clips its row scores. Returns {"rule", "val_best_beta": per row, "beta": the
+    beta each row is tested with, "val_HM": each row's val HM at that beta}.
     """
     if rule not in BETA_RULES:
         raise ValueError(f"unknown beta rule {rule!r}; valid: {BETA_RULES}")
     keep = {m: (rows[m] if rows is not None and m in rows else slice(None)) for m in val_scores}
     best = {m: choose_beta(d[keep[m]], val_labels[keep[m]], seen, grid) for m, d in val_scores.items()}
-    if rule == "per_modality":
-        return best
-    averaged = [best[m] for m in BETA_MODALITIES if m in best] or list(best.values())
-    shared = float(np.mean(averaged))
-    return {m: shared for m in val_scores}
+    used = dict(best)
+    if rule == "mean_of_modalities":
+        averaged = [best[m] for m in BETA_MODALITIES if m in best] or list(best.values())
+        used = {m: float(np.mean(averaged)) for m in val_scores}
+    val_hm = {m: gzsl_classification(d[keep[m]], val_labels[keep[m]], seen, beta=used[m])["HM"]
+              for m, d in val_scores.items()}
+    return {"rule": rule, "val_best_beta": best, "beta": used, "val_HM": val_hm}
+
+
+def calibration_betas(
+    val_scores: dict[str, np.ndarray], val_labels: np.ndarray, seen: np.ndarray, *, rule: str = "per_modality",
+    rows: dict[str, np.ndarray] | None = None, grid=BETA_GRID,
+) -> dict[str, float]:
+    """The beta each modality's row is calibrated with (`calibration_record`'s "beta")."""
+    return calibration_record(val_scores, val_labels, seen, rule=rule, rows=rows, grid=grid)["beta"]
 
 
 def improves(score: float, best: float, protocol: str) -> bool:
@@ -75,9 +86,14 @@ def validation_metrics(distances: np.ndarray, split: FeatureSplit, modality: str
     }
 
 
+def selection_metric(protocol: str) -> str:
+    """The per-epoch validation number an epoch is chosen by: calibrated val HM (at that epoch's val-best beta)
+    under the avca protocol, val HM at beta = 0 otherwise."""
+    return "val_hm_calibrated" if protocol == "avca" else "val_hm"
+
+
 def selection_score(row: dict, protocol: str) -> float:
-    """The number an epoch is chosen by: calibrated val HM under the avca protocol, val HM at beta = 0 otherwise."""
-    return row["val_hm_calibrated"] if protocol == "avca" else row["val_hm"]
+    return row[selection_metric(protocol)]
 
 
 def selected_epoch(rows: list[dict], protocol: str, epochs: int) -> int:
@@ -89,3 +105,18 @@ def selected_epoch(rows: list[dict], protocol: str, epochs: int) -> int:
         if improves(score, best, protocol):
             best, chosen = score, int(row["epoch"])
     return chosen
+
+
+def selection_record(rows: list[dict], protocol: str, epochs: int, modality: str | None = None) -> dict:
+    """The epoch kept and the validation numbers that chose it (metrics.json's `selection`): `by` names the
+    number compared across epochs (None: no validation, the last epoch kept), `row` the test modality it was
+    measured on, and val_hm / val_hm_calibrated / val_beta are the selected epoch's."""
+    epoch = selected_epoch(rows, protocol, epochs)
+    record: dict = {"epoch": epoch, "by": None, "epochs_validated": len(rows)}
+    if modality is not None:
+        record["row"] = modality
+    chosen = [row for row in rows if int(row["epoch"]) == epoch]
+    if chosen:
+        record["by"] = selection_metric(protocol)
+        record.update({k: float(chosen[0][k]) for k in ("val_hm", "val_hm_calibrated", "val_beta")})
+    return record

@@ -9,7 +9,11 @@ Every run writes, beside its checkpoint:
   val_scores.npz  the same for val (the distances beta is chosen on), and the per-epoch validation
                   numbers that chose the epoch (`epochs_epoch`, `epochs_val_hm`, ...)
   metrics.json    S / U / HM / ZSL at beta = 0 and calibrated (beta chosen on val), retrieval mAP,
-                  the selected epoch and the clips each row scored
+                  the clips each row scored, and how the numbers were chosen: `calibration` (the beta rule,
+                  each row's val-best beta, the beta it is tested with and its val HM there) and, for a
+                  trained model, `selected_epoch` with `selection` (the validation number compared across
+                  epochs, the row it was measured on, and the selected epoch's val HM, calibrated val HM and
+                  val-best beta); `both_fusion` says how the "both" row was formed
 metrics.json is computed from the two .npz files after they are written (`metrics_from_saved`), so
 every number in it, and in the tables, can be recomputed from them alone: `avgzsl recompute RUN_DIR`
 and `avgzsl recompute-tables RUNS_DIR`.
@@ -26,10 +30,12 @@ from scipy import stats
 
 from avgzsl.evaluation.metrics import gzsl_classification, retrieval_map, scored_rows
 from avgzsl.evaluation.protocol import beta_rule as protocol_beta_rule
-from avgzsl.evaluation.protocol import calibration_betas, selected_epoch
+from avgzsl.evaluation.protocol import calibration_record, selection_record
 from avgzsl.formats.atomic import atomic_output
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.results_json import json_text, write_json
+from avgzsl.formats.safe_npz import read_npz
+from avgzsl.runtime.numeric_env import numeric_environment
 
 SCORES_FILE, VAL_SCORES_FILE, METRICS_FILE = "scores.npz", "val_scores.npz", "metrics.json"
 EPOCH_COLUMNS = ("epoch", "val_hm", "val_hm_calibrated", "val_beta")  # the per-epoch numbers that chose the epoch
@@ -60,8 +66,9 @@ def evaluate_scores(
     betas = {}
     if val_scores is not None:
         usable = {m: v for m, v in val_scores.items() if m in test_scores}
-        betas = calibration_betas(usable, val_labels, seen if val_seen is None else val_seen, rule=beta_rule,
-                                  rows=val_rows)
+        out["calibration"] = calibration_record(usable, val_labels, seen if val_seen is None else val_seen,
+                                                rule=beta_rule, rows=val_rows)
+        betas = out["calibration"]["beta"]
     for modality, d in test_scores.items():
         keep = test_rows[modality] if test_rows is not None else slice(None)
         d, labels = d[keep], test_labels[keep]
@@ -100,9 +107,60 @@ def write_scores(path: str | os.PathLike, split: FeatureSplit, scores: dict[str,
         )
 
 
+class ScoresError(ValueError):
+    """A scores.npz / val_scores.npz that cannot be recomputed from; the message names the file and the array."""
+
+
 def read_scores(path: str | os.PathLike) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """A scores file's arrays, read as data only (avgzsl.formats.safe_npz) and checked to fit together."""
+    path = Path(path)
+    saved = read_npz(path, what="a scores .npz file", error=ScoresError)
+    _check_scores(path, saved)
+    return saved
+
+
+def _array_problem(value: np.ndarray, kinds: str, shape: tuple) -> str:
+    """Why `value` is not an array of dtype kind in `kinds` and shape `shape` ('' when it is)."""
+    if value.dtype.kind not in kinds:
+        return f"holds {value.dtype} values"
+    if value.shape != shape:
+        return f"has shape {value.shape}, expected {shape}"
+    return ""
+
+
+def _check_scores(path: Path, saved: dict) -> None:
+    """The arrays metrics are computed from: present, of the right kinds, and of sizes that agree."""
+    missing = [k for k in ("labels", "seen", "has_audio", "has_video") if k not in saved]
+    if missing:
+        raise ScoresError(f"{path}: lacks the array(s) {missing}; it is not a scores file written by avgzsl")
+    labels, seen = saved["labels"], saved["seen"]
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ScoresError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} of shape {labels.shape}")
+    if seen.ndim != 1 or seen.dtype.kind != "b":
+        raise ScoresError(f"{path}: 'seen' must be a 1-D boolean array, got {seen.dtype} of shape {seen.shape}")
+    n, c = len(labels), len(seen)
+    if n and (labels.min() < 0 or labels.max() >= c):
+        raise ScoresError(f"{path}: 'labels' holds {int(labels.min())} .. {int(labels.max())}, outside the "
+                          f"{c} classes of 'seen'")
+    wanted = {"has_audio": ("b", (n,)), "has_video": ("b", (n,))}
+    wanted.update({k: ("f", (n, c)) for k in saved if k.startswith("distances_")})
+    for key, (kinds, shape) in wanted.items():
+        problem = _array_problem(saved[key], kinds, shape)
+        if problem:
+            raise ScoresError(f"{path}: '{key}' {problem} (one row per label, one column per class)")
+    if "run_info" in saved:
+        _check_run_info(path, saved["run_info"])
+
+
+def _check_run_info(path: Path, value: np.ndarray) -> None:
+    if value.shape != () or value.dtype.kind != "U":
+        raise ScoresError(f"{path}: 'run_info' must be one JSON text, got {value.dtype} of shape {value.shape}")
+    try:
+        info = json.loads(str(value))
+    except json.JSONDecodeError as err:
+        raise ScoresError(f"{path}: 'run_info' is not valid JSON ({err.msg} at position {err.pos})") from None
+    if not isinstance(info, dict):
+        raise ScoresError(f"{path}: 'run_info' must be a JSON object, got a {type(info).__name__}")
 
 
 def coverage(split: FeatureSplit) -> dict:
@@ -147,17 +205,22 @@ def metrics_from_saved(test: dict, val: dict | None = None) -> dict:
         if val is not None and "epochs_epoch" in val:
             rows = [dict(zip(EPOCH_COLUMNS, values)) for values in
                     zip(*(val[f"epochs_{c}"].tolist() for c in EPOCH_COLUMNS))]
-        metrics["selected_epoch"] = selected_epoch(rows, info.get("protocol", "paper"), info["epochs"])
+        selection = selection_record(rows, info.get("protocol", "paper"), info["epochs"], info.get("select_modality"))
+        metrics["selected_epoch"], metrics["selection"] = selection["epoch"], selection
     return metrics
 
 
 def recompute_run(run_dir: str | os.PathLike) -> dict:
     """A run's metrics.json, recomputed from its scores.npz (and val_scores.npz when it has one)."""
     run = Path(run_dir)
-    if not (run / SCORES_FILE).is_file():
+    if not _present(run / SCORES_FILE):
         raise FileNotFoundError(f"{run / SCORES_FILE} not found: is {run} a run folder (one seed of an experiment)?")
-    val_path = run / VAL_SCORES_FILE
-    return metrics_from_saved(read_scores(run / SCORES_FILE), read_scores(val_path) if val_path.is_file() else None)
+    val_path = run / VAL_SCORES_FILE  # present in any form (a folder, a link): read_scores says what is wrong
+    return metrics_from_saved(read_scores(run / SCORES_FILE), read_scores(val_path) if _present(val_path) else None)
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def metrics_text(metrics: dict) -> str:
@@ -168,8 +231,12 @@ def metrics_text(metrics: dict) -> str:
 def write_run(out_dir: str | os.PathLike, test: FeatureSplit, test_scores: dict, *, run_info: dict,
               val: FeatureSplit | None = None, val_scores: dict | None = None,
               epoch_rows: list[dict] | None = None) -> dict:
-    """Write scores.npz (+ val_scores.npz), then metrics.json computed from the files just written."""
+    """Write scores.npz (+ val_scores.npz), then metrics.json computed from the files just written.
+
+    run_info gains the numeric environment (avgzsl.runtime.numeric_env) the scores were computed in.
+    """
     out = Path(out_dir)
+    run_info = {**run_info, "numeric_environment": numeric_environment()}
     write_scores(out / SCORES_FILE, test, test_scores, run_info=run_info)
     if val is not None and val_scores is not None:
         write_scores(out / VAL_SCORES_FILE, val, val_scores, epoch_rows=epoch_rows)

@@ -119,7 +119,9 @@ def plot_critical_difference(result: dict, path: str | os.PathLike, *, title: st
     n_methods = result["n_methods"]
     cd = result["critical_difference"]
     # a Figure without pyplot: no global backend or figure registry is touched by library code
-    figure = Figure(figsize=(8.0, 1.2 + 0.3 * n_methods), layout="constrained")
+    # taller by the title's lines, so that a long caption leaves the ranks their room
+    extra_lines = (title or "").count("\n")
+    figure = Figure(figsize=(8.0, 1.2 + 0.3 * n_methods + 0.18 * extra_lines), layout="constrained")
     axes = figure.add_subplot()
     scikit_posthocs.critical_difference_diagram(
         result["average_ranks"],

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -40,11 +41,13 @@ import numpy as np
 import pandas as pd
 
 from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.safe_hdf5 import SafeHdf5, short
 
 FORMAT_VERSION = 1
 MODALITIES = ("audio", "video", "text")
 STATUS_COLUMNS = ("clip_id", "status", "reason", "flags")
 SILENT_AUDIO = "silent_audio"
+log = logging.getLogger("avgzsl.formats.shards")
 
 
 class FeatureError(ValueError):
@@ -103,36 +106,70 @@ def write_feature_shard(
 
 
 def read_feature_shard(path: str | os.PathLike, *, expected_dim: int | None = None) -> FeatureShard:
-    """Read a whole shard in one go and refuse anything unfit for training."""
+    """Read a shard as data only (avgzsl.formats.safe_hdf5) and refuse anything unfit for training.
+
+    Attributes, dataset kinds, dtypes and declared shapes (rows against ids, columns against `dim` and
+    `expected_dim`, at least one row) are all checked before a byte of the arrays is read.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"feature shard not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise FeatureError(f"{path}: not a readable HDF5 feature shard ({err})") from err
-    with f:
-        for key in ("features", "ids"):
-            if key not in f:
-                raise FeatureError(f"{path}: missing dataset /{key}")
-        version = int(f.attrs.get("format_version", -1))
+    with SafeHdf5(path, what="a feature shard", error=FeatureError) as h5:
+        version = h5.int_attr("format_version")
         if version != FORMAT_VERSION:
-            raise FeatureError(f"{path}: format_version {version}, this reader knows {FORMAT_VERSION}")
-        features = f["features"][...].astype(np.float32, copy=False)
-        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in f["ids"][...]]
-        attrs = dict(f.attrs)
-    dim = int(attrs.get("dim", -1))
-    if features.ndim != 2 or features.shape[1] != dim:
-        raise FeatureError(f"{path}: features shape {features.shape} disagrees with dim={dim}")
-    _check(path, features, ids, expected_dim=expected_dim if expected_dim is not None else dim)
-    return FeatureShard(
-        features=features,
-        ids=ids,
-        modality=str(attrs["modality"]),
-        extractor=str(attrs.get("extractor", "")),
-        settings_hash=str(attrs.get("settings_hash", "")),
-        settings=json.loads(attrs.get("settings", "{}")),
-    )
+            raise FeatureError(f"{path}: attribute format_version is {version}, this reader knows {FORMAT_VERSION}")
+        modality = h5.str_attr("modality")
+        if modality not in MODALITIES:
+            raise FeatureError(f"{path}: attribute modality is {short(modality)}, expected one of {MODALITIES}")
+        dim = h5.int_attr("dim")
+        if dim < 1:
+            raise FeatureError(f"{path}: attribute dim is {dim}, expected the feature dimension (>= 1)")
+        extractor = h5.str_attr("extractor", default="")
+        hashed = h5.str_attr("settings_hash", default="")
+        settings = h5.json_object_attr("settings", default={})
+        features = h5.numeric("features", ndim=2)
+        ids = h5.strings("ids")
+        _check_declared(path, features.shape, ids.shape[0], dim, expected_dim)
+        h5.check_stored("features", features)  # the larger array's bound first: refused before the ids are read
+        id_list = h5.read_strings("ids", ids)
+        array = h5.read_float32("features", features)
+    _check(path, array, id_list, expected_dim=dim)
+    return FeatureShard(features=array, ids=id_list, modality=modality, extractor=extractor,
+                        settings_hash=hashed, settings=settings)
+
+
+def _check_declared(path: Path, shape: tuple, n_ids: int, dim: int, expected_dim: int | None) -> None:
+    """The declared shapes agree with each other and with what the caller expects; nothing is read yet."""
+    rows, cols = shape
+    if rows != n_ids:
+        raise FeatureError(f"{path}: /features declares {rows} rows but /ids {n_ids} ids")
+    if cols != dim:
+        raise FeatureError(f"{path}: /features declares shape {shape}, which disagrees with its attribute dim={dim}")
+    if expected_dim is not None and cols != expected_dim:
+        raise FeatureError(f"{path}: features are {cols}-d, expected {expected_dim}-d")
+    if rows == 0:
+        _check_all_skipped(path)
+
+
+def status_table_beside(path: Path) -> Path | None:
+    """The status table an extraction wrote beside the shard (`x.status.tsv`, the workflow's, or `x.tsv`)."""
+    for candidate in (path.with_suffix(".status.tsv"), path.with_suffix(".tsv")):
+        if candidate.is_file() and not candidate.is_symlink():
+            return candidate
+    return None
+
+
+def _check_all_skipped(path: Path) -> None:
+    """A shard without rows is accepted only as an extraction's record that every clip of its shard was skipped:
+    its status table beside it lists clips, none of them `ok`. Any other empty shard is a wrong file."""
+    table_path = status_table_beside(path)
+    try:
+        table = read_status_table(table_path) if table_path is not None else None
+    except ValueError as err:  # pandas' parser errors name no file
+        raise FeatureError(f"{path}: the shard holds no rows, and its status table {table_path} is unreadable "
+                           f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from None
+    if table is None or not len(table) or (table["status"] == "ok").any():
+        raise FeatureError(f"{path}: the shard holds no rows, and no status table beside it records that every "
+                           "clip of its shard was skipped")
+    log.warning("%s: no rows: all %d clips of its shard were skipped (reasons in %s)", path, len(table), table_path)
 
 
 def _check(path: Path, features: np.ndarray, ids: list[str], *, expected_dim: int) -> None:
@@ -143,13 +180,12 @@ def _check(path: Path, features: np.ndarray, ids: list[str], *, expected_dim: in
     finite = np.isfinite(features).all(axis=1)
     if not finite.all():
         bad = [ids[i] for i in np.flatnonzero(~finite)[:5]]
-        raise FeatureError(
-            f"{path}: NaN or inf in {int((~finite).sum())} row(s), e.g. clip {bad[0]!r} (first few: {bad})"
-        )
+        raise FeatureError(f"{path}: NaN or inf in {int((~finite).sum())} row(s), e.g. clip {short(bad[0])} "
+                           f"(first few: {', '.join(short(b) for b in bad)})")
     seen: set[str] = set()
     for clip in ids:
         if clip in seen:
-            raise FeatureError(f"{path}: duplicate id {clip!r}")
+            raise FeatureError(f"{path}: duplicate id {short(clip)}")
         seen.add(clip)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from avgzsl.formats.atomic import atomic_output
+from avgzsl.formats.input_files import check_regular_file
 
 
 class TorchFileError(ValueError):
@@ -33,12 +34,9 @@ def _first_line(err: BaseException) -> str:
 
 def _check_container(path: Path, what: str, error: type[ValueError]) -> None:
     """Refuse, before unpickling anything, what cannot be a torch file at all."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"{path} does not exist (expected {what})")
-    if path.is_dir():
-        raise error(f"{path}: a folder, not {what}")
-    if not path.is_file():
-        raise error(f"{path}: not a regular file, so not {what}")
+    check_regular_file(path, what=what, error=error)  # no folder, FIFO, device, or link (to /etc/passwd, say)
     if path.stat().st_size == 0:
         raise error(f"{path}: the file is empty, not {what}")
     with path.open("rb") as fh:

@@ -26,10 +26,16 @@ Every choice below follows their released code at commit 2711aeb, `src/model_imp
   MSE(theta_a, theta_w). Here phi_a, phi_v are the encoder outputs before attention (mi:209-210, 266-267);
 * each net is called on the positive and the negative half separately (mi:209-252), so BatchNorm
   statistics are per half batch; A_proj and V_proj also run on the reconstructions (mi:245-246, unused by
-  the loss but they move those nets' running statistics), reproduced for the same eval-mode state. Here a
-  net's calls on independent inputs run as one call on their rows with BatchNorm per block
-  (`avgzsl.models.layers.blockwise_forward`), in AVCA's order per net, so statistics, running statistics and
-  gradients are those of the separate calls; dropout is `BitMaskDropout` (nn.Dropout's mask law and scale);
+  the loss but they move those nets' running statistics). Here a net's calls on independent inputs run as
+  one call on their rows with BatchNorm per block (`avgzsl.models.layers.blockwise_forward`), in AVCA's order
+  per net, so batch statistics and gradients are those of the separate calls, and so are the running
+  statistics that this forward leaves; dropout is `BitMaskDropout` (nn.Dropout's mask law and scale);
+* after every optimiser step AVCA-GZSL's training loop calls `get_embeddings` on the positives in train mode
+  (src/train.py:110-111, mi:314-330): one more BatchNorm update of A_enc, V_enc, W_proj, A_proj and V_proj
+  with the updated weights. The paper has no such pass and by default none runs, so the eval-mode running
+  statistics differ from theirs; `train.avca_extra_embedding_pass: true` runs it (`extra_embedding_pass`);
+* their optimiser (mi:187-192) leaves the position embedding out, so it keeps its initial value;
+  `model.avca_train_position_embedding: false` freezes it the same way (default: trained, as the paper);
 * test (mi:314-330, src/utils.py:182-205): theta_a, theta_v and theta_w of the class word vectors, scored
   by torch.cdist (src/utils.py:245,253). AVCA-GZSL evaluates only mode="video" and returns that one result
   as "audio", "video" and "both" (src/utils.py:196-205). `model.avca_scoring: video_branch` reproduces that;
@@ -46,8 +52,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgzsl.models.layers import BitMaskDropout, InputNormalization, blockwise_forward
+from avgzsl.models.layers import BitMaskDropout, blockwise_forward
 from avgzsl.models.losses import full_precision, triplet
+from avgzsl.models.method import ZSLMethod
 from avgzsl.settings.experiment import LossConfig, ModelConfig
 
 TOKEN_DIM = 300  # width of the encoders' outputs and of the cross-attention (mi:141-154)
@@ -104,22 +111,29 @@ class CrossAttention(nn.Module):
         return x
 
 
-class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalise inputs)
-    """AVCA with the project's model interface: `training_terms(batch)` and `distances(...)`."""
+class AVCA(ZSLMethod):  # (AVCA's run scripts never normalise inputs)
+    """AVCA with the project's model interface (avgzsl.models.method): `training_terms(batch)`, `distances(...)`."""
 
+    label = "AVCA"
     uses_audio = True
     uses_video = True
     attention = None  # no CJME-style modality weight: "both" is a fixed fusion
 
+    def run_record(self) -> dict:
+        return {"avca_scoring": self.model_cfg.avca_scoring}
+
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
-        super().__init__()
-        self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
+        super().__init__(model_cfg, loss_cfg)
         m = model_cfg
+        # AVCA-GZSL's test: the video branch's distances reported as all three rows (`model.avca_scoring`)
+        self.scores_video_branch = m.avca_scoring == "video_branch"
         mom, e = m.bn_momentum, m.embed_dim
         self.audio_enc = avca_net(m.audio_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)
         self.video_enc = avca_net(m.video_dim, TOKEN_DIM, m.dropout, mom, m.hidden_dim)
         self.cross_attention = CrossAttention(m.attention_depth, m.dropout)
         self.position = nn.Parameter(torch.randn(2, TOKEN_DIM))  # mi:182
+        # AVCA-GZSL's optimiser never sees it (mi:187-192): without a gradient, Adam leaves it as initialised
+        self.position.requires_grad_(m.avca_train_position_embedding)
         self.text_proj = avca_net(m.text_dim, e, m.additional_dropout, mom)
         self.decoder = avca_net(e, m.text_dim, m.additional_dropout, mom)
         self.audio_proj = avca_net(TOKEN_DIM, e, m.decoder_dropout, mom, m.decoder_hidden_dim)
@@ -169,6 +183,16 @@ class AVCA(InputNormalization, nn.Module):  # (AVCA's run scripts never normalis
                     rho_w=rho_w, theta_a=theta_a, theta_a_neg=theta_a_neg, theta_v=theta_v, theta_v_neg=theta_v_neg,
                     phi_a_rec=phi_a_rec, phi_v_rec=phi_v_rec, rho_a=rho_a, rho_a_neg=rho_a_neg,
                     rho_v=rho_v, rho_v_neg=rho_v_neg)
+
+    @torch.no_grad()
+    def extra_embedding_pass(self, batch: dict) -> None:
+        """AVCA-GZSL's `get_embeddings(x_a, x_v, w)` on the positives after each step (their src/train.py:111,
+        mi:314-330), in train mode: its outputs are unused, so all it does is one more BatchNorm update (and
+        dropout draw) of A_enc, V_enc, W_proj, V_proj and A_proj, from the weights the step just wrote."""
+        b = batch["xa"].shape[0] // 2
+        _, _, att_a, att_v = self.encode(batch["xa"][:b], batch["xv"][:b])
+        self.embed_text(batch["xt"][:b])
+        self.video_proj(att_v), self.audio_proj(att_a)  # mi:327-328: V_proj first
 
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         """AVCA's loss (mi:255-292) split into its named parts; the trainer sums them."""

@@ -74,6 +74,9 @@ class AVGZSLNet(JointEmbedding):
     CJME's attention weight when `attention` is on).
     """
 
+    label = "AVGZSLNet"
+    learns_attention = True
+
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
         super().__init__(model_cfg, loss_cfg)
         m = model_cfg

@@ -16,6 +16,9 @@ from avgzsl.models.losses import (
 class CJME(JointEmbedding):
     """Coordinated joint multimodal embeddings (Parida et al. 2020) as re-implemented by AVCA-GZSL."""
 
+    label = "CJME"
+    learns_attention = True
+
     def training_terms(self, batch: dict) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
         a_p, a_q = self.embed_pairs(self.audio_proj, batch["xa"]).unbind()

@@ -12,11 +12,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgzsl.models.layers import InputNormalization, blockwise_forward, create_projection
+from avgzsl.models.layers import blockwise_forward, create_projection
 from avgzsl.models.losses import (
     attention_target,
     full_precision,
 )
+from avgzsl.models.method import ZSLMethod
 from avgzsl.settings.experiment import LossConfig, ModelConfig
 
 
@@ -48,15 +49,14 @@ def embedding_distances(z: torch.Tensor, t: torch.Tensor, kind: str) -> torch.Te
     return torch.cdist(z, t) ** 2 / z.shape[1]  # mse
 
 
-class JointEmbedding(InputNormalization, nn.Module):
+class JointEmbedding(ZSLMethod):
     """Shared plumbing: input normalisation, text projection, test-time distances."""
 
     uses_audio = True
     uses_video = True
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
-        super().__init__()
-        self.model_cfg, self.loss_cfg = model_cfg, loss_cfg
+        super().__init__(model_cfg, loss_cfg)
         m = model_cfg
         self.text_proj = create_text_projection(m)
         nets = {"batch_norm": m.batch_norm, "out_relu": m.embed_relu, "dropout": m.dropout}
@@ -83,6 +83,12 @@ class JointEmbedding(InputNormalization, nn.Module):
 
     def embed_video(self, x_v):
         return self.video_proj(self.prep(x_v))
+
+    def map_points(self, modality: str, x: torch.Tensor, x_text: torch.Tensor):
+        """The joint embedding space: clips through F_A or F_V, classes through F_T."""
+        if not (self.uses_audio if modality == "audio" else self.uses_video) or getattr(self, "concat", False):
+            return None
+        return (self.embed_audio(x) if modality == "audio" else self.embed_video(x)), self.embed_text(x_text)
 
     def attention_loss(self, batch: dict, a_p, v_p, class_emb) -> dict[str, torch.Tensor]:
         if self.attention is None:

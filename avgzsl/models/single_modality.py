@@ -16,9 +16,10 @@ from avgzsl.settings.experiment import LossConfig, ModelConfig
 class SingleModalityNet(JointEmbedding):
     """The audio-only or video-only model of Table 1: one projection net, trained on one modality."""
 
-    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig, modality: str):
-        self.modality = modality
-        self.uses_audio, self.uses_video = modality == "audio", modality == "video"
+    modality = ""
+
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
+        self.uses_audio, self.uses_video = self.modality == "audio", self.modality == "video"
         super().__init__(model_cfg, loss_cfg)
 
     def _embed(self, x_a, x_v):
@@ -36,9 +37,19 @@ class SingleModalityNet(JointEmbedding):
         return {self.modality: d, "attention": None}
 
 
+class AudioOnlyNet(SingleModalityNet):
+    label, modality, modalities, test_modalities = "audio only", "audio", ("audio",), ("audio",)
+
+
+class VideoOnlyNet(SingleModalityNet):
+    label, modality, modalities, test_modalities = "video only", "video", ("video",), ("video",)
+
+
 class ConcatNet(JointEmbedding):
     """The audio-video concatenation model: one projection of [x_a, x_v]; both modalities needed."""
 
+    label = "AV concat"
+    test_modalities = ("both",)
     concat = True
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):

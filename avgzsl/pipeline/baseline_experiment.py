@@ -20,14 +20,6 @@ from avgzsl.pipeline.run_folders import publish_dir
 
 log = logging.getLogger("avgzsl.pipeline.experiments")
 
-# which features a classical baseline sees: Table 1 runs them on video; GCCA and the
-# pre-trained baseline are retrieval systems of Table 2, on audio and on video
-BASELINE_MODALITIES = {
-    "conse": ("video",), "devise": ("video",), "sae": ("video",), "eszsl": ("video",), "ale": ("video",),
-    "gcca": ("audio", "video", "both"), "pretrained": ("audio", "video"),
-}
-
-
 def _baseline_rows(split: FeatureSplit, modalities: tuple[str, ...]) -> torch.Tensor:
     keep = torch.ones(len(split), dtype=torch.bool)
     for m in modalities:
@@ -35,29 +27,37 @@ def _baseline_rows(split: FeatureSplit, modalities: tuple[str, ...]) -> torch.Te
     return keep
 
 
-def _fit(name: str, options: dict, trn: FeatureSplit):
-    """Fit on the seen-class clips of `trn` that hold the baseline's modalities; (training clips, scorer)."""
-    from avgzsl.baselines import create_baseline
+def needed_modalities(name: str) -> tuple[str, ...]:
+    """The features a baseline's rows read ("both" reads audio and video)."""
+    from avgzsl.baselines import baseline_class
 
-    modalities = BASELINE_MODALITIES[name]
-    needs = tuple(m for m in modalities if m != "both")
-    train = trn.subset(trn.seen[trn.labels] & _baseline_rows(trn, needs))
+    rows = baseline_class(name).test_modalities
+    return ("audio", "video") if "both" in rows else tuple(rows)
+
+
+def _fit(name: str, options: dict, trn: FeatureSplit):
+    """Fit on the seen-class clips of `trn` that hold the baseline's modalities; (training clips, scorer).
+
+    One instance per reported modality, or one joint fit for a method that learns from the modalities together.
+    """
+    from avgzsl.baselines import baseline_class, create_baseline
+
+    modalities = baseline_class(name).test_modalities
+    train = trn.subset(trn.seen[trn.labels] & _baseline_rows(trn, needed_modalities(name)))
     x = {"audio": train.audio.numpy(), "video": train.video.numpy()}
     labels, class_text, seen = train.labels.numpy(), train.text.numpy(), train.classes.seen
 
     def score(split: FeatureSplit) -> dict[str, np.ndarray]:
         feats = {"audio": split.audio.numpy(), "video": split.video.numpy()}
-        if name == "gcca":
-            views = {"audio": {0: feats["audio"]}, "video": {1: feats["video"]},
-                     "both": {0: feats["audio"], 1: feats["video"]}}
-            return {m: model.retrieval_distances(views[m]) for m in modalities}
+        if joint is not None:
+            return {m: joint.modality_distances(feats, m) for m in modalities}
         return {m: models[m].distances(feats[m]) for m in modalities}
 
-    if name == "gcca":
-        model = create_baseline("gcca", **options)
-        model.fit_views([x["audio"], x["video"], class_text[labels]], labels, seen, class_text=class_text)
+    joint, models = None, {}
+    if baseline_class(name).joint:
+        joint = create_baseline(name, **options)
+        joint.fit_modalities(x, labels, class_text, seen)
     else:
-        models = {}
         for m in modalities:
             models[m] = create_baseline(name, **options)
             models[m].fit(x[m], labels, class_text, seen)
@@ -77,10 +77,12 @@ def run_baseline_experiment(spec: dict, *, manifest, classes, text, audio, video
     torch.set_num_threads(1)  # DEVISE / ALE fit small problems; more threads only add overhead
     splits = load_feature_splits(manifest=manifest, classes=classes, text=text, audio=audio, video=video,
                                  stage1_classes=stage1_classes)
-    needs = tuple(m for m in BASELINE_MODALITIES[name] if m != "both")
+    needs = needed_modalities(name)
     train, score = _fit(name, options, splits["trn"])
     val_score = score
-    run_info = dict(experiment=spec["name"], model=name, seed=0, coverage={k: coverage(s) for k, s in splits.items()},
+    from avgzsl.baselines import baseline_label
+
+    run_info = dict(experiment=spec["name"], model=name, label=baseline_label(name), seed=0, coverage={k: coverage(s) for k, s in splits.items()},
                     train_clips=len(train), missing_modality="exclude")
     if "trn_val" in splits:  # stage 2: refit on trn + val
         train, score = _fit(name, options, splits["trn_val"])

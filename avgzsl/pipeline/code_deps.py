@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
+
+from avgzsl.settings.experiment import METHOD_ENTRY_POINTS, is_class_path
 
 # import name -> folder in the repository (the extractors install as `avgzsl_extractors` from extractors/)
 PACKAGES = {"avgzsl": "avgzsl", "avgzsl_extractors": "extractors"}
@@ -112,13 +116,59 @@ def _syntax(path: Path, mtime_ns: int, size: int) -> str:
     return ast.dump(tree)
 
 
-def code_digest(script: str | Path, repo: str | Path, modules: tuple[str, ...] = ()) -> str:
+def code_digest(script: str | Path, repo: str | Path, modules: tuple[str, ...] = (), method: str | None = None,
+                method_group: str = METHOD_ENTRY_POINTS) -> str:
     """SHA-256 over the repository-relative path and docstring-free syntax tree of `script` and of every module
-    it imports (`code_inputs`): it changes with the code that runs, not with comments, docstrings or layout."""
+    it imports (`code_inputs`): it changes with the code that runs, not with comments, docstrings or layout.
+
+    `method`: a `model.kind` (or, with `method_group="avgzsl.baselines"`, a baseline) the script builds; a
+    method outside the package adds its module and the modules of its own package that it imports (by dotted
+    name, so a moved checkout keeps the record), and the package modules they import."""
     repo, script = Path(repo).resolve(), Path(script).resolve()
+    outside = method_files(method, method_group) if method else []
+    ours = tuple(name for _, path in outside for name in _imported_modules(repo, path)
+                 if _module_file(repo, name) is not None)
     digest = hashlib.sha256()
-    for path in [script, *code_inputs(script, repo, tuple(modules))]:
+    for path in [script, *code_inputs(script, repo, tuple(modules) + ours)]:
         stat = path.stat()
         digest.update(path.relative_to(repo).as_posix().encode() + b"\0")
         digest.update(_syntax(path, stat.st_mtime_ns, stat.st_size).encode() + b"\0")
+    for name, path in outside:
+        stat = path.stat()
+        digest.update(f"method module {name}".encode() + b"\0")
+        digest.update(_syntax(path, stat.st_mtime_ns, stat.st_size).encode() + b"\0")
     return digest.hexdigest()
+
+
+def method_files(kind: str, group: str = METHOD_ENTRY_POINTS) -> list[tuple[str, Path]]:
+    """(dotted name, file) of a method outside the package (an installed entry point of `group`, or a
+    `package.module:Class`): its module and, transitively, the modules of its own top-level package it imports.
+    Found without importing the module itself; none for a built-in name."""
+    installed = {ep.name: ep for ep in entry_points(group=group)}
+    if kind in installed:
+        module = installed[kind].module
+    elif is_class_path(kind):
+        module = kind.partition(":")[0]
+    else:
+        return []
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise ValueError(f"model.kind {kind!r}: no Python source file for {module!r} on the path")
+    path = Path(spec.origin).resolve()
+    depth = module.count(".") + (path.name == "__init__.py")
+    root, top = path.parents[depth], module.split(".")[0]
+    found: dict[str, Path] = {}
+    todo = [(module, path)]
+    while todo:
+        name, file = todo.pop()
+        if name in found:
+            continue
+        found[name] = file
+        for imported in _imported_modules(root, file):
+            if imported.split(".")[0] != top:
+                continue
+            base = root.joinpath(*imported.split("."))
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    todo.append((imported, candidate.resolve()))
+    return sorted(found.items())

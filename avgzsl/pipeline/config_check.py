@@ -11,19 +11,15 @@ defaults, and then checks what a schema cannot say:
 * the files each dataset needs, word vectors and I3D weights named by path, the download template;
 * cross-field rules: crop inside the resized frame, mel band below Nyquist, increasing milestones, ...
 
-`check_experiment_sections` is the part the command line reuses for `avgzsl train --config/--set`.
+`check_experiment_sections` is the part the command line reuses for `avgzsl train --config/--set`; its field
+rules (`avgzsl.settings.checks`) also check the config stored in a checkpoint.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import itertools
-import math
 import re
 import string
-import types
-import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,161 +29,84 @@ from avgzsl.datasets.download import id_argument_problems
 from avgzsl.datasets.registry import dataset_kind
 from avgzsl.datasets.registry import names as dataset_names
 from avgzsl.runtime.errors import input_file_problem
-from avgzsl.settings.experiment import (
-    AVCA_SCORINGS,
-    DISTANCES,
-    LR_SCHEDULES,
-    MODEL_KINDS,
-    OPTIMIZERS,
-    PRECISIONS,
-    PROTOCOLS,
-    LossConfig,
-    ModelConfig,
-    TrainConfig,
-)
 
-MISSING_MODALITY = ("exclude", "other_modality")  # avgzsl.evaluation.metrics.MISSING_MODALITY (a test keeps them equal)
+# the field rules (types, ranges) live with the settings, where the checkpoint loader checks a stored config
+# by them too; imported here under their old names for the workflow's checks, the command line and the tests
+from avgzsl.settings.checks import (  # noqa: F401
+    MISSING_MODALITY,
+    RULES,
+    SECTIONS,
+    ConfigError,
+    at_least,
+    below_one,
+    field_problems,
+    one_of,
+    positive,
+)
+from avgzsl.settings.experiment import MODEL_KINDS, ModelConfig
+
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"  # package data: installed with the package
 OFFLINE_TEXT_SOURCES = ("glove-6b-50d",)  # avgzsl_extractors.text.GLOVE_6B_50D (a test keeps them equal)
 I3D_WEIGHT_NAMES = ("kinetics400",)
 DOWNLOAD_FIELDS = ("youtube_id", "start", "end", "out", "clip_id")  # avgzsl.datasets.download.build_command
-SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
 
 
-class ConfigError(ValueError):
-    """One or more bad config values; `problems` holds (key path, what is wrong) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        lines = [f"{key}: {problem}" for key, problem in problems]
-        head = "" if len(lines) == 1 else f"{len(lines)} problems:\n  "
-        super().__init__(head + "\n  ".join(lines))
-
-    @property
-    def keys(self) -> list[str]:
-        return [key for key, _ in self.problems]
+# what the built-in methods declare (avgzsl.models.registry.BUILTIN_METHODS; a test keeps them equal), so that
+# checking a config of built-in methods does not import torch on every parse of the workflow
+BUILTIN_ATTENTION = ("avgzslnet", "cjme")
 
 
-# ---- values against a dataclass's field types and ranges ------------------------------------
+def method_problems(model: dict, preset: str | None = None) -> list[tuple[str, str, str]]:
+    """What the method a `model.kind` names says about the rest of the config: attention, options, presets."""
+    kind = model.get("kind", ModelConfig.kind)
+    if kind in MODEL_KINDS:  # built in: no options, no preset limits
+        problems = []
+        if model.get("attention") and kind not in BUILTIN_ATTENTION:
+            problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))
+        if model.get("options"):
+            problems.append(("model", "options", f"{kind} takes no model.options, got {sorted(model['options'])}"))
+        return problems
+    from avgzsl.models.method import MethodError, method_name, parse_options
+    from avgzsl.models.registry import method_class
 
-
-def _type_problem(value, hint) -> str | None:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
-        return _type_problem(value, hint)
-    if origin is list:
-        if not isinstance(value, list):
-            return f"must be a list of {_NAMES[args[0]]}s, got {value!r}"
-        bad = [v for v in value if _type_problem(v, args[0])]
-        return f"must be a list of {_NAMES[args[0]]}s, got {value!r}" if bad else None
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
-        str: isinstance(value, str),
-    }[hint]
-    return None if ok else f"must be {_ARTICLE[hint]} {_NAMES[hint]}, got {value!r}"
-
-
-_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string"}
-_ARTICLE = {bool: "a", int: "an", float: "a", str: "a"}
-
-
-def at_least(low: float) -> Callable:
-    return lambda v: None if v >= low else f"must be >= {low}, got {v}"
-
-
-def positive(v) -> str | None:
-    return None if v > 0 else f"must be > 0, got {v}"
-
-
-def below_one(v) -> str | None:
-    return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"
-
-
-def one_of(choices: tuple) -> Callable:
-    return lambda v: None if v in choices else f"must be one of {list(choices)}, got {v!r}"
-
-
-def increasing_positive(v: list) -> str | None:
-    ok = all(m >= 1 for m in v) and all(a < b for a, b in itertools.pairwise(v))
-    return None if ok else f"must be increasing epochs >= 1, got {v}"
-
-
-def _device(v: str) -> str | None:
-    head, _, index = v.partition(":")
-    ok = v in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit())
-    return None if ok else f"must be auto, cpu, cuda or cuda:N, got {v!r}"
-
-
-# ranges of the values a type check lets through; the schema's $defs say the same for the workflow
-RULES: dict[type, dict[str, Callable]] = {
-    ModelConfig: {
-        "kind": one_of(MODEL_KINDS), "audio_dim": at_least(1), "video_dim": at_least(1), "text_dim": at_least(1),
-        "hidden_dim": at_least(1), "embed_dim": at_least(1), "decoder_hidden_dim": at_least(1), "dropout": below_one,
-        "text_hidden_dim": at_least(0), "decoder_dropout": below_one, "attention_test": one_of(("soft", "hard")),
-        "additional_dropout": below_one, "attention_depth": at_least(1), "avca_scoring": one_of(AVCA_SCORINGS),
-        "bn_momentum": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
-    },
-    LossConfig: {
-        "distance": one_of(DISTANCES), "margin": at_least(0), "eps": at_least(0), "rec_distance": one_of(DISTANCES),
-        "attention_logits": one_of(("distance", "dot")), "attention_weighting": one_of(("per_clip", "batch_mean")),
-    },
-    TrainConfig: {
-        "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "momentum": below_one, "weight_decay": at_least(0),
-        "milestones": increasing_positive, "gamma": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}",
-        "select_modality": one_of(("audio", "video", "both")), "protocol": one_of(PROTOCOLS),
-        "num_threads": lambda v: None if v is None else at_least(1)(v), "device": _device,
-        "seed": lambda v: None if 0 <= v < 2**32 else f"must be in 0 .. 2^32-1 (numpy's seed range), got {v}",
-        "missing_modality": one_of(MISSING_MODALITY), "batches_per_epoch": at_least(0),
-        "optimizer": one_of(OPTIMIZERS), "lr_schedule": one_of(LR_SCHEDULES), "patience": at_least(0),
-        "precision": one_of(PRECISIONS),
-    },
-}
-
-
-def field_problems(cls: type, values: dict, rules: dict[str, Callable] | None = None) -> list[tuple[str, str]]:
-    """(key, problem) for unknown keys, values of the wrong type and values out of range."""
-    hints = typing.get_type_hints(cls)
-    valid = [f.name for f in dataclasses.fields(cls)]
-    rules = RULES.get(cls, {}) if rules is None else rules
+    try:
+        cls = method_class(kind)
+    except MethodError as err:
+        return [("model", "kind", str(err))]
     problems = []
-    for key, value in values.items():
-        if key not in hints:
-            problems.append((key, f"unknown key; valid: {', '.join(valid)}"))
-            continue
-        problem = _type_problem(value, hints[key])
-        if problem is None and key in rules:
-            problem = rules[key](value)  # ranges only once the type is right
-        if problem:
-            problems.append((key, problem))
+    if model.get("attention") and not cls.learns_attention:
+        problems.append(("model", "attention", f"{method_name(cls)} learns no attention (kind {kind!r})"))
+    try:
+        parse_options(cls, model.get("options"))
+    except MethodError as err:
+        problems.append(("model", "options", str(err)))
+    if preset is not None and cls.presets is not None and preset not in cls.presets:
+        problems.append(("model", "kind", f"{method_name(cls)} takes the presets {list(cls.presets)}, not {preset!r}"))
     return problems
 
 
-def experiment_problems(model: dict, loss: dict, train: dict) -> list[tuple[str, str, str]]:
+def experiment_problems(model: dict, loss: dict, train: dict, preset: str | None = None) -> list[tuple[str, str, str]]:
     """(section, key, problem) for one deep experiment's merged model/loss/train overrides."""
     sections = {"model": model, "loss": loss, "train": train}
     problems = [(s, k, p) for s, cls in SECTIONS.items() for k, p in field_problems(cls, sections[s])]
     if problems:
         return problems  # the cross-field rules below assume well-typed values
     kind = model.get("kind", ModelConfig.kind)
-    if model.get("attention") and kind not in ("avgzslnet", "cjme"):
-        problems.append(("model", "attention", f"only avgzslnet and cjme learn attention, not {kind!r}"))
+    problems += method_problems(model, preset)
+    if train.get("avca_extra_embedding_pass") and kind != "avca":
+        problems.append(("train", "avca_extra_embedding_pass", f"only avca has this pass, not {kind!r}"))
     terms = {t: loss.get(t, True) for t in ("rec", "cta", "ctv", "ta", "at", "tv", "vt")}
     if kind == "avgzslnet" and not any(terms.values()) and not model.get("attention"):
         problems.append(("loss", next(iter(terms)), "every loss term of avgzslnet is switched off: nothing to train"))
     return problems
 
 
-def check_experiment_sections(sections: dict[str, dict], prefix: str = "") -> None:
+def check_experiment_sections(sections: dict[str, dict], prefix: str = "", preset: str | None = None) -> None:
     """The command line's check of `--config` / `--set` overrides; keys are named `prefix + section.key`."""
     unknown = sorted(set(sections) - set(SECTIONS))
     problems = [(f"{prefix}{s}", f"unknown section; valid: {', '.join(SECTIONS)}") for s in unknown]
     problems += [(f"{prefix}{s}.{k}", p) for s, k, p in experiment_problems(
-        *(sections.get(s) or {} for s in SECTIONS))]
+        *(sections.get(s) or {} for s in SECTIONS), preset=preset)]
     if problems:
         raise ConfigError(problems)
 
@@ -344,12 +263,15 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
 
 
 def _baseline_problems(name: str, spec: dict) -> list[tuple[str, str]]:
-    from avgzsl.baselines import BASELINES, create_baseline
+    from avgzsl.baselines import baseline_class, create_baseline
 
     where = f"experiments.{name}"
     problems = [(f"{where}.{k}", f"baselines take only options; {k} is for deep experiments")
                 for k in ("preset", "seeds", "model", "loss", "train") if k in spec]
-    method, options = BASELINES[spec["baseline"]], spec.get("options", {})
+    try:
+        method, options = baseline_class(spec["baseline"]), spec.get("options", {})
+    except ValueError as err:
+        return problems + [(f"{where}.baseline", str(err))]
     bad = field_problems(method.config_class, options, BASELINE_RULES)
     problems += [(f"{where}.options.{k}", p) for k, p in bad]
     if not bad:
@@ -383,7 +305,7 @@ def _experiment_problems(config: dict) -> list[tuple[str, str]]:
             problems.append((f"experiments.{name}.options", "options are for baselines; deep experiments take "
                              "model, loss and train"))
         merged = {s: {**defaults.get(s, {}), **spec.get(s, {})} for s in SECTIONS}
-        for section, key, problem in experiment_problems(**merged):
+        for section, key, problem in experiment_problems(**merged, preset=spec.get("preset", defaults.get("preset"))):
             own = key in spec.get(section, {}) or key not in defaults.get(section, {})
             where = f"experiments.{name}.{section}.{key}" if own else f"training.{section}.{key} (in {name})"
             problems.append((where, problem))

@@ -21,6 +21,7 @@ import pandas as pd
 
 from avgzsl.evaluation.summary import SUMMARY_FILE, read_summary
 from avgzsl.reporting.avca_published import DATASETS, FEATURE_SETS, PUBLISHED, method_name, reported_modality
+from avgzsl.reporting.names import scoring_text
 from avgzsl.reporting.tables import write_table
 
 
@@ -45,6 +46,17 @@ def read_result(result_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
     return json.loads(record_path.read_text()), summaries
 
 
+def row_setting(summary: dict, text_lookup: str) -> str:
+    """What one of our rows used: the preset (or classical baseline), the protocol, how the reported row was
+    scored and the text pairing, from the experiment's summary.json (its spec and first seed's metrics)."""
+    spec, runs = summary.get("spec", {}), summary.get("runs") or [{}]
+    modality = reported_modality(summary)
+    trained = f"baseline {spec['baseline']}" if "baseline" in spec else f"preset {spec.get('preset', 'not recorded')}"
+    scoring = scoring_text(runs[0]) or f"the {modality} row"
+    return (f"{trained}, protocol {runs[0].get('protocol', 'not recorded')}, {scoring}, word vectors "
+            f"{text_lookup}")
+
+
 def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
     record, summaries = read_result(result_dir)
     rows = []
@@ -52,6 +64,7 @@ def _our_rows(result_dir: Path) -> tuple[dict, list[dict]]:
         modality = reported_modality(summary)
         rows.append({
             "experiment": summary["experiment"], "method": method_name(summary),
+            "setting": row_setting(summary, record["text_lookup"]),
             "S": _cell(summary, f"classification/{modality}/calibrated/S"),
             "U": _cell(summary, f"classification/{modality}/calibrated/U"),
             "HM": _cell(summary, f"classification/{modality}/calibrated/HM"),
@@ -90,8 +103,23 @@ def benchmark_tables(result_dirs: list[str | os.PathLike]) -> dict[str, pd.DataF
                 row[f"{d} HM (AVCA-GZSL)"] = f"{hm[i]:.2f}" if hm else ""
                 row[f"{d} ZSL (AVCA-GZSL)"] = f"{zsl[i]:.2f}" if zsl else ""
             table.append(row)
-        frames[f"avca_benchmarks_{variant}_{lookup}"] = pd.DataFrame(table)
+        frame = pd.DataFrame(table)
+        frame.attrs["settings"] = _settings_lines({k: experiments[k] for k in keys if k in experiments})
+        frames[f"avca_benchmarks_{variant}_{lookup}"] = frame
     return frames
+
+
+def _settings_lines(experiments: dict[tuple[str, str], dict[str, dict]]) -> list[str]:
+    """One line per row of ours, in the table's order: what it used, per dataset where the datasets' runs differ."""
+    lines = []
+    for (method, experiment), by_dataset in experiments.items():
+        settings: dict[str, list[str]] = {}
+        for dataset, row in by_dataset.items():
+            settings.setdefault(row["setting"], []).append(dataset)
+        for setting, datasets in settings.items():
+            where = "" if len(settings) == 1 else f" on {', '.join(datasets)}"
+            lines.append(f"{method} ({experiment}){where}: {setting}.")
+    return lines
 
 
 def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | os.PathLike) -> list[str]:
@@ -104,6 +132,8 @@ def write_benchmark_tables(result_dirs: list[str | os.PathLike], out_dir: str | 
                 "on stage-1 val) and ZSL of the audio-visual row (video for the classical baselines), mean ± sample "
                 "std over seeds (%). AVCA-GZSL: GZSL HM and ZSL from their README, computed with their "
                 "word-vector pairing (text_lookup: avca_compat), which gives many classes another class's vector.")
+        if frame.attrs.get("settings"):
+            note += "\n\nRows of ours, as run:\n\n" + "\n".join(f"- {line}" for line in frame.attrs["settings"])
         write_table(frame, name, out_dir, note)
         names.append(name)
     return names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -16,62 +17,11 @@ import torch  # noqa: E402
 
 from avgzsl.evaluation.metrics import per_class_accuracy, scored_rows
 from avgzsl.evaluation.saved_scores import read_scores
+from avgzsl.reporting.curves import first_seed_dir, plot_training_curves
+from avgzsl.reporting.names import both_label
 from avgzsl.reporting.paper_tables import PAPER_EXPERIMENTS, TABLE1, extra_row_label
 
 log = logging.getLogger("avgzsl.reporting.figures")
-
-
-def _first_seed_dir(runs: Path, name: str, spec: dict) -> Path:
-    return runs / name / f"seed{spec.get('seeds', [0])[0]}"
-
-
-def plot_training_curves(runs: Path, experiments: dict, out: str, *, reference: str = "avgzslnet") -> None:
-    """Small multiples, one panel per deep experiment (first seed): validation HM (the number that picks the
-    epoch) and training loss; the reference experiment's HM in grey in every panel, the selected epoch dashed."""
-    deep = [n for n, e in experiments.items() if "baseline" not in e
-            and (_first_seed_dir(runs, n, e) / "history.csv").is_file()]
-    histories = {}
-    for name in deep:
-        h = pd.read_csv(_first_seed_dir(runs, name, experiments[name]) / "history.csv")
-        histories[name] = h[h["phase"].isna()] if "phase" in h else h
-    cols = min(4, max(1, len(deep)))
-    rows = max(1, -(-len(deep) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows + 0.6), squeeze=False)
-    ref = histories.get(reference)
-    for ax, name in zip(axes.flat, deep):
-        h = histories[name]
-        loss_ax = ax.twinx()
-        loss_ax.plot(h["epoch"], h["loss"], color="tab:orange", lw=1)
-        # linear, no offset: over a short run's narrow loss range a log axis labels ticks as 1.0065 x 10^1 and
-        # an offset ("+1.006e1") lands on the panel title
-        loss_ax.ticklabel_format(axis="y", useOffset=False)
-        loss_ax.tick_params(axis="y", which="both", labelsize=6, colors="tab:orange")
-        if ref is not None and name != reference and "val_hm" in ref:
-            ax.plot(ref["epoch"], 100 * ref["val_hm"], color="0.7", lw=1)
-        if "val_hm" in h:
-            ax.plot(h["epoch"], 100 * h["val_hm"], color="tab:blue", lw=1.5)
-        metrics = _first_seed_dir(runs, name, experiments[name]) / "metrics.json"
-        if metrics.is_file():
-            chosen = json.loads(metrics.read_text()).get("selected_epoch")
-            if chosen is not None:
-                ax.axvline(chosen, color="black", ls="--", lw=0.8)
-        ax.set_title(name, fontsize=8, fontweight="bold" if name == reference else "normal")
-        ax.tick_params(labelsize=6)
-        ax.set_zorder(loss_ax.get_zorder() + 1)
-        ax.patch.set_visible(False)
-    for ax in list(axes.flat)[len(deep):]:
-        ax.axis("off")
-    if not deep:
-        axes[0, 0].text(0.5, 0.5, "no deep experiment has a history.csv", ha="center")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("val HM (%)", fontsize=7)
-    fig.suptitle("validation HM at beta = 0 (blue: the row that selects the epoch; attention models: attention-"
-                 f"weighted both), {reference}'s for reference (grey),\ntraining loss (orange, right axis), "
-                 "selected epoch (dashed); first seed", fontsize=8)
-    fig.supxlabel("epoch", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
 
 
 def tsne_perplexity(n_points: int) -> float:
@@ -106,8 +56,10 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     from avgzsl.datasets.loading import load_feature_splits
     from avgzsl.training.checkpoint import load_checkpoint
 
-    systems = [n for n in ("avgzslnet", "cjme") if n in experiments and "baseline" not in experiments[n]
-               and (_first_seed_dir(runs, n, experiments[n]) / "checkpoint.pt").is_file()]
+    # the paper's two systems, and every deep experiment outside the paper's tables (a user's own method)
+    named = [n for n in experiments if n in ("avgzslnet", "cjme") or n not in PAPER_EXPERIMENTS]
+    systems = [n for n in named if "baseline" not in experiments[n]
+               and (first_seed_dir(runs, n, experiments[n]) / "checkpoint.pt").is_file()]
     splits = load_feature_splits(**features)
     held_out = [splits[s] for s in ("val", "tst") if s in splits]
     data = held_out[0] if len(held_out) == 1 else held_out[0].concat(held_out[1])
@@ -117,21 +69,23 @@ def plot_tsne(runs: Path, experiments: dict, features: dict, out: str, *, seed: 
     fig, axes = plt.subplots(max(1, len(systems)), 2, figsize=(11, 5 * max(1, len(systems))), squeeze=False)
     purity: dict = {}
     for r, name in enumerate(systems):
-        model, _, _ = load_checkpoint(_first_seed_dir(runs, name, experiments[name]) / "checkpoint.pt",
-                                      device="cpu")
-        with torch.no_grad():
-            text = model.embed_text(data.text[unseen]).numpy()
+        # the config (the user's) names the method, so a method of their own may be imported to load its run
+        model, _, _ = load_checkpoint(first_seed_dir(runs, name, experiments[name]) / "checkpoint.pt",
+                                      device="cpu", method=experiments[name].get("model", {}).get("kind"))
+        model.eval()
         for col, modality in enumerate(("audio", "video")):
             ax = axes[r, col]
             has = (data.has_audio if modality == "audio" else data.has_video).numpy()
             rows = np.flatnonzero(np.isin(labels_all, unseen) & has)
-            if len(rows) < 3:
-                ax.text(0.5, 0.5, f"{len(rows)} unseen-class clips with {modality}: too few", ha="center")
-                ax.axis("off")
-                continue
             with torch.no_grad():
                 x = data.audio[rows] if modality == "audio" else data.video[rows]
-                emb = (model.embed_audio(x) if modality == "audio" else model.embed_video(x)).numpy()
+                mapped = model.map_points(modality, x, data.text[unseen])
+            if len(rows) < 3 or mapped is None:
+                why = "too few" if mapped is not None else f"{name} has no {modality} embedding space"
+                ax.text(0.5, 0.5, f"{len(rows)} unseen-class clips with {modality}: {why}", ha="center")
+                ax.axis("off")
+                continue
+            emb, text = mapped[0].numpy(), mapped[1].numpy()
             labels = labels_all[rows]
             points = np.concatenate([emb, text])
             perplexity = tsne_perplexity(len(points))
@@ -171,9 +125,21 @@ def critical_difference_systems(experiments: dict) -> list[tuple[str, str, str |
     return systems
 
 
+def _ranked_beta(run_dir: Path, modality: str, protocol: str) -> float | None:
+    """The beta of the numbers Table 1 leads with: calibrated (the run's metrics.json) under AVCA-GZSL's protocol,
+    0 otherwise; None when the calibrated beta is not recorded."""
+    if protocol != "avca":
+        return 0.0
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    return metrics.get("classification", {}).get(modality, {}).get("calibrated", {}).get("beta")
+
+
 def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
-    """Per-class accuracy (rows: classes) of each system of Table 1 whose first seed's scores hold its row."""
-    columns = {}
+    """Per-class GZSL accuracy (rows: classes) of each system of Table 1 whose first seed's scores hold its row,
+    at the beta of the columns Table 1 leads with (`_ranked_beta`). attrs: "seen" (the classes' seen flags)
+    and "beta" (which beta, in words)."""
+    columns, seen, calibrated = {}, None, False
     for name, modality, label in critical_difference_systems(experiments):
         spec = experiments[name]
         seed = spec.get("seeds", [0])[0] if "baseline" not in spec else 0
@@ -185,15 +151,46 @@ def critical_difference_scores(runs: Path, experiments: dict) -> pd.DataFrame:
         if key not in z:
             continue
         run_info = json.loads(str(z["run_info"])) if "run_info" in z else {}
+        beta = _ranked_beta(path.parent, modality, run_info.get("protocol", "paper"))
+        if beta is None:
+            log.warning("critical-difference diagram: %s [%s] left out: no calibrated beta in its metrics.json",
+                        name, modality)
+            continue
+        calibrated |= run_info.get("protocol") == "avca"
         # the clips the reported row scores (the run's missing-modality policy), as in metrics.json
         keep = scored_rows(modality, z["has_audio"], z["has_video"], run_info.get("missing_modality", "exclude"))
-        label = label or extra_row_label(name, run_info.get("model"))
-        columns[f"{label} [{modality}]"] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]))
-    return pd.DataFrame(columns)
+        fusion = run_info.get("both_fusion")
+        label = label or extra_row_label(name, run_info.get("model"), run_info.get("label"))
+        label = both_label(label, fusion) if modality == "both" or fusion == "video_branch" else label
+        seen = np.asarray(z["seen"], bool)
+        column = f"{label} [{modality}]"
+        if column in columns:  # two experiments of one method and name: the experiment tells them apart
+            column = f"{label} ({name}) [{modality}]"
+        columns[column] = per_class_accuracy(z[key][keep], z["labels"][keep], len(z["class_names"]),
+                                                              seen=seen, beta=beta)
+    table = pd.DataFrame(columns)
+    table.attrs.update(seen=seen, beta="calibrated β chosen on val, as in Table 1's leading columns" if calibrated
+                       else "β = 0")
+    return table
+
+
+def critical_difference_caption(result: dict, table: pd.DataFrame) -> str:
+    """What the diagram tests, in words: the blocks (how many seen and unseen classes), their score, and that it
+    is not Table 1's HM, then the Friedman p and Nemenyi CD."""
+    seen = table.attrs.get("seen")
+    kept = ~table.index.isin(result["dropped_blocks"])
+    n_seen = int(np.asarray(seen, bool)[np.asarray(table.index)[kept]].sum()) if seen is not None else None
+    counts = f" ({n_seen} seen, {result['n_blocks'] - n_seen} unseen)" if n_seen is not None else ""
+    return (f"Blocks: N = {result['n_blocks']} test classes{counts}, each scored by its GZSL accuracy (all classes "
+            f"candidates, {table.attrs.get('beta', 'β = 0')}) in the system's Table 1 row, first seed. This ranks "
+            "per-class accuracy, where every class weighs the same (seen classes as much as unseen); it does not "
+            f"test Table 1's HM. Friedman p = {result['p_value']:.3g}; Nemenyi CD = {result['critical_difference']:.3f} "
+            f"(alpha = {result['alpha']}).")
 
 
 def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> None:
-    """Friedman test + Nemenyi CD over Table 1's systems, blocks = classes (per-class accuracy, first seed)."""
+    """Friedman test + Nemenyi CD over Table 1's systems, blocks = classes (per-class accuracy, first seed),
+    captioned with what it tests."""
     from avgzsl.evaluation.significance import friedman_nemenyi, plot_critical_difference
 
     table = critical_difference_scores(runs, experiments)
@@ -207,7 +204,7 @@ def plot_critical_difference_figure(runs: Path, experiments: dict, out: str) -> 
     result = friedman_nemenyi(table)
     log.info("Friedman chi2=%.3f p=%.3g CD=%.4f", result["statistic"], result["p_value"],
              result["critical_difference"])
-    plot_critical_difference(result, out)
+    plot_critical_difference(result, out, title=textwrap.fill(critical_difference_caption(result, table), 110))
 
 
 def make_figures(*, experiments: dict, runs: str, features: dict, curves_out: str, tsne_out: str, cd_out: str):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avgzsl.reporting.names import display_name
+
 
 @dataclass(frozen=True)
 class Row:
@@ -75,8 +77,11 @@ TABLE4 = [  # ablation of the composite triplet loss
 PAPER_EXPERIMENTS = frozenset(r.experiment for t in (TABLE1, TABLE2, TABLE3, TABLE4) for r in t)
 
 
-def extra_row_label(experiment: str, method: str | None) -> str:
-    """The Model cell of an experiment outside the paper's rows: its name, or the method's spelling when the name
-    is just its model kind or baseline (experiment `avca` of `model.kind: avca` shows as AVCA)."""
-    method = str(method or experiment).upper()
-    return method if experiment.upper() == method else experiment
+def extra_row_label(experiment: str, method: str | None, label: str | None = None) -> str:
+    """The Model cell of an experiment outside the paper's rows: its name, or the method's own label when the name
+    is just its model kind or that label (experiment `avca` of `model.kind: avca` shows as AVCA, experiment `dem`
+    of a user's method labelled DEM as DEM); a baseline's name in the tables' spelling likewise."""
+    if label and experiment.lower() in (str(method).lower(), label.lower()):
+        return label
+    method = display_name(method or experiment)
+    return method if experiment.upper() == method.upper() else experiment

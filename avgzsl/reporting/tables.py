@@ -22,6 +22,7 @@ import pandas as pd
 
 from avgzsl.reporting.avca_published import DATASETS as AVCA_BENCHMARKS
 from avgzsl.reporting.avca_published import FEATURE_SETS, method_name, published_hm_zsl
+from avgzsl.reporting.names import both_label, run_fusion, scoring_text
 from avgzsl.reporting.paper_tables import (
     PAPER_EXPERIMENTS,
     TABLE1,
@@ -64,10 +65,36 @@ def _cells(summary: dict | None, task: str, modality: str) -> dict[str, str]:
     return {m: _fmt(_stat(s, f"retrieval/{modality}/{m}"), n) for m in ("S", "U", "HM")}
 
 
+def table_protocol(summaries: dict[str, dict]) -> str:
+    """"avca" when every run that records its protocol ran AVCA-GZSL's (`train.protocol: avca`), else "paper"."""
+    protocols = {r["protocol"] for s in summaries.values() if s is not None for r in s["runs"] if "protocol" in r}
+    return "avca" if protocols == {"avca"} else "paper"
+
+
+def _row_label(label: str, modality: str, summary: dict | None) -> str:
+    """The Model cell: a "both" row says how it was fused (sum, mean, attention); AVCA scored by its video
+    branch says so on all three rows."""
+    fusion = run_fusion(summary) if summary is not None else None
+    return both_label(label, fusion) if modality == "both" or fusion == "video_branch" else label
+
+
+def _columns(task: str, flags: tuple[str, ...], published: tuple[str, ...], paper: bool, avca: bool) -> list[str]:
+    """Column order: under AVCA-GZSL's protocol the calibrated numbers lead (it never reports beta = 0) and the
+    beta = 0 ones follow, marked; their published HM (ZSL) stands beside our calibrated HM (ZSL)."""
+    head = ["Model", *flags, "Test"]
+    if task != "classification":
+        return [*head, "S", "U", "HM", *(["S (paper)", "U (paper)", "HM (paper)"] if paper else []), "experiment"]
+    hm_theirs, zsl_theirs = ([published[0]], [published[1]]) if published else ([], [])
+    calibrated = ["S (calibrated)", "U (calibrated)", "HM (calibrated)", *hm_theirs, "ZSL", *zsl_theirs]
+    beta0 = [f"{m} (β = 0)" for m in ("S", "U", "HM")] if avca else ["S", "U", "HM"]
+    paper_cols = ["S (paper)", "U (paper)", "HM (paper)"] if paper else []
+    return [*head, *((calibrated + beta0) if avca else (beta0 + calibrated)), *paper_cols, "experiment"]
+
+
 def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[str, ...] = (),
-           extra: bool = False, benchmark: tuple[str, str] | None = None) -> pd.DataFrame:
+           extra: bool = False, benchmark: tuple[str, str] | None = None, protocol: str = "paper") -> pd.DataFrame:
     """One table; `benchmark` = (AVCA-GZSL benchmark, feature set) puts their published numbers in place of the
-    paper's."""
+    paper's; `protocol` "avca" leads with the calibrated columns."""
     published = ("HM (AVCA-GZSL)", "ZSL (AVCA-GZSL)") if benchmark and task == "classification" and not flags else ()
     out = []
     for row in rows:
@@ -75,7 +102,8 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
         if benchmark and summary is None:
             continue
         test = RETRIEVAL_ARROW[row.modality] if task == "retrieval" else row.modality
-        record = {"Model": row.label, **dict(zip(flags, row.flags)), "Test": test, "experiment": row.experiment}
+        record = {"Model": _row_label(row.label, row.modality, summary), **dict(zip(flags, row.flags)),
+                  "Test": test, "experiment": row.experiment}
         record.update(_cells(summary, task, row.modality))
         if benchmark is None:
             record.update({f"{m} (paper)": f"{v:.2f}" for m, v in zip(("S", "U", "HM"), row.paper)})
@@ -89,16 +117,18 @@ def _table(rows: list[Row], summaries: dict[str, dict], task: str, flags: tuple[
             reported = summary["runs"][0].get(task, {})
             for modality in (m for m in RETRIEVAL_ARROW if m in reported):  # audio, video, both: the paper's order
                 test = RETRIEVAL_ARROW[modality] if task == "retrieval" else modality
-                record = {"Model": extra_row_label(name, method_name(summary)), "Test": test, "experiment": name,
+                run = summary["runs"][0]
+                label = extra_row_label(name, run.get("model") or method_name(summary), run.get("label"))
+                record = {"Model": _row_label(label, modality, summary), "Test": test, "experiment": name,
                           **_cells(summary, task, modality)}
                 if published:
                     record.update(zip(published, published_hm_zsl(summary, modality, *benchmark)))
                 out.append(record)
-    columns = ["Model", *flags, "Test", "S", "U", "HM"]
-    if task == "classification":
-        columns += ["S (calibrated)", "U (calibrated)", "HM (calibrated)", "ZSL"]
-    columns += [*(["S (paper)", "U (paper)", "HM (paper)"] if benchmark is None else published), "experiment"]
+    avca = protocol == "avca" and task == "classification"
+    columns = _columns(task, flags, published, benchmark is None, avca)
     frame = pd.DataFrame(out)
+    if avca:
+        frame = frame.rename(columns={m: f"{m} (β = 0)" for m in ("S", "U", "HM")})
     for c in columns:
         if c not in frame:
             frame[c] = ""
@@ -115,12 +145,15 @@ def benchmark_of(dataset: str, variant: str | None) -> tuple[str, str] | None:
 
 
 def build_tables(summaries: dict[str, dict], dataset: str = "", variant: str | None = None) -> dict[str, pd.DataFrame]:
-    bench = benchmark_of(dataset, variant)
+    bench, protocol = benchmark_of(dataset, variant), table_protocol(summaries)
     return {
-        "table1_classification": _table(TABLE1, summaries, "classification", extra=True, benchmark=bench),
+        "table1_classification": _table(TABLE1, summaries, "classification", extra=True, benchmark=bench,
+                                        protocol=protocol),
         "table2_retrieval": _table(TABLE2, summaries, "retrieval", extra=True, benchmark=bench),
-        "table3_cmd_ablation": _table(TABLE3, summaries, "classification", TABLE3_FLAGS, benchmark=bench),
-        "table4_ct_ablation": _table(TABLE4, summaries, "classification", TABLE4_FLAGS, benchmark=bench),
+        "table3_cmd_ablation": _table(TABLE3, summaries, "classification", TABLE3_FLAGS, benchmark=bench,
+                                      protocol=protocol),
+        "table4_ct_ablation": _table(TABLE4, summaries, "classification", TABLE4_FLAGS, benchmark=bench,
+                                     protocol=protocol),
     }
 
 
@@ -154,8 +187,8 @@ def to_markdown(frame: pd.DataFrame, title: str) -> str:
 TITLES = {
     "table1_classification": "Table 1: generalized zero-shot classification, mean class accuracy (%)",
     "table2_retrieval": "Table 2: generalized zero-shot retrieval, mAP (%)",
-    "table3_cmd_ablation": "Table 3: ablation of L_CMD (AVGZSLNet, eq wt, both modalities), mean class accuracy (%)",
-    "table4_ct_ablation": "Table 4: ablation of L_CT (AVGZSLNet, eq wt, both modalities), mean class accuracy (%)",
+    "table3_cmd_ablation": "Table 3: ablation of L_CMD (AVGZSLNet, both modalities), mean class accuracy (%)",
+    "table4_ct_ablation": "Table 4: ablation of L_CT (AVGZSLNet, both modalities), mean class accuracy (%)",
     "coverage": "Coverage: clips listed and clips with features, per split and class",
 }
 
@@ -184,12 +217,36 @@ def table_note(summaries: dict[str, dict], dataset: str, variant: str | None = N
     policies = sorted({r.get("missing_modality", "other_modality") for r in deep})
     lines = [
         f"Dataset: {dataset}. Ours: mean ± sample standard deviation (ddof = 1) over the seeds "
-        f"({'/'.join(map(str, seeds)) or 'no'} per experiment; one seed: mean only), beta = 0 unless marked "
-        "calibrated (beta chosen on val). Each experiment's summary.json also holds the 95 % t-interval "
-        "half-width of the mean (`ci95`). " + _reference_note(dataset, variant),
+        f"({'/'.join(map(str, seeds)) or 'no'} per experiment; one seed: mean only), {_beta_note(summaries)} "
+        "Each experiment's summary.json also holds the 95 % t-interval half-width of the mean (`ci95`). "
+        + _reference_note(dataset, variant),
+        scoring_note(summaries),
         *(MISSING_MODALITY_NOTES[p] for p in policies if p in MISSING_MODALITY_NOTES),
     ]
-    return "\n\n".join(lines)
+    return "\n\n".join(line for line in lines if line)
+
+
+def _beta_note(summaries: dict[str, dict]) -> str:
+    if table_protocol(summaries) == "avca":
+        return ("AVCA-GZSL's protocol (train.protocol: avca): the epoch is chosen on calibrated val HM and every "
+                "row is tested with one beta, the mean of the audio, video and both val-best betas, so the "
+                "calibrated columns lead; the beta = 0 columns, which that protocol never reports, follow.")
+    return "beta = 0 unless marked calibrated (beta chosen on val, per row)."
+
+
+def scoring_note(summaries: dict[str, dict]) -> str:
+    """How each experiment's rows were scored (its runs' `both_fusion`), grouped by scoring; empty when no run
+    recorded it. Names the AVCA scoring, whose video_branch gives three identical rows."""
+    groups: dict[str, list[str]] = {}
+    for name, summary in summaries.items():
+        runs = summary.get("runs") if summary else None
+        text = scoring_text(runs[0]) if runs else None
+        if text is not None:
+            groups.setdefault(text, []).append(name)
+    if not groups:
+        return ""
+    parts = [f"{', '.join(names)}: {text}" for text, names in sorted(groups.items())]
+    return "Scoring (each experiment's metrics.json `both_fusion`): " + "; ".join(parts) + "."
 
 
 def _reference_note(dataset: str, variant: str | None) -> str:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
-MODEL_KINDS = ("avgzslnet", "cjme", "audio_only", "video_only", "av_concat", "avca")
+MODEL_KINDS = ("avgzslnet", "cjme", "audio_only", "video_only", "av_concat", "avca")  # built in; others: registry
+# a user's method: `package.module:Class` (avgzsl.models.registry resolves it)
+CLASS_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+ENTRY_POINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+METHOD_ENTRY_POINTS = "avgzsl.methods"  # the entry-point group installed methods register under
 DISTANCES = ("euclidean", "mse")
 LOSS_TERMS = ("rec", "cta", "ctv", "ta", "at", "tv", "vt")
 # AVCA-GZSL's run scripts per benchmark and feature set (run_scripts/<DS>-GZSL/avca.sh, stage-1 lines 3-4 of
@@ -49,7 +55,7 @@ PRECISIONS = ("float32", "bfloat16")
 
 @dataclass
 class ModelConfig:
-    kind: str = "avgzslnet"  # one of MODEL_KINDS
+    kind: str = "avgzslnet"  # one of MODEL_KINDS, an installed `avgzsl.methods` entry point, or `module:Class`
     audio_dim: int = 1024
     video_dim: int = 1024
     text_dim: int = 300
@@ -75,6 +81,12 @@ class ModelConfig:
     # per_modality: audio, video, both scored by their own embeddings; video_branch: AVCA-GZSL's test, the
     # video-branch scores reported as audio, video and both (their src/utils.py:196-205)
     avca_scoring: str = "per_modality"
+    # true: AVCA's position embedding is trained, as the paper's learned embedding; false: AVCA-GZSL's code,
+    # which leaves it out of its optimiser, so it keeps its random initial value (src/model_improvements.py:182,
+    # 187-192)
+    avca_train_position_embedding: bool = True
+    # a method's own settings, read into its Options dataclass (avgzsl.models.method); built-ins take none
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +146,10 @@ class TrainConfig:
     # "bfloat16": the training forward pass runs under torch.autocast (matrix products in bfloat16); weights,
     # optimiser, losses and every evaluation stay float32 (avgzsl.training.train.training_autocast)
     precision: str = "float32"
+    # kind "avca" only. true: after every optimiser step, AVCA-GZSL's `get_embeddings` call on the batch's
+    # positives in train mode (their src/train.py:110-111), which moves BatchNorm running statistics a second
+    # time (avgzsl.models.avca.AVCA.extra_embedding_pass); false (default): no such pass, as the paper
+    avca_extra_embedding_pass: bool = False
 
 
 @dataclass
@@ -178,9 +194,22 @@ def _apply(obj, overrides: dict, section: str):
     return obj
 
 
+def is_class_path(kind: str) -> bool:
+    return isinstance(kind, str) and len(kind) <= 200 and CLASS_PATH.fullmatch(kind) is not None
+
+
+def installed_methods() -> tuple[str, ...]:
+    """Names of the methods installed packages register under the `avgzsl.methods` entry point."""
+    return tuple(sorted(ep.name for ep in entry_points(group=METHOD_ENTRY_POINTS)))
+
+
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
-    if cfg.model.kind not in MODEL_KINDS:
-        raise ValueError(f"model.kind {cfg.model.kind!r} is not one of {MODEL_KINDS}")
+    kind = cfg.model.kind
+    if not isinstance(kind, str) or not (kind in MODEL_KINDS or is_class_path(kind) or kind in installed_methods()):
+        raise ValueError(f"model.kind {kind!r} is not one of {MODEL_KINDS}, an installed method's name, or a "
+                         "'package.module:Class' path")
+    if not isinstance(cfg.model.options, dict):
+        raise ValueError(f"model.options must be a mapping of the method's own settings, got {cfg.model.options!r}")
     if cfg.loss.distance not in DISTANCES:
         raise ValueError(f"loss.distance {cfg.loss.distance!r} is not one of {DISTANCES}")
     if cfg.train.protocol not in PROTOCOLS:
@@ -200,8 +229,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.select_modality {cfg.train.select_modality!r} is not audio, video or both")
     if cfg.train.missing_modality not in ("exclude", "other_modality"):
         raise ValueError(f"train.missing_modality {cfg.train.missing_modality!r} is not exclude or other_modality")
-    if cfg.model.attention and cfg.model.kind not in ("avgzslnet", "cjme"):
-        raise ValueError(f"model.attention is only defined for avgzslnet and cjme, not {cfg.model.kind!r}")
+    if cfg.train.avca_extra_embedding_pass and cfg.model.kind != "avca":
+        raise ValueError(f"train.avca_extra_embedding_pass is only defined for avca, not {cfg.model.kind!r}")
     for name, value in (("epochs", cfg.train.epochs), ("batch_size", cfg.train.batch_size)):
         if int(value) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {value}")

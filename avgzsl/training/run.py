@@ -15,8 +15,9 @@ import pandas as pd
 
 from avgzsl.evaluation.protocol import beta_rule as protocol_beta_rule
 from avgzsl.evaluation.saved_scores import coverage, write_run
-from avgzsl.evaluation.scoring import model_scores
+from avgzsl.evaluation.scoring import both_fusion, model_scores, selection_modality
 from avgzsl.formats.feature_split import FeatureSplit
+from avgzsl.models.method import method_name
 from avgzsl.settings.experiment import ExperimentConfig
 from avgzsl.training.train import train_model
 
@@ -52,10 +53,15 @@ def run_experiment(
         history = history + [{**row, "phase": "retrain"} for row in retrained.history]
     pd.DataFrame(history).to_csv(out / "history.csv", index=False)
     run_info = dict(
-        experiment=cfg.name, model=cfg.model.kind, seed=cfg.train.seed, protocol=protocol,
+        experiment=cfg.name, model=cfg.model.kind, label=method_name(type(model)), seed=cfg.train.seed, protocol=protocol,
         beta_rule=protocol_beta_rule(protocol), missing_modality=cfg.train.missing_modality, epochs=cfg.train.epochs,
         coverage={k: coverage(s) for k, s in splits.items()},
     )
+    # how the rows were scored and which row chose the epoch: the tables' labels and notes say so
+    run_info.update(both_fusion=both_fusion(model, protocol), select_modality=selection_modality(
+        model, cfg.train.select_modality) if val is not None else None)
+    run_info.update(model.run_record())
+    run_info = {k: v for k, v in run_info.items() if v is not None}
     epoch_rows = [row for row in result.history if "val_hm" in row]  # stage 1: the epochs selection saw
     metrics = write_run(out, splits["tst"], model_scores(model, splits["tst"], result.device, protocol=protocol),
                         run_info=run_info,

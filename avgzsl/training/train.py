@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from avgzsl.evaluation.protocol import improves, selection_score, validation_metrics
-from avgzsl.evaluation.scoring import model_distances, reported_fusion, test_modalities
+from avgzsl.evaluation.scoring import model_distances, reported_fusion, selection_modality
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.torch_files import save_torch_file
-from avgzsl.models.joint_embedding import JointEmbedding
+from avgzsl.models.method import ZSLMethod, check_finite_terms, check_terms
 from avgzsl.models.registry import create_model, required_modalities
 from avgzsl.runtime.device import resolve_device, set_torch_threads
 from avgzsl.runtime.seeding import seed_everything
@@ -100,19 +100,19 @@ class PairBatcher:
         }
 
 
-def training_clips(split: FeatureSplit, kind: str) -> FeatureSplit:
+def training_clips(split: FeatureSplit, modalities: tuple[str, ...]) -> FeatureSplit:
     """Seen-class clips that carry every modality the model trains on."""
     keep = split.seen[split.labels]
-    if "audio" in required_modalities(kind):
+    if "audio" in modalities:
         keep = keep & split.has_audio
-    if "video" in required_modalities(kind):
+    if "video" in modalities:
         keep = keep & split.has_video
     return split if bool(keep.all()) else split.subset(keep)  # no 2 x 385 MB copy when every clip qualifies
 
 
 @dataclass
 class TrainResult:
-    model: JointEmbedding
+    model: ZSLMethod
     history: list[dict] = field(default_factory=list)
     selected_epoch: int = 0
     device: torch.device = torch.device("cpu")
@@ -148,9 +148,10 @@ def _training_batches(cfg: ExperimentConfig, train: FeatureSplit, device: torch.
                       generator: torch.Generator) -> _Batches:
     """The seen-class clips that carry the model's modalities, moved to `device` once for the whole run."""
     t = cfg.train
-    data = training_clips(train, cfg.model.kind)
+    data = training_clips(train, required_modalities(cfg.model.kind))
     if len(data) == 0:
-        raise ValueError("no seen-class training clip has the modalities this model needs")
+        raise ValueError(f"model.kind {cfg.model.kind!r} trains on {' and '.join(required_modalities(cfg.model.kind))}: "
+                         "no seen-class training clip has them")
     if not bool(data.seen[data.labels].all()):  # a guard on the one rule zero-shot learning rests on
         raise AssertionError("an unseen-class clip reached training")
     xa, xv = data.audio.to(device), data.video.to(device)  # (N, Da), (N, Dv)
@@ -164,23 +165,42 @@ def _training_batches(cfg: ExperimentConfig, train: FeatureSplit, device: torch.
     return _Batches(sampler, gather, t.batches_per_epoch or max(1, math.ceil(len(data) / t.batch_size)))
 
 
-def _train_epoch(model: JointEmbedding, optimizer: torch.optim.Optimizer, batches: _Batches, cfg: ExperimentConfig,
+@contextlib.contextmanager
+def _forward_context(model: ZSLMethod, cfg: ExperimentConfig, device: torch.device):
+    """What a training forward runs in: inputs already normalised (when asked) and the training precision."""
+    with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
+          training_autocast(device, cfg.train.precision)):
+        yield
+
+
+def _train_step(model: ZSLMethod, optimizer: torch.optim.Optimizer, batch: dict, cfg: ExperimentConfig,
+                device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimiser step on `batch`; the loss terms and their sum."""
+    with _forward_context(model, cfg, device):
+        terms = check_terms(model, model.training_terms(batch))
+    loss = torch.stack(list(terms.values())).sum()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if cfg.train.avca_extra_embedding_pass:  # AVCA-GZSL's get_embeddings after each step (their src/train.py:111)
+        with _forward_context(model, cfg, device):
+            model.extra_embedding_pass(batch)
+    return terms, loss
+
+
+def _train_epoch(model: ZSLMethod, optimizer: torch.optim.Optimizer, batches: _Batches, cfg: ExperimentConfig,
                  device: torch.device) -> dict[str, float]:
     """One epoch of optimiser steps; each loss term's mean over the epoch's batches, and their sum's (`loss`)."""
     t = cfg.train
     model.train()
     sums: dict[str, float] = {}
-    for _ in range(batches.per_epoch):
+    for step in range(batches.per_epoch):
         p, q = batches.sampler.sample(t.batch_size)
-        with (model.normalized_inputs() if cfg.model.normalize_inputs else contextlib.nullcontext(),
-              training_autocast(device, t.precision)):
-            terms = model.training_terms(batches.gather(p, q))
-        loss = torch.stack(list(terms.values())).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        terms, loss = _train_step(model, optimizer, batches.gather(p, q), cfg, device)
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        check_finite_terms(model, values, f"batch {step + 1} of the epoch")
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
     return {k: v / batches.per_epoch for k, v in sums.items()}
 
@@ -195,14 +215,13 @@ class _Validation:
     cfg: ExperimentConfig
 
     @classmethod
-    def for_model(cls, model: JointEmbedding, val: FeatureSplit, cfg: ExperimentConfig) -> "_Validation":
+    def for_model(cls, model: ZSLMethod, val: FeatureSplit, cfg: ExperimentConfig) -> "_Validation":
         # select on the row that is reported: an attention model's "both" is the attention-weighted one, and
         # under the avca protocol a plain model's "both" is d_a + d_v
         t = cfg.train
-        modality = t.select_modality if t.select_modality in test_modalities(model) else test_modalities(model)[-1]
-        return cls(val, modality, reported_fusion(model, t.protocol), cfg)
+        return cls(val, selection_modality(model, t.select_modality), reported_fusion(model, t.protocol), cfg)
 
-    def metrics(self, model: JointEmbedding, device: torch.device) -> dict:
+    def metrics(self, model: ZSLMethod, device: torch.device) -> dict:
         d = model_distances(model, self.split, device, fusion=self.fusion)[self.modality]
         return validation_metrics(d, self.split, self.modality, self.cfg.train.missing_modality)
 

@@ -50,13 +50,33 @@ def canonical(value):
     return value
 
 
-def code(script, *modules):
+def code(script, *modules, method=None, method_group="avgzsl.methods"):
     """A rule's code, for its params: a digest of the syntax trees of its script and of the avgzsl
     modules it imports, transitively (avgzsl/pipeline/code_deps.py), plus `modules` it reaches by name
-    (the dataset kind's). Code edits change it and re-run the rule; comments, docstrings and layout do
-    not. Paths inside are relative to the repository, so a moved or copied run keeps its record.
+    (the dataset kind's) and, for a method outside the package, that method's own modules. Code edits
+    change it and re-run the rule; comments, docstrings and layout do not. Paths inside are relative to
+    the repository, so a moved or copied run keeps its record.
     """
-    return code_digest(REPO / "workflow" / "scripts" / script, REPO, modules=modules)
+    return code_digest(
+        REPO / "workflow" / "scripts" / script,
+        REPO,
+        modules=modules,
+        method=method,
+        method_group=method_group,
+    )
+
+
+def train_code(wildcards):
+    """train_seed's code: its script's, and the experiment's method's when it lives outside the package,
+    so that editing a user's method re-runs that method's jobs and only those."""
+    kind = EXPERIMENTS[wildcards.experiment]["model"].get("kind", "avgzslnet")
+    return code("train_seed.py", method=kind)
+
+
+def baseline_code(wildcards):
+    """run_baseline's code, with a baseline of the user's own as train_code adds a method."""
+    name = EXPERIMENTS[wildcards.experiment]["baseline"]
+    return code("run_baseline.py", method=name, method_group="avgzsl.baselines")
 
 
 def text_settings():

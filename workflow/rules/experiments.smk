@@ -27,7 +27,7 @@ if DEEP:
         resources:
             gpu=GPU,
         params:
-            code=code("train_seed.py"),
+            code=train_code,
             experiment=seed_spec,
         script:
             "../scripts/train_seed.py"
@@ -72,7 +72,7 @@ if BASELINES:
             "../envs/avgzsl.yaml"
         threads: 1
         params:
-            code=code("run_baseline.py"),
+            code=baseline_code,
             experiment=lambda wc: EXPERIMENTS[wc.experiment],
         script:
             "../scripts/run_baseline.py"
