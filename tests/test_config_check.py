@@ -171,6 +171,11 @@ BAD = [
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id} -o {output}"}}),
      "audiosetzsl.download_command"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {id} -o {out}"}}), "audiosetzsl.download_command"),
+    # an id as an argument of its own: "-o x" or "--exec ..." would reach the downloader as options
+    (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch -o {out} {youtube_id}"}}),
+     "audiosetzsl.download_command"),
+    (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch -o {out} {clip_id}.mp4"}}),
+     "audiosetzsl.download_command"),
     (_merge(CUSTOM, {"audiosetzsl": {"download_command": "fetch {youtube_id -o {out}"}}),
      "audiosetzsl.download_command"),
     # word vectors, I3D weights and cross-field rules
@@ -280,7 +285,7 @@ def test_schema_baselines_and_text_names_match_the_code():
     assert set(enum) == set(BASELINES)
     assert GLOVE_6B_50D in OFFLINE_TEXT_SOURCES
     assert config_check.MISSING_MODALITY == metrics.MISSING_MODALITY
-    template = " ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)
+    template = " -- ".join("{" + f + "}" for f in DOWNLOAD_FIELDS)  # ids after "--": never read as options
     assert build_command(DownloadConfig(command=template), youtube_id="abcdefghijk", start=1, end=2, out=Path("o"),
                          clip_id="c")
 
@@ -378,3 +383,16 @@ def test_dry_run_stops_before_any_job_naming_the_key(repo_copy, tmp_path, patch,
     assert proc.returncode != 0, out[-3000:]
     assert f"{key}:" in out or f"{key} (in " in out, out[-3000:]
     assert "Job stats" not in out and not (repo_copy / "results").exists()
+
+
+def test_a_folder_or_fifo_given_for_a_file_is_said_as_such(tmp_path):
+    import os
+
+    from avgzsl.pipeline.config_check import _file_problem
+
+    os.mkfifo(tmp_path / "fifo")
+    assert _file_problem(str(tmp_path)) == f"a folder, not a file: {tmp_path}"
+    assert _file_problem(str(tmp_path / "fifo")) == f"a FIFO (named pipe), not a regular file: {tmp_path / 'fifo'}"
+    assert _file_problem(str(tmp_path / "gone")) == f"file not found: {tmp_path / 'gone'}"
+    assert _file_problem(str(tmp_path / "fifo"), "folder") == f"not a folder: {tmp_path / 'fifo'}"
+    assert _file_problem(str(tmp_path), "folder") is None

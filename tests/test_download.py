@@ -16,7 +16,7 @@ from avgzsl.datasets.download import (
 # A stand-in for yt-dlp: behaviour depends on the id's prefix.
 FAKE_DOWNLOADER = r"""
 import pathlib, shutil, sys, time
-youtube_id, start, end, out, source, state = sys.argv[1:]
+youtube_id, start, end, out, source, state = sys.argv[2:]  # after the "--"
 with open(pathlib.Path(state) / "calls.log", "a") as log:
     log.write(f"{youtube_id} {start} {end}\n")
 if youtube_id.startswith("gone"):
@@ -51,7 +51,7 @@ def downloader(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     command = (
-        " ".join(shlex.quote(str(p)) for p in (sys.executable, script)) + " {youtube_id} {start} {end} {out} "
+        " ".join(shlex.quote(str(p)) for p in (sys.executable, script)) + " -- {youtube_id} {start} {end} {out} "
     )
     command += " ".join(shlex.quote(str(p)) for p in (source, state))
     return DownloadConfig(command=command, attempts=3, backoff_s=0.0, timeout_s=20), state
@@ -142,3 +142,24 @@ def test_command_template_and_errors(tmp_path):
     rows["end"] = float("nan")
     with pytest.raises(ValueError, match="start < end"):
         download_shard(rows, tmp_path, DownloadConfig())
+
+
+@pytest.mark.parametrize("template", ["dl -o {out} {youtube_id}", "dl {clip_id} {out}", "dl {out} {youtube_id} -- x"])
+def test_an_id_that_could_be_read_as_an_option_is_refused_before_any_run(tmp_path, template):
+    """YouTube ids may start with '-': as an argument of its own, `-o x`-like or `--exec`-like ids would be
+    options. A template that puts an id there is refused; inside a URL or after `--` the id is an operand."""
+    with pytest.raises(ValueError, match="would be read as an option"):
+        build_command(DownloadConfig(command=template), youtube_id="--exec-xxxx", start=0, end=1,
+                      out=tmp_path / "x.mp4", clip_id="-o x")
+    with pytest.raises(ValueError, match="would be read as an option"):
+        download_shard(_rows("-abcDEF_123"), tmp_path / "media", DownloadConfig(command=template))
+    assert not (tmp_path / "media").exists()
+
+
+def test_ids_after_double_dash_or_inside_a_url_stay_operands(tmp_path):
+    args = build_command(DownloadConfig(command="dl -o {out} -- {youtube_id} {clip_id}"), youtube_id="--exec-xxxx",
+                         start=0, end=1, out=tmp_path / "x.mp4", clip_id="-o x")
+    assert args[args.index("--") + 1:] == ["--exec-xxxx", "-o x"]
+    url = build_command(DownloadConfig(), youtube_id="-o_xxxxxxxx", start=0, end=1, out=tmp_path / "x.mp4",
+                        clip_id="c")[-1]
+    assert url == "https://www.youtube.com/watch?v=-o_xxxxxxxx"

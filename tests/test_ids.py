@@ -137,7 +137,7 @@ def test_download_refuses_bad_ids_before_running_anything(tmp_path, clip_id, you
     script, calls, source = tmp_path / "dl.py", tmp_path / "calls.log", tmp_path / "src.mp4"
     script.write_text(FAKE_DOWNLOADER)
     source.write_bytes(b"media")
-    command = " ".join(shlex.quote(str(p)) for p in (sys.executable, script, calls, source)) + " {out} {youtube_id}"
+    command = " ".join(shlex.quote(str(p)) for p in (sys.executable, script, calls, source)) + " {out} -- {youtube_id}"
     rows = pd.DataFrame({"clip_id": ["fine", clip_id], "youtube_id": ["abcdefghijk", youtube_id],
                          "start": [0.0, 0.0], "end": [1.0, 1.0]})
     media = tmp_path / "run" / "media"

@@ -19,7 +19,7 @@ PACKAGE, EXTRACTORS = REPO / "avgzsl", REPO / "extractors"
 # bottom to top; a module may import its own layer and the layers before it
 LAYERS = [
     ("runtime",), ("formats",), ("settings",), ("datasets",), ("models", "baselines"), ("evaluation",),
-    ("training",), ("reporting",), ("pipeline", "inference"),
+    ("training",), ("reporting",), ("pipeline", "inference"), ("commands",),
 ]
 ROOT_MODULES = {"__init__.py", "cli.py"}  # entry points only
 # what the extractors may use of the core: file formats, the settings dataclasses, device/seed helpers

@@ -205,7 +205,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from media import make_clip
 
-youtube_id, out = sys.argv[1], sys.argv[2]
+youtube_id, out = sys.argv[2], sys.argv[3]  # after the "--"
 if youtube_id.startswith("GONE"):
     print(f"ERROR: [youtube] {{youtube_id}}: Video unavailable", file=sys.stderr)
     sys.exit(1)
@@ -240,7 +240,7 @@ def test_vanished_videos_are_recorded_and_the_run_completes(tmp_path):
     cfg = yaml.safe_load((repo / TINY).read_text())
     cfg.update(dataset="audiosetzsl", shard_size=8,
                audiosetzsl={"split_lists": str(lists), "verify_split_lists": False, "retries": 0,
-                            "download_command": f"{sys.executable} {script} {{youtube_id}} {{out}}"})
+                            "download_command": f"{sys.executable} {script} -- {{youtube_id}} {{out}}"})
     cfg["experiments"] = {"avgzslnet": {}, "eszsl": {"baseline": "eszsl"}}
     cfg["extract"]["text"] = {"source": "glove-6b-50d"}  # offline; AudioSetZSL's default is GoogleNews 300-d
     path = tmp_path / "asz.yaml"

@@ -16,7 +16,6 @@ fix a manifest in one pass.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from dataclasses import dataclass
@@ -26,9 +25,8 @@ import pandas as pd
 
 from avgzsl.datasets.kind import DatasetKind
 from avgzsl.formats.ids import class_name_problem, clip_id_problem, youtube_id_problem
-from avgzsl.formats.manifest import SPLITS, ClassTable
-
-log = logging.getLogger(__name__)
+from avgzsl.formats.manifest import SPLITS, ClassTable, warn_about_coverage
+from avgzsl.runtime.errors import input_file_problem
 
 _SHOWN = 20
 
@@ -144,8 +142,9 @@ def validate_custom_manifest(
         if path:
             resolved = Path(path).expanduser()
             resolved = resolved if resolved.is_absolute() else base / resolved
-            if check_files and not resolved.is_file():
-                problems.append(f"{line} column 'path': file not found: {resolved}")
+            if check_files and (problem := input_file_problem(resolved)):
+                what = "file not found" if problem == "no such file or folder" else problem
+                problems.append(f"{line} column 'path': {what}: {resolved}")
             out["path"] = str(resolved.resolve())
             default_id = resolved.stem
         elif youtube_id:
@@ -191,14 +190,8 @@ def validate_custom_manifest(
 
 
 def _warn_about_coverage(manifest: pd.DataFrame, classes: ClassTable, source: str) -> None:
-    trained = set(manifest.loc[manifest["split"] == "trn", "class"])
-    untrained = [n for n in classes.seen_names if n not in trained]
-    if untrained:
-        log.warning("%s: seen class(es) without trn clips cannot be learned: %s", source, untrained)
-    tested = set(manifest.loc[manifest["split"] == "tst", "class"])
-    untested = [n for n in classes.unseen_names if n not in tested]
-    if untested:
-        log.warning("%s: unseen class(es) without tst clips are never evaluated: %s", source, untested)
+    warn_about_coverage(classes, source, trained=set(manifest.loc[manifest["split"] == "trn", "class"]),
+                        tested=set(manifest.loc[manifest["split"] == "tst", "class"]))
 
 
 def load_custom(cfg: CustomConfig) -> tuple[pd.DataFrame, ClassTable]:
@@ -223,10 +216,11 @@ class CustomKind(DatasetKind):
         return config["custom"]["media_root"] or super().media_root(config)
 
     def build_manifest(self, settings: dict, *, resources: str) -> tuple[pd.DataFrame, ClassTable]:
-        # missing files become recorded skips in the media step, not a refusal of the whole run
+        # built when the DAG is: a path that is not a readable file stops `snakemake -n` now, every such row
+        # listed with its line, instead of a job failing later (a damaged file is still a recorded skip)
         return load_custom(CustomConfig(
             manifest=settings["manifest"], classes=settings["classes"], unseen=settings["unseen"] or None,
-            base_dir=settings["media_root"] or None, check_files=False,
+            base_dir=settings["media_root"] or None, check_files=True,
         ))
 
     def user_inputs(self, settings: dict, folder_files) -> list[str]:

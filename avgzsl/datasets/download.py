@@ -10,7 +10,10 @@ Each clip ends in one of three states, recorded in an availability table
 
 The command is a template formatted per clip with `{youtube_id}`, `{start}`, `{end}`,
 `{out}` and `{clip_id}`. It is split into arguments before formatting and run without
-a shell, so ids and paths need no quoting. The default asks yt-dlp to fetch only the
+a shell, so ids and paths need no quoting. YouTube ids (and the clip ids made from them)
+may start with `-`, so an id must not begin an argument of its own where the downloader
+reads options: `{youtube_id}` / `{clip_id}` go inside a URL or an `--option=` argument, or
+after a `--` argument (`id_argument_problems`; the workflow's config check says the same). The default asks yt-dlp to fetch only the
 segment (`--download-sections`), re-cut on exact frames; yt-dlp itself needs ffmpeg on
 PATH to cut and merge, but no separate ffmpeg step is needed here.
 
@@ -27,6 +30,7 @@ import re
 import shlex
 import shutil
 import signal
+import string
 import subprocess
 import time
 from dataclasses import dataclass
@@ -75,10 +79,33 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
+ID_FIELDS = ("youtube_id", "clip_id")
+
+
+def id_argument_problems(command: str) -> list[str]:
+    """Arguments of a download template that an id starting with `-` (`-o x`, `--exec ...`) would turn into an
+    option: those beginning with an id field, before any `--` argument (after it, everything is an operand)."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError as err:  # unbalanced quotes
+        return [f"cannot be split into arguments ({err})"]
+    problems = []
+    for position, token in enumerate(tokens[1:], start=1):
+        if token == "--":
+            break
+        literal, field, _, _ = next(iter(string.Formatter().parse(token)), ("", None, "", None))
+        if not literal and field in ID_FIELDS:
+            problems.append(f"argument {position} ({token!r}) begins with {{{field}}}: an id starting with '-' "
+                            "would be read as an option; put it inside a URL or after a '--' argument")
+    return problems
+
+
 def build_command(cfg: DownloadConfig, *, youtube_id: str, start: float, end: float, out: Path, clip_id: str):
     # the last line of defence: whatever the caller checked, no malformed id reaches an argument list
     check_youtube_id(youtube_id, "download command")
     check_clip_id(clip_id, "download command")
+    if problems := id_argument_problems(cfg.command):
+        raise ValueError(f"download command {cfg.command!r}: {'; '.join(problems)}")
     values = {
         "youtube_id": youtube_id,
         "start": _seconds(start),
@@ -188,6 +215,8 @@ def download_shard(
     ]
     if unsafe:
         raise UnsafeIdError(f"download refused, {len(unsafe)} unsafe id(s): " + "; ".join(unsafe[:5]))
+    if problems := id_argument_problems(cfg.command):  # before any download, not per clip
+        raise ValueError(f"download command {cfg.command!r}: {'; '.join(problems)}")
     unavailable = re.compile("|".join(f"(?:{p})" for p in cfg.unavailable_patterns), re.IGNORECASE)
     executable = shlex.split(cfg.command)[0]
     if os.sep not in executable and shutil.which(executable) is None:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from avgzsl.datasets.released import AVCA_TEXT_FILE, CLASS_LIST_FILES, CLASS_SPLIT_DIR, write_class_list
 from avgzsl.formats.atomic import staged_folder
+from avgzsl.formats.ids import UnsafeIdError, clip_id_from_video_url, clip_id_problem
 from avgzsl.formats.manifest import SPLITS, ClassTable, read_manifest
 from avgzsl.formats.shards import FeatureError, read_feature_shard
 
@@ -44,6 +45,21 @@ def _check_class_names(classes: ClassTable, source) -> None:
                 f"{source}: class name {name!r} cannot be written to AVCA-GZSL's class lists or used as a file "
                 "name (allowed: letters, digits and _ - + . ( ) &, not starting with a dot)"
             )
+
+
+def _check_exported_ids(ids, manifest) -> None:
+    """The clip ids written as `video_urls` must read back as themselves: `import-features` checks each as a clip
+    id and reads a YouTube link as its video id, so an id either check would change or refuse is refused here."""
+    problems = []
+    for clip in ids:
+        if problem := clip_id_problem(clip):
+            problems.append(problem)
+        elif clip_id_from_video_url(clip) != clip:
+            problems.append(f"clip id {clip!r} is a YouTube link, which an import reads as the video id alone")
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise UnsafeIdError(f"{manifest}: {len(problems)} clip id(s) that import-features would refuse or change: "
+                            + "; ".join(problems[:3]) + more)
 
 
 def _modality_table(paths, modality: str, rows: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
@@ -102,6 +118,7 @@ def export_released(
     dropped = len(a_ids.union(v_ids)) - len(both)
     if dropped:
         log.warning("%d clip(s) have only one modality and are left out of the export", dropped)
+    _check_exported_ids(both, manifest)
     info = rows.loc[both]
     empty = [s for s in SPLITS if not (info["split"] == s).any()]
     if empty:

@@ -14,8 +14,10 @@ The rules (also in docs/DATASETS.md, "Your own clips"):
 * clip id: 1 to 128 characters from ASCII letters, digits, `_`, `-`, `.`, `+` and
   spaces; it may not start with `.` or a space, end with a space, or contain `..`.
   No path separator (`/`, `\\`) can appear, so it is always one file name inside its
-  folder. (YouTube ids may start with `-` or `_`; a clip id is only ever placed after
-  a folder path, never as a command argument of its own.)
+  folder. (YouTube ids may start with `-` or `_`, and so may AudioSetZSL's clip ids made
+  from them, so a leading `-` is not refused: a clip id is placed after a folder path, and
+  a download template may not start an argument with `{youtube_id}` or `{clip_id}` before
+  a `--` argument, `avgzsl.datasets.download.id_argument_problems`.)
 * YouTube id: exactly 11 characters from `A-Z a-z 0-9 _ -`, YouTube's own format, so
   nothing else can reach the downloader's argument list through `{youtube_id}`.
 * class name: 1 to 200 printable characters, no `/`, `\\` or NUL, not `.` or `..`,

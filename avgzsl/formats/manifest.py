@@ -8,6 +8,7 @@ every score matrix.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+log = logging.getLogger("avgzsl.formats.manifest")
 SPLITS = ("trn", "val", "tst")
 MANIFEST_COLUMNS = ("clip_id", "class", "split")
 
@@ -111,3 +113,14 @@ def validate_manifest(manifest: pd.DataFrame, *, source: str | None = None, clas
         if unknown:
             where = f" {classes.source}" if classes.source else ""
             raise ValueError(f"{source}: classes not in the class table{where}: {unknown}")
+
+
+def warn_about_coverage(classes: ClassTable, source: str, *, trained: set[str], tested: set[str]) -> None:
+    """The workflow's and the CLI's warning about classes a run cannot learn or never tests (`trained`: the
+    classes with trn clips, `tested`: those with tst clips)."""
+    untrained = [n for n in classes.seen_names if n not in trained]
+    if untrained:
+        log.warning("%s: seen class(es) without trn clips cannot be learned: %s", source, untrained)
+    untested = [n for n in classes.unseen_names if n not in tested]
+    if untested:
+        log.warning("%s: unseen class(es) without tst clips are never evaluated: %s", source, untested)

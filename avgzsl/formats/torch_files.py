@@ -10,6 +10,7 @@ hold (a format marker, a version, a state dict) is each caller's own check on to
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import warnings
@@ -75,6 +76,11 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "a torch file", map_
 def save_torch_file(obj: object, path: str | os.PathLike) -> Path:
     """`torch.save` to `path` atomically: readers see the old file or the whole new one, never a partial write
     (parallel jobs writing the same file each write their own temp file; the last rename wins)."""
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+    # serialized in memory, then written by Python: a full disk is an OSError (ENOSPC) that atomic_output names
+    # the file in, where torch's writer reports a short write only as "unexpected pos ..." (checkpoints are
+    # megabytes, so the copy in memory is cheap)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(buffer.getbuffer())
     return Path(path)

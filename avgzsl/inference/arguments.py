@@ -26,7 +26,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _shared_args(p: argparse.ArgumentParser) -> None:
+def _shared_args(p: argparse.ArgumentParser, path) -> None:
     p.add_argument("--modality", choices=("audio", "video", "both"), default="both",
                    help="the row that scores (default both: a clip lacking audio or video is scored on what it "
                         "has); audio or video extracts only that modality")
@@ -35,39 +35,44 @@ def _shared_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--threads", type=_positive, default=max(1, min(8, os.cpu_count() or 1)),
                    help="decode workers and torch threads")
-    p.add_argument("--i3d-weights", default=None,
+    p.add_argument("--i3d-weights", type=path, default=None,
                    help="the run's I3D weights file (checked against the bundle's sha256; default: where it "
                         "was when bundled)")
-    p.add_argument("--word-vectors", default=None,
+    p.add_argument("--word-vectors", type=path, default=None,
                    help="the run's word-vector file, when it is not the packaged GloVe (checksum-checked)")
     p.add_argument("--verbose", action="store_true",
                    help="progress: clips extracted, clips/s and time left every 30 s, per modality")
 
 
-def add_commands(sub) -> None:
-    """The three subcommands, on the CLI's subparsers."""
+def add_commands(sub, *, path=str, folder=str, file_or_folder=str) -> None:
+    """The three subcommands, on the CLI's subparsers. `path`, `folder`, `file_or_folder`: the CLI's types for
+    input files and folders, which it checks before a command runs (avgzsl.commands.options)."""
     p = sub.add_parser("bundle", help="pack a trained run (one seed folder) with what scores raw media")
-    p.add_argument("run", help="a deep run's seed folder, <results>/runs/<experiment>/seed<k>")
+    p.add_argument("run", type=folder, help="a deep run's seed folder, <results>/runs/<experiment>/seed<k>")
     p.add_argument("--out", required=True, help="the bundle folder to write (new or empty)")
-    p.add_argument("--results", default=None,
+    p.add_argument("--results", type=folder, default=None,
                    help="the dataset's results folder the run was trained from (default: three levels up): "
                         "its classes, audio CNN and feature shards, whose recorded settings the bundle keeps")
-    p.add_argument("--word-vectors", default=None, help="the run's word-vector file, when not the packaged GloVe")
-    p.add_argument("--i3d-weights", default=None, help="the I3D weights file, remembered as predict's default")
+    p.add_argument("--word-vectors", type=path, default=None,
+                   help="the run's word-vector file, when not the packaged GloVe")
+    p.add_argument("--i3d-weights", type=path, default=None,
+                   help="the I3D weights file, remembered as predict's default")
     p.set_defaults(func=_run("cmd_bundle"))
 
     p = sub.add_parser("predict", help="rank class names (any, seen in training or not) for clips, with a bundle")
-    p.add_argument("bundle", help="a bundle folder (avgzsl bundle)")
-    p.add_argument("clips", nargs="+", help="media files or folders of them, or the workflow's feature shards")
+    p.add_argument("bundle", type=folder, help="a bundle folder (avgzsl bundle)")
+    p.add_argument("clips", type=file_or_folder, nargs="+",
+                   help="media files or folders of them, or the workflow's feature shards")
     p.add_argument("--classes", required=True, help="a file (one name a line, or a class table) or a comma list")
     p.add_argument("--calibrated", action="store_true",
                    help="add the run's calibration beta to the classes it was trained on as seen")
-    _shared_args(p)
+    _shared_args(p, path)
     p.set_defaults(func=_run("cmd_predict"))
 
     p = sub.add_parser("search", help="rank clips for class names (text-to-clip retrieval), with a bundle")
-    p.add_argument("bundle", help="a bundle folder (avgzsl bundle)")
-    p.add_argument("inputs", nargs="+", help="media files, folders of them, or feature shards (.h5)")
+    p.add_argument("bundle", type=folder, help="a bundle folder (avgzsl bundle)")
+    p.add_argument("inputs", type=file_or_folder, nargs="+",
+                   help="media files, folders of them, or feature shards (.h5)")
     p.add_argument("--query", required=True, action="append", help="a class name (repeat for several)")
-    _shared_args(p)
+    _shared_args(p, path)
     p.set_defaults(func=_run("cmd_search"))

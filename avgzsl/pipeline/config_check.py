@@ -25,8 +25,10 @@ from pathlib import Path
 
 import yaml
 
+from avgzsl.datasets.download import id_argument_problems
 from avgzsl.datasets.registry import dataset_kind
 from avgzsl.datasets.registry import names as dataset_names
+from avgzsl.runtime.errors import input_file_problem
 
 # the field rules (types, ranges) live with the settings, where the checkpoint loader checks a stored config
 # by them too; imported here under their old names for the workflow's checks, the command line and the tests
@@ -184,9 +186,12 @@ def _dotted(path) -> str:
 
 def _file_problem(path: str, kind: str = "file") -> str | None:
     p = Path(path).expanduser()
-    if p.is_dir() if kind == "folder" else p.is_file():
+    problem = input_file_problem(p, folder=kind == "folder")
+    if not problem:
         return None
-    return f"{kind} not found: {path}" + ("" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})")
+    # a folder or FIFO given for a file is said as such, not as "not found"
+    what = f"{kind} not found" if problem == "no such file or folder" else problem
+    return f"{what}: {path}" + ("" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})")
 
 
 def _dataset_problems(config: dict) -> list[tuple[str, str]]:
@@ -220,7 +225,7 @@ def _template_problems(command: str) -> list[tuple[str, str]]:
         problems.append((key, f"unknown field(s) {unknown}; known: {list(DOWNLOAD_FIELDS)}"))
     if "out" not in fields:  # the clip is expected there; which clip is up to the command ({out} names it)
         problems.append((key, "must contain {out}, the file the command writes"))
-    return problems
+    return problems + [(key, problem) for problem in id_argument_problems(command)]
 
 
 def _extract_problems(config: dict) -> list[tuple[str, str]]:

@@ -80,13 +80,26 @@ def dataset_of_layout(runs_dir: str | os.PathLike) -> str:
     return name
 
 
+def read_saved_metrics(run_dir: str | os.PathLike) -> tuple[str, dict]:
+    """A run's metrics.json as text and as a dict; a file that is not UTF-8 JSON of a mapping is named."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+        saved = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a metrics file (not UTF-8 JSON: {err})") from err
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: not a metrics file (a JSON {type(saved).__name__}, not a mapping)")
+    return text, saved
+
+
 def compare_with_saved(run_dir: str | os.PathLike, recomputed: dict) -> str | None:
     """None when the run's metrics.json has exactly the recomputed text, else what differs."""
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return f"{path} does not exist"
-    if path.read_text() == metrics_text(recomputed):
+    text, saved = read_saved_metrics(run_dir)
+    if text == metrics_text(recomputed):
         return None
-    saved = json.loads(path.read_text())
     keys = sorted(k for k in set(saved) | set(recomputed) if saved.get(k) != recomputed.get(k))
     return f"{path} differs from the recomputed metrics in: {', '.join(keys) or 'formatting'}"

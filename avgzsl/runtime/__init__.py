@@ -1,2 +1,2 @@
-"""Layer 0, the process: device resolution, seeding, the CPU allocator's thresholds.
+"""Layer 0, the process: device resolution, seeding, the CPU allocator's thresholds, error lines.
 """
