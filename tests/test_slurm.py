@@ -114,13 +114,22 @@ def test_tiny_run_on_slurm_matches_local_run(slurm_cluster, tmp_path):
     slurm_repo = copy_repo(tmp_path / "slurm" / "repo")
     local_repo = copy_repo(tmp_path / "local" / "repo")
     profile = cluster_profile(tmp_path / "profile", slurm_cluster["partition"], slurm_cluster["memory_mb"])
+    # beside the tiny config's experiments, a method of one's own from a file outside the package (docs/METHODS.md):
+    # the jobs on the nodes import it through the PYTHONPATH the submitting shell has
+    cfg = yaml.safe_load((REPO / TINY).read_text())
+    cfg["experiments"]["dem"] = {"model": {"kind": "dem_av:DEM", "options": {"hidden_dim": 16}}}
+    config = tmp_path / "tiny_with_dem.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+
+    def env(repo: Path) -> dict:
+        return {**VENV_ENV, "PYTHONPATH": os.pathsep.join([str(repo / "examples" / "methods"), str(repo)])}
 
     # SLURM jobs mostly wait on the scheduler and its polling: run the local copy meanwhile
     with ThreadPoolExecutor(max_workers=2) as pool:
-        on_slurm = pool.submit(snakemake, slurm_repo, "--profile", str(profile), "--configfile", TINY,
-                               timeout=1200, env=VENV_ENV)
-        local = pool.submit(snakemake, local_repo, "--profile", "profiles/local", "--configfile", TINY,
-                            timeout=1200, env=VENV_ENV)
+        on_slurm = pool.submit(snakemake, slurm_repo, "--profile", str(profile), "--configfile", str(config),
+                               timeout=1200, env=env(slurm_repo))
+        local = pool.submit(snakemake, local_repo, "--profile", "profiles/local", "--configfile", str(config),
+                            timeout=1200, env=env(local_repo))
         on_slurm.result(), local.result()
 
     # the jobs really went through SLURM, the shard jobs as one group job per rule (4 shards <= 8)
@@ -133,5 +142,6 @@ def test_tiny_run_on_slurm_matches_local_run(slurm_cluster, tmp_path):
     assert not (logs / "rule_manifest").exists() and not (logs / "rule_tables").exists()  # local rules
 
     slurm_tables, local_tables = read_tables(slurm_repo), read_tables(local_repo)
+    assert (slurm_tables["table1_classification"]["experiment"] == "dem").sum() == 3  # DEM's rows, trained on SLURM
     for name in TABLES:
         pd.testing.assert_frame_equal(slurm_tables[name], local_tables[name], obj=name)
