@@ -3,7 +3,7 @@ benchmark-table, export-features, bundle, predict, search.
 
 Exit status: 0 success; 1 bad input or a fault of the machine (a file, its data, a setting, disk full, a
 missing GPU; one `error:` line naming the file or option); 2 bad usage (an unknown option, a missing argument);
-3 `recompute --check` found different numbers. AVGZSL_DEBUG=1 prints the traceback above the error line.
+3 `recompute --check` found different numbers; 130 interrupted (Ctrl-C). AVGZSL_DEBUG=1 prints the traceback above the error line.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from avgzsl.runtime.errors import report_error
 from avgzsl.settings.experiment import PRESETS
 
 log = logging.getLogger("avgzsl")
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3  # (recompute returns avgzsl.commands.files' 0 / 3)
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DIFFERS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130  # (recompute returns avgzsl.commands.files' 0 / 3)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"avgzsl: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C: staged outputs were already cleaned up on the way out; no traceback
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as err:  # bad input, a full disk, a missing GPU, or our bug: one line (AVGZSL_DEBUG: traceback)
         report_error(err)
         return EXIT_INPUT

@@ -367,3 +367,16 @@ def test_a_failing_workflow_script_ends_in_one_error_line(tmp_path, raised, says
     logged = log.read_text()
     assert logged.startswith("working\n") and logged.strip().splitlines()[-1] == f"error: {says}"
     assert "Traceback" not in logged
+
+
+def test_ctrl_c_is_one_line_and_status_130(world, tmp_path, capsys, monkeypatch):
+    from avgzsl.commands import files
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files, "cmd_recompute", interrupted)
+    monkeypatch.setattr("avgzsl.cli.cmd_recompute", interrupted)
+    rc = main(["recompute", str(world["run"])])
+    captured = capsys.readouterr()
+    assert rc == 130 and captured.err.strip() == "error: interrupted" and "Traceback" not in captured.err
