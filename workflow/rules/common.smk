@@ -245,7 +245,8 @@ def avca_split_list_files():
 
 def avca_released_files():
     """The files of the chosen feature set (features/<main|cls>_features/, or TCaF's
-    features/<main|cls>_features_non_averaged/ with `features: temporal`): the other set is no input."""
+    features/<main|cls>_features_non_averaged/ with `features: temporal`): the other set is no input.
+    """
     avca = config["avca_gzsl"]
     if is_temporal(config):
         features = tcaf_features_folder(avca["variant"])
@@ -258,7 +259,11 @@ def avca_sequence_shards():
     """The sequence shards a temporal (TCaF) import writes beside the clip-mean shards; none otherwise."""
     if not is_temporal(config):
         return []
-    return [f"{R}/features/{m}_seq/{s}.h5" for m in ("audio", "video") for s in ("trn", "val", "tst")]
+    return [
+        f"{R}/features/{m}_seq/{s}.h5"
+        for m in ("audio", "video")
+        for s in ("trn", "val", "tst")
+    ]
 
 
 def feature_inputs():
