@@ -133,12 +133,9 @@ def cached_kinetics400_state_dict(
     return state
 
 
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_of(path: str | Path) -> str:
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def weights_source() -> dict[str, str]:

@@ -80,3 +80,16 @@ def spread_batch_norm_affine(net: torch.nn.Module) -> None:
             if isinstance(module, torch.nn.BatchNorm1d):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
+
+
+def run_by_hand(seq, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+    """`seq`'s first `upto` layers (all by default) in training mode, written out: Linear, BatchNorm with batch
+    statistics, ReLU; Dropout (p 0 in these tests) passes x through."""
+    for layer in list(seq)[:upto]:
+        if isinstance(layer, torch.nn.Linear):
+            x = x @ layer.weight.t() + layer.bias
+        elif isinstance(layer, torch.nn.BatchNorm1d):
+            x = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + layer.eps) * layer.weight + layer.bias
+        elif isinstance(layer, torch.nn.ReLU):
+            x = x.clamp(min=0)
+    return x

@@ -14,7 +14,7 @@ import copy
 
 import pytest
 import torch
-from avca_helpers import spread_batch_norm_affine
+from avca_helpers import run_by_hand, spread_batch_norm_affine
 from test_avca_model import _ours, needs_avca, their_avca  # noqa: F401 (their_avca is a fixture)
 
 from avgzsl.models.registry import create_model
@@ -82,18 +82,6 @@ def test_position_embedding_moves_only_when_trained(trained):
 # ------------------------------------------------------------------ (b) BatchNorm running statistics
 
 
-def _bn_input(seq, index: int, x: torch.Tensor) -> torch.Tensor:
-    """What `seq`'s BatchNorm at `index` sees in training (batch statistics, dropout 0), written out."""
-    for layer in list(seq)[:index]:
-        if isinstance(layer, torch.nn.Linear):
-            x = x @ layer.weight.t() + layer.bias
-        elif isinstance(layer, torch.nn.BatchNorm1d):
-            x = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + layer.eps) * layer.weight + layer.bias
-        elif isinstance(layer, torch.nn.ReLU):
-            x = x.clamp(min=0)
-    return x
-
-
 def _momentum_update(stats: tuple, h: torch.Tensor, momentum: float) -> tuple:
     """torch's running-statistics update: (1 - m) r + m s, with the unbiased variance."""
     mean, var = stats
@@ -107,9 +95,9 @@ def _expected_running(before, after, net_name: str, index: int, x: torch.Tensor,
     bn = seq_before[index]
     stats = (bn.running_mean.clone(), bn.running_var.clone())
     for half in (x[:B], x[B:]):
-        stats = _momentum_update(stats, _bn_input(seq_before, index, half), bn.momentum)
+        stats = _momentum_update(stats, run_by_hand(seq_before, half, index), bn.momentum)
     if extra_pass:
-        stats = _momentum_update(stats, _bn_input(seq_after, index, x[:B]), bn.momentum)
+        stats = _momentum_update(stats, run_by_hand(seq_after, x[:B], index), bn.momentum)
     return stats
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from avca_helpers import spread_batch_norm_affine
+from avca_helpers import run_by_hand, spread_batch_norm_affine
 
 from avgzsl.models.registry import create_model
 from avgzsl.settings.experiment import AVCA_MODEL_PRESETS, build_experiment
@@ -45,18 +45,6 @@ def pair_batch(b=4, da=6, dv=5, dt=300, seed=1) -> dict:
 
 
 # ------------------------------------------------------------------ by hand
-
-
-def _net(seq, x):
-    """Linear / BatchNorm (batch statistics) / ReLU / Dropout(0) in order, written out."""
-    for layer in seq:
-        if isinstance(layer, torch.nn.Linear):
-            x = x @ layer.weight.t() + layer.bias
-        elif isinstance(layer, torch.nn.BatchNorm1d):
-            x = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + layer.eps) * layer.weight + layer.bias
-        elif isinstance(layer, torch.nn.ReLU):
-            x = x.clamp(min=0)
-    return x
 
 
 def _layer_norm(x, ln):
@@ -91,13 +79,13 @@ def test_avca_loss_matches_hand_computation():
     b = 4
     pos, neg = {}, {}
     for half, out in ((slice(0, b), pos), (slice(b, None), neg)):
-        out["phi_a"], out["phi_v"] = _net(net.audio_enc, batch["xa"][half]), _net(net.video_enc, batch["xv"][half])
+        out["phi_a"], out["phi_v"] = run_by_hand(net.audio_enc, batch["xa"][half]), run_by_hand(net.video_enc, batch["xv"][half])
         out["w"] = batch["xt"][half]
-        out["theta_w"] = _net(net.text_proj, out["w"])
+        out["theta_w"] = run_by_hand(net.text_proj, out["w"])
         att_a, att_v = _cross_attention(net, out["phi_a"], out["phi_v"])
-        out["theta_a"], out["theta_v"] = _net(net.audio_proj, att_a), _net(net.video_proj, att_v)
-        out["rho_a"], out["rho_v"] = _net(net.decoder, out["theta_a"]), _net(net.decoder, out["theta_v"])
-    rho_w = _net(net.decoder, pos["theta_w"])
+        out["theta_a"], out["theta_v"] = run_by_hand(net.audio_proj, att_a), run_by_hand(net.video_proj, att_v)
+        out["rho_a"], out["rho_v"] = run_by_hand(net.decoder, out["theta_a"]), run_by_hand(net.decoder, out["theta_v"])
+    rho_w = run_by_hand(net.decoder, pos["theta_w"])
     mse = F.mse_loss
     ta, tv, tw = pos["theta_a"], pos["theta_v"], pos["theta_w"]
     expected = {
@@ -107,7 +95,7 @@ def test_avca_loss_matches_hand_computation():
               + _hinge(tv, tw, neg["theta_w"])),
         "t": (_hinge(ta, tw, neg["theta_a"]) + _hinge(tv, tw, neg["theta_v"]) + _hinge(tw, ta, neg["theta_w"])
               + _hinge(tw, tv, neg["theta_w"])),
-        "reg": (mse(_net(net.video_rec, tv), pos["phi_v"]) + mse(_net(net.audio_rec, ta), pos["phi_a"])
+        "reg": (mse(run_by_hand(net.video_rec, tv), pos["phi_v"]) + mse(run_by_hand(net.audio_rec, ta), pos["phi_a"])
                 + mse(tv, tw) + mse(ta, tw)),
     }
     assert set(terms) == set(expected)

@@ -11,9 +11,8 @@ import yaml
 
 from avgzsl.cli import EXIT_OK, main
 from tests.avca_helpers import write_class_split
-from tests.tcaf_helpers import write_tcaf_features
+from tests.tcaf_helpers import SMALL_DIMS, use_small_dims, write_tcaf_features
 
-DIMS = (6, 5)
 TINY = {"depth": 1, "heads": 2, "dim_head": 4, "mlp_dim": 8, "encoder_hidden": 8, "decoder_hidden": 8,
         "embed_dim": 4, "eval_batch": 5}
 TINY_TRAIN = {"epochs": 2, "batches_per_epoch": 2, "batch_size": 4, "device": "cpu"}
@@ -21,12 +20,7 @@ TINY_TRAIN = {"epochs": 2, "batches_per_epoch": 2, "batch_size": 4, "device": "c
 
 @pytest.fixture
 def small_dims(monkeypatch):
-    from avgzsl.datasets import avca_benchmarks
-
-    for name in ("main", "cls"):
-        var = avca_benchmarks.VARIANTS[name]
-        monkeypatch.setitem(avca_benchmarks.VARIANTS, name, avca_benchmarks.Variant(
-            var.split_folder, var.features_folder, *DIMS))
+    use_small_dims(monkeypatch)
 
 
 def _train(result, name, preset, model, capsys):
@@ -46,7 +40,7 @@ def _train(result, name, preset, model, capsys):
 def test_import_train_both_stages_and_table(tmp_path, small_dims, capsys):
     lists = write_class_split(tmp_path / "lists", "ucf-gzsl")
     released = tmp_path / "released"
-    write_tcaf_features(released, lists, "ucf-gzsl", "cls", dims=DIMS, clips_per_class=4)
+    write_tcaf_features(released, lists, "ucf-gzsl", "cls", dims=SMALL_DIMS, clips_per_class=4)
     result = tmp_path / "result"
     assert main(["import-benchmark", str(released), str(result), "--dataset", "ucf-gzsl", "--variant", "cls",
                  "--text-lookup", "avca_compat", "--split-lists", str(lists), "--no-verify", "--temporal"]) == EXIT_OK

@@ -14,25 +14,18 @@ from avgzsl.formats.safe_pickle import UnsafePickleError
 from avgzsl.formats.sequence_shards import read_sequence_shard
 from avgzsl.formats.shards import FeatureError, read_feature_shard
 from tests.avca_helpers import write_class_split
-from tests.tcaf_helpers import write_tcaf_features
-
-DIMS = (6, 5)  # small widths for the test; the import checks them against the variant's, so patch those
+from tests.tcaf_helpers import SMALL_DIMS, use_small_dims, write_tcaf_features
 
 
 @pytest.fixture
 def small_dims(monkeypatch):
-    from avgzsl.datasets import avca_benchmarks
-
-    for name in ("main", "cls"):
-        var = avca_benchmarks.VARIANTS[name]
-        monkeypatch.setitem(avca_benchmarks.VARIANTS, name, avca_benchmarks.Variant(
-            var.split_folder, var.features_folder, *DIMS))
+    use_small_dims(monkeypatch)
 
 
 def _benchmark(tmp_path, bench="ucf-gzsl", variant="cls", lookup="correct"):
     split_dir = write_class_split(tmp_path / "lists", bench)
     root = tmp_path / "released"
-    written = write_tcaf_features(root, split_dir, bench, variant, dims=DIMS)
+    written = write_tcaf_features(root, split_dir, bench, variant, dims=SMALL_DIMS)
     cfg = AvcaBenchmarkConfig(benchmark=bench, variant=variant, text_lookup=lookup, split_dir=str(split_dir),
                               digest=None)
     return root, written, cfg

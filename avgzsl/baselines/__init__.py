@@ -16,7 +16,6 @@ A baseline is named by its registry name, by an installed package's `avgzsl.base
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import fields
 from importlib.metadata import entry_points
 
@@ -28,7 +27,7 @@ from avgzsl.baselines.eszsl import ESZSL, EszslConfig
 from avgzsl.baselines.gcca import GCCA, GccaConfig
 from avgzsl.baselines.pretrained import PretrainedConfig, PretrainedFeatures
 from avgzsl.baselines.sae import SAE, SaeConfig
-from avgzsl.settings.experiment import is_class_path
+from avgzsl.settings.experiment import import_class_path, is_class_path
 
 BASELINE_ENTRY_POINTS = "avgzsl.baselines"
 
@@ -55,13 +54,7 @@ def baseline_class(name: str) -> type[ZeroShotBaseline]:
     if not is_class_path(name):
         raise ValueError(f"unknown baseline {name!r}; valid names: {', '.join(sorted(BASELINES))}, an installed "
                          f"{BASELINE_ENTRY_POINTS} entry point, or a 'package.module:Class' path")
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"baseline {name!r}: cannot import {module_name!r} ({err}); put its folder on PYTHONPATH "
-                         "or install it") from err
-    return _checked(getattr(module, attr, None), name)
+    return _checked(import_class_path(name, f"baseline {name!r}"), name)
 
 
 def _checked(cls, name: str) -> type[ZeroShotBaseline]:

@@ -95,40 +95,38 @@ def load_class_split(cfg: AvcaBenchmarkConfig) -> ClassSplit:
     return read_class_split(folder, bench, cfg.variant)
 
 
-def _read_stage(folder: Path, stage_classes: list[str], cfg: AvcaBenchmarkConfig, dim: int) -> dict:
-    """class -> (path, features, ids) for one modality and stage list; every class of the list must have a file."""
-    bench = benchmark(cfg.benchmark)
+def stage_class_files(folder: Path, stage_classes: list[str], bench_name: str, suffix: str) -> dict[str, Path]:
+    """class -> its file in one modality's stage folder: only `<class><suffix>` files of the stage list, one each,
+    every class of the list present (their loaders read every file of the folder as a class)."""
+    bench = benchmark(bench_name)
     if not folder.is_dir():
-        raise FeatureError(f"{folder}: missing (expected one <class>.h5 per class of the stage list)")
+        raise FeatureError(f"{folder}: missing (expected one <class>{suffix} per class of the stage list)")
     by_key = {canonical_key(bench, c): c for c in stage_classes}
-    found: dict[str, tuple[Path, np.ndarray, list[str]]] = {}
+    found: dict[str, Path] = {}
     for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
-        if path.suffix != ".h5" or not path.is_file():
-            raise FeatureError(f"{path}: expected only <class>.h5 files in {folder}")
+        if path.suffix != suffix or not path.is_file():
+            raise FeatureError(f"{path}: expected only <class>{suffix} files in {folder}")
         name = by_key.get(canonical_key(bench, path.stem))
         if name is None:
             raise FeatureError(f"{path}: class {path.stem!r} is not in this stage's class list")
         if name in found:
-            raise FeatureError(f"{path}: class {name!r} also has the file {found[name][0]}")
-        data, ids = read_class_file(path, dim=dim, dim_from=f" (the {cfg.variant!r} feature set)", within=folder)
-        found[name] = (path, data, ids)
+            raise FeatureError(f"{path}: class {name!r} also has the file {found[name]}")
+        found[name] = path
     absent = [c for c in stage_classes if c not in found]
     if absent:
         raise FeatureError(f"{folder}: no feature file for class(es) {absent[:5]} of the stage list")
     return found
 
 
-def read_benchmark_features(root: Path, split: ClassSplit, cfg: AvcaBenchmarkConfig) -> dict:
-    """(modality, stage) -> {class: (path, features, ids)}, with audio and video checked against each other."""
-    var = variant(cfg.variant)
-    dims = {"audio": var.audio_dim, "video": var.video_dim}
-    feats = root / "features" / var.features_folder
-    read = {(m, s): _read_stage(feats / m / s, split.stages[s], cfg, dims[m]) for m in MODALITIES for s in STAGE_TO_SPLIT}
+def check_paired_clips(read: dict) -> None:
+    """Audio and video list the same clips in the same order per class and stage, and no clip is in two classes.
+
+    `read`: (modality, stage) -> {class: (path, features, clip ids)}, as both importers read it."""
     owner: dict[str, Path] = {}
     for stage in STAGE_TO_SPLIT:
         for cls, (a_path, _, a_ids) in read[("audio", stage)].items():
             v_path, _, v_ids = read[("video", stage)][cls]
-            if a_ids != v_ids:  # their read_dataset asserts equal urls for audio and video
+            if a_ids != v_ids:  # their loaders assert equal clip names for audio and video
                 only = sorted(set(a_ids) ^ set(v_ids))
                 detail = f"e.g. clip {only[0]!r} is in only one" if only else "the same clips in another order"
                 raise FeatureError(f"{a_path} and {v_path} list different clips: {detail}")
@@ -136,7 +134,35 @@ def read_benchmark_features(root: Path, split: ClassSplit, cfg: AvcaBenchmarkCon
                 prev = owner.setdefault(clip, a_path)
                 if prev != a_path:
                     raise FeatureError(f"{a_path}: clip {clip!r} is also listed in {prev}")
+
+
+def read_benchmark_features(root: Path, split: ClassSplit, cfg: AvcaBenchmarkConfig) -> dict:
+    """(modality, stage) -> {class: (path, features, ids)}, with audio and video checked against each other."""
+    var = variant(cfg.variant)
+    dims = {"audio": var.audio_dim, "video": var.video_dim}
+    feats = root / "features" / var.features_folder
+    read = {}
+    for modality in MODALITIES:
+        for stage in STAGE_TO_SPLIT:
+            folder = feats / modality / stage
+            files = stage_class_files(folder, split.stages[stage], cfg.benchmark, ".h5")
+            read[(modality, stage)] = {
+                cls: (path, *read_class_file(path, dim=dims[modality], within=folder,
+                                             dim_from=f" (the {cfg.variant!r} feature set)"))
+                for cls, path in files.items()}
+    check_paired_clips(read)
     return read
+
+
+def read_text_vectors(text_path: Path, split: ClassSplit, cfg: AvcaBenchmarkConfig) -> np.ndarray:
+    """The stage-2 classes' word vectors from a released `np.save`d dict, paired as `cfg.text_lookup` says."""
+    if not text_path.is_file():
+        raise FileNotFoundError(f"{text_path}: word-vector file not found")
+    text = text_vectors(load_word_vector_dict(text_path), split, split.stage2_classes, lookup=cfg.text_lookup,
+                        source=str(text_path))
+    if text.shape[1] != TEXT_DIM:
+        raise ValueError(f"{text_path}: {text.shape[1]}-d word vectors, expected {TEXT_DIM}")
+    return text
 
 
 def import_avca_benchmark(root: str | os.PathLike, out_dir: str | os.PathLike, cfg: AvcaBenchmarkConfig) -> dict:
@@ -145,13 +171,8 @@ def import_avca_benchmark(root: str | os.PathLike, out_dir: str | os.PathLike, c
     bench = benchmark(cfg.benchmark)
     split = load_class_split(cfg)
     text_path = root / bench.text_file(cfg.variant)
-    if not text_path.is_file():
-        raise FileNotFoundError(f"{text_path}: word-vector file not found")
-    vectors = load_word_vector_dict(text_path)
     stage2 = split.stage2_classes
-    text = text_vectors(vectors, split, stage2, lookup=cfg.text_lookup, source=str(text_path))
-    if text.shape[1] != TEXT_DIM:
-        raise ValueError(f"{text_path}: {text.shape[1]}-d word vectors, expected {TEXT_DIM}")
+    text = read_text_vectors(text_path, split, cfg)
     read = read_benchmark_features(root, split, cfg)
 
     rows, shards = [], {}

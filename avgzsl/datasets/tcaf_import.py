@@ -39,20 +39,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avgzsl.datasets.avca_benchmarks import TEXT_DIM, ClassSplit, benchmark, canonical_key, variant
+from avgzsl.datasets.avca_benchmarks import ClassSplit, benchmark, variant
 from avgzsl.datasets.avca_import import (
     MODALITIES,
     PINNED,
     STAGE_TO_SPLIT,
     AvcaBenchmarkConfig,
+    check_paired_clips,
     load_class_split,
     mislooked_classes,
-    text_vectors,
+    read_text_vectors,
+    stage_class_files,
 )
 from avgzsl.formats.atomic import staged_folder
 from avgzsl.formats.input_files import check_regular_file
 from avgzsl.formats.manifest import ClassTable
-from avgzsl.formats.safe_pickle import NumpyOnlyUnpickler, UnsafePickleError, load_word_vector_dict
+from avgzsl.formats.safe_pickle import NumpyOnlyUnpickler, UnsafePickleError
 from avgzsl.formats.sequence_shards import write_sequence_shard
 from avgzsl.formats.shards import FeatureError, write_feature_shard
 
@@ -97,43 +99,18 @@ def read_class_pickle(path: Path, dim: int) -> tuple[list[np.ndarray], list[str]
     return out, names
 
 
-def _read_stage(folder: Path, stage_classes: list[str], bench_name: str, dim: int) -> dict:
-    """class -> (path, sequences, names) for one modality and stage list; each class of the list has one file."""
-    bench = benchmark(bench_name)
-    if not folder.is_dir():
-        raise FeatureError(f"{folder}: missing (expected one <class>.pkl per class of the stage list)")
-    by_key = {canonical_key(bench, c): c for c in stage_classes}
-    found: dict[str, tuple[Path, list[np.ndarray], list[str]]] = {}
-    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
-        name = by_key.get(canonical_key(bench, path.stem))
-        if path.suffix != ".pkl" or name is None:
-            raise FeatureError(f"{path}: not a <class>.pkl of this stage's class list (their loader reads every "
-                               "file of the folder as a class)")
-        if name in found:
-            raise FeatureError(f"{path}: class {name!r} also has the file {found[name][0]}")
-        found[name] = (path, *read_class_pickle(path, dim))
-    absent = [c for c in stage_classes if c not in found]
-    if absent:
-        raise FeatureError(f"{folder}: no feature file for class(es) {absent[:5]} of the stage list")
-    return found
-
-
 def read_temporal_features(root: Path, split: ClassSplit, cfg: AvcaBenchmarkConfig) -> dict:
-    """(modality, stage) -> {class: (path, sequences, names)}, audio and video checked clip by clip."""
+    """(modality, stage) -> {class: (path, sequences, names)}, audio and video checked clip by clip (ds:259-260)."""
     var = variant(cfg.variant)
     dims = {"audio": var.audio_dim, "video": var.video_dim}
     base = root / "features" / features_folder(cfg.variant)
-    read = {(m, s): _read_stage(base / m / s, split.stages[s], cfg.benchmark, dims[m])
-            for m in MODALITIES for s in STAGE_TO_SPLIT}
-    owner: dict[str, Path] = {}
-    for stage in STAGE_TO_SPLIT:
-        for cls, (a_path, _, a_names) in read[("audio", stage)].items():
-            v_path, _, v_names = read[("video", stage)][cls]
-            if a_names != v_names:  # ds:259-260
-                raise FeatureError(f"{a_path} and {v_path} list different clips or another order")
-            for clip in a_names:
-                if owner.setdefault(clip, a_path) != a_path:
-                    raise FeatureError(f"{a_path}: clip {clip!r} is also listed in {owner[clip]}")
+    read = {}
+    for modality in MODALITIES:
+        for stage in STAGE_TO_SPLIT:
+            files = stage_class_files(base / modality / stage, split.stages[stage], cfg.benchmark, ".pkl")
+            read[(modality, stage)] = {cls: (path, *read_class_pickle(path, dims[modality]))
+                                       for cls, path in files.items()}
+    check_paired_clips(read)
     return read
 
 
@@ -143,12 +120,8 @@ def import_tcaf_benchmark(root: str | os.PathLike, out_dir: str | os.PathLike, c
     bench = benchmark(cfg.benchmark)
     split = load_class_split(cfg)
     text_path = root / "features" / features_folder(cfg.variant) / "text" / f"word_embeddings_{bench.text_name}_normed.npy"
-    if not text_path.is_file():
-        raise FileNotFoundError(f"{text_path}: word-vector file not found")
     stage2 = split.stage2_classes
-    text = text_vectors(load_word_vector_dict(text_path), split, stage2, lookup=cfg.text_lookup, source=str(text_path))
-    if text.shape[1] != TEXT_DIM:
-        raise ValueError(f"{text_path}: {text.shape[1]}-d word vectors, expected {TEXT_DIM}")
+    text = read_text_vectors(text_path, split, cfg)
     read = read_temporal_features(root, split, cfg)
 
     rows, parts_by = [], {}

@@ -52,12 +52,9 @@ class BundleError(ValueError):
     """A bundle that cannot be written or used as it is; the message names the file or part."""
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: str | os.PathLike) -> str:
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # ---- writing -------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from avgzsl.models.method import MethodError, ZSLMethod, check_method_class, met
 from avgzsl.models.single_modality import AudioOnlyNet, ConcatNet, VideoOnlyNet
 from avgzsl.models.tcaf import TCaF
 from avgzsl.settings.experiment import METHOD_ENTRY_POINTS as ENTRY_POINT_GROUP
-from avgzsl.settings.experiment import LossConfig, ModelConfig, is_class_path
+from avgzsl.settings.experiment import LossConfig, ModelConfig, import_class_path, is_class_path
 
 BUILTIN_METHODS: dict[str, type[ZSLMethod]] = {
     "avgzslnet": AVGZSLNet, "cjme": CJME, "audio_only": AudioOnlyNet, "video_only": VideoOnlyNet,
@@ -56,15 +56,14 @@ def method_class(kind: str, *, trusted: str | None = None) -> type[ZSLMethod]:
     if trusted is not None and trusted != kind:
         raise MethodError(f"model.kind {kind!r} is code outside avgzsl, named by a file; name it yourself to run "
                           f"it (the CLI's --method {kind})")
-    module_name, _, attr = kind.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise MethodError(f"model.kind {kind!r}: cannot import {module_name!r} ({err}); put its folder on "
-                          "PYTHONPATH or install it") from err
-    if not hasattr(module, attr):
+        cls = import_class_path(kind, f"model.kind {kind!r}")
+    except ValueError as err:
+        raise MethodError(str(err)) from err
+    if cls is None:
+        module_name, _, attr = kind.partition(":")
         raise MethodError(f"model.kind {kind!r}: module {module_name!r} has no {attr!r}")
-    return check_method_class(getattr(module, attr), kind)
+    return check_method_class(cls, kind)
 
 
 def create_model(model_cfg: ModelConfig, loss_cfg: LossConfig, *, trusted: str | None = None) -> ZSLMethod:

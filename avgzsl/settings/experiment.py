@@ -12,6 +12,7 @@ AVCA-GZSL's re-implementation of AVGZSLNet and CJME as their run scripts configu
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -199,6 +200,21 @@ def _apply(obj, overrides: dict, section: str):
 
 def is_class_path(kind: str) -> bool:
     return isinstance(kind, str) and len(kind) <= 200 and CLASS_PATH.fullmatch(kind) is not None
+
+
+def import_class_path(path: str, what: str):
+    """The object a 'package.module:Class' path names (None when the module lacks it), imported on the user's word.
+
+    `what` names the setting for the message, e.g. "model.kind 'pkg.mod:Cls'"; a module that cannot be imported
+    is a ValueError saying how to make it importable.
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"{what}: cannot import {module_name!r} ({err}); put its folder on PYTHONPATH or install "
+                         "it") from err
+    return getattr(module, attr, None)
 
 
 def installed_methods() -> tuple[str, ...]:

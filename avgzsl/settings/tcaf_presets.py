@@ -14,29 +14,18 @@ Both stages and the test follow AVCA-GZSL's protocol (main.py:20-44, `train.prot
 
 from __future__ import annotations
 
-# (dataset, variant) -> model.options (avgzsl.models.tcaf.TCaFOptions) + lr and scheduler
-TCAF_MODEL_SETTINGS = {
-    ("vggsound", "cls"): {"encoder_dropout": 0.2, "decoder_dropout": 0.2, "text_dropout": 0.1, "encoder_hidden": 512,
-                          "depth": 8, "heads": 8, "dim_head": 64, "transformer_dropout": 0.5, "embed_dropout": 0.1,
-                          "seqlen": "max", "lr": 6e-5, "lr_scheduler": False},
-    ("ucf", "cls"): {"encoder_dropout": 0.3, "decoder_dropout": 0.1, "text_dropout": 0.1, "encoder_hidden": 512,
-                     "depth": 6, "heads": 8, "dim_head": 64, "transformer_dropout": 0.3, "embed_dropout": 0.2,
-                     "seqlen": "max", "lr": 7e-5, "lr_scheduler": True},
-    ("activitynet", "cls"): {"encoder_dropout": 0.3, "decoder_dropout": 0.1, "text_dropout": 0.1,
-                             "encoder_hidden": 512, "depth": 6, "heads": 8, "dim_head": 64,
-                             "transformer_dropout": 0.4, "embed_dropout": 0.2, "seqlen": "fixed", "lr": 7e-5,
-                             "lr_scheduler": True},
-    ("vggsound", "main"): {"encoder_dropout": 0.2, "decoder_dropout": 0.2, "text_dropout": 0.2, "encoder_hidden": 128,
-                           "depth": 8, "heads": 6, "dim_head": 128, "transformer_dropout": 0.5, "embed_dropout": 0.2,
-                           "seqlen": "max", "lr": 7e-5, "lr_scheduler": False},
-    ("ucf", "main"): {"encoder_dropout": 0.4, "decoder_dropout": 0.2, "text_dropout": 0.1, "encoder_hidden": 256,
-                      "depth": 5, "heads": 8, "dim_head": 64, "transformer_dropout": 0.3, "embed_dropout": 0.2,
-                      "seqlen": "max", "lr": 5e-5, "lr_scheduler": False},
-    ("activitynet", "main"): {"encoder_dropout": 0.2, "decoder_dropout": 0.1, "text_dropout": 0.1,
-                              "encoder_hidden": 128, "depth": 8, "heads": 3, "dim_head": 128,
-                              "transformer_dropout": 0.3, "embed_dropout": 0.2, "seqlen": "fixed", "lr": 7e-5,
-                              "lr_scheduler": True},
+# (dataset, variant) -> model.options (avgzsl.models.tcaf.TCaFOptions) + lr and scheduler, one row per best config
+_COLUMNS = ("encoder_dropout", "decoder_dropout", "text_dropout", "encoder_hidden", "depth", "heads", "dim_head",
+            "transformer_dropout", "embed_dropout", "seqlen", "lr", "lr_scheduler")
+_ROWS = {
+    ("vggsound", "cls"): (0.2, 0.2, 0.1, 512, 8, 8, 64, 0.5, 0.1, "max", 6e-5, False),
+    ("ucf", "cls"): (0.3, 0.1, 0.1, 512, 6, 8, 64, 0.3, 0.2, "max", 7e-5, True),
+    ("activitynet", "cls"): (0.3, 0.1, 0.1, 512, 6, 8, 64, 0.4, 0.2, "fixed", 7e-5, True),
+    ("vggsound", "main"): (0.2, 0.2, 0.2, 128, 8, 6, 128, 0.5, 0.2, "max", 7e-5, False),
+    ("ucf", "main"): (0.4, 0.2, 0.1, 256, 5, 8, 64, 0.3, 0.2, "max", 5e-5, False),
+    ("activitynet", "main"): (0.2, 0.1, 0.1, 128, 8, 3, 128, 0.3, 0.2, "fixed", 7e-5, True),
 }
+TCAF_MODEL_SETTINGS = {key: dict(zip(_COLUMNS, row, strict=True)) for key, row in _ROWS.items()}
 TCAF_MODEL_PRESETS = tuple(f"tcaf-{ds}-{variant}" for ds, variant in TCAF_MODEL_SETTINGS)
 MODEL_KEYS = ("encoder_dropout", "decoder_dropout", "text_dropout", "encoder_hidden", "depth", "heads", "dim_head",
               "transformer_dropout", "embed_dropout")
