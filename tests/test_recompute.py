@@ -89,6 +89,19 @@ def test_recompute_tables_equal_what_the_tables_rule_wrote(workflow_runs, tmp_pa
     assert (table1["HM"] != "").sum() >= 4  # the comparison covers real numbers
 
 
+def test_recompute_tables_refuses_runs_that_lost_their_val_scores(workflow_runs, tmp_path, capsys):
+    """Calibrated rows come from val_scores.npz: a run whose metrics.json has them but whose val scores are gone
+    stops the tables with one line naming the file, instead of tables quietly without calibration."""
+    runs = tmp_path / "synthetic" / "runs"
+    shutil.copytree(workflow_runs / "runs", runs)
+    lost = sorted(runs.glob("*/seed*/val_scores.npz"))[0]
+    lost.unlink()
+    assert main(["recompute-tables", str(runs), "--out", str(tmp_path / "t")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and str(lost) in err and "restore it" in err
+    assert not (tmp_path / "t").exists()
+
+
 def test_recompute_tables_names_the_dataset_of_the_workflow_layout(workflow_runs, tmp_path, capsys):
     """Without --dataset the tables' note names the dataset the folder above the runs is named after, as in
     <results>/<dataset>/runs; a folder named otherwise is an error asking for --dataset, not a wrong label."""

@@ -68,11 +68,16 @@ def cmd_recompute(args) -> int:
 
 
 def cmd_recompute_tables(args) -> int:
-    from avgzsl.reporting.recompute import recompute_tables
+    from avgzsl.reporting.recompute import recompute_tables, run_folders
 
+    # as for `recompute`: a run that lost the val scores its calibrated rows came from stops the tables
+    no_val = [note for folders in run_folders(args.runs_dir).values() for run in folders
+              if (note := _check_val_scores(Path(run)))]
     # an error no check foresaw names the runs read and the folder written (a full disk there, say)
     with while_doing(f"recomputing the runs under {args.runs_dir} into the tables under {args.out}"):
         summaries = recompute_tables(args.runs_dir, args.out, dataset=args.dataset, variant=args.variant)
+    for note in no_val:
+        log.warning("%s", note)
     print(f"wrote Tables 1-4 from {sum(len(s['runs']) for s in summaries.values())} runs of "
           f"{len(summaries)} experiments under {args.out}")
     return 0
