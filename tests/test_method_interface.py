@@ -85,7 +85,8 @@ class _Broken(ZSLMethod):
 @pytest.mark.parametrize("mode,says", [
     ("tensor", r"Broken.training_terms\(batch\) returned Tensor; expected a non-empty dict"),
     ("vector", r"Broken.training_terms\(batch\)\['l'\] is \(32,\); expected a scalar tensor"),
-    ("nan", r"Broken.training_terms\(batch\) gave \{'l': nan\} at batch 1 of the epoch"),
+    ("nan", r"Broken.training_terms\(batch\) gave \{'l': nan\} at batch 1 of the epoch: .*a smaller "
+            r"train.lr than 0.3 \(sgd\)"),
 ])
 def test_a_method_breaking_the_training_contract_is_named(monkeypatch, splits, mode, says):
     from avgzsl.training import train

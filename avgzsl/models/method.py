@@ -152,12 +152,13 @@ def check_terms(method: nn.Module, terms) -> dict[str, torch.Tensor]:
     return terms
 
 
-def check_finite_terms(method: nn.Module, values: dict[str, float], step: str) -> None:
-    """A NaN or infinite loss term stops training with the method's and the term's name."""
+def check_finite_terms(method: nn.Module, values: dict[str, float], step: str, hint: str = "") -> None:
+    """A NaN or infinite loss term stops training with the method's and the term's name (and `hint`, what
+    the trainer knows that may help)."""
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
         raise MethodError(f"{method_name(type(method))}.training_terms(batch) gave {bad} at {step}: the loss "
-                          "diverged or a term is undefined")
+                          f"diverged or a term is undefined{'; ' + hint if hint else ''}")
 
 
 def check_distances(method: nn.Module, out, n_clips: int, n_classes: int) -> dict:

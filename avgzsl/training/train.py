@@ -216,7 +216,8 @@ def _train_epoch(model: ZSLMethod, optimizer: torch.optim.Optimizer, batches: _B
         p, q = batches.sampler.sample(t.batch_size)
         terms, loss = _train_step(model, optimizer, batches.gather(p, q), cfg, device)
         values = {k: float(v.detach()) for k, v in terms.items()}
-        check_finite_terms(model, values, f"batch {step + 1} of the epoch")
+        check_finite_terms(model, values, f"batch {step + 1} of the epoch",
+                           hint=f"a smaller train.lr than {t.lr:g} ({t.optimizer}) may keep it finite")
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
