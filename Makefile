@@ -38,6 +38,6 @@ lint: venv
 lock:
 	$(PYTHON) -m venv .lockenv
 	.lockenv/bin/pip install --quiet pip-tools==7.6.2
-	.lockenv/bin/pip-compile --quiet --extra extract --extra workflow --extra test --generate-hashes --strip-extras \
+	.lockenv/bin/pip-compile --quiet --extra extract --extra workflow --extra test --extra serve --generate-hashes --strip-extras \
 		--unsafe-package torch --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 	.lockenv/bin/python tools/sync_envs.py

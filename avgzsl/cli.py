@@ -1,5 +1,5 @@
 """`avgzsl` command line: train, evaluate, recompute, recompute-tables, import-features, import-benchmark,
-benchmark-table, export-features, bundle, predict, search.
+benchmark-table, export-features, bundle, predict, search, serve.
 
 Exit status: 0 success; 1 bad input or a fault of the machine (a file, its data, a setting, disk full, a
 missing GPU; one `error:` line naming the file or option); 2 bad usage (an unknown option, a missing argument);
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="a new (or empty) folder")
     p.set_defaults(func=cmd_export)
 
-    # bundle, predict, search (avgzsl/inference/), their inputs checked like every command's
+    # bundle, predict, search, serve (avgzsl/inference/), their inputs checked like every command's
     add_inference_commands(sub, path=InputPath, folder=InputFolder, file_or_folder=InputFileOrFolder)
     return parser
 

@@ -1,5 +1,6 @@
 """Bundles of a real tiny run: the workflow target, `avgzsl bundle` by hand, and `predict` / `search`
-reproducing the run's saved test distances from the raw clips (the inference path is the evaluation path)."""
+reproducing the run's saved test distances from the raw clips (the inference path is the evaluation path).
+The bundle (`tiny_bundle`) is tests/conftest.py's, shared with `serve`'s tests."""
 
 from __future__ import annotations
 
@@ -12,21 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from media import make_clip
-from workflow_helpers import copy_repo, snakemake
 
 from avgzsl.cli import main
 
-TINY = "tests/configs/tiny.yaml"
 TOLERANCE = 1e-5
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory):
-    """The tiny config's avgzslnet bundle, built by its workflow target (and what it needs, nothing more)."""
-    repo = copy_repo(tmp_path_factory.mktemp("bundle") / "repo")
-    snakemake(repo, "results/demo/bundles/avgzslnet", "--configfile", TINY, timeout=1500)
-    return repo
 
 
 def _tst_clips(results) -> pd.DataFrame:

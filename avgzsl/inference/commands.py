@@ -39,7 +39,8 @@ def _needed(modality: str) -> tuple[str, ...]:
     return MODALITIES if modality == "both" else (modality,)
 
 
-def _clip_features(bundle, inputs: list[str], args: argparse.Namespace, cfg):
+def clip_features(bundle, inputs: list[str], cfg, *, modality: str = "both", device: str = "cpu",
+                  threads: int = 1, i3d_weights: str | None = None):
     """Features of the inputs: read from shards when every input is one, else extracted from the media."""
     dims = {"audio": cfg.model.audio_dim, "video": cfg.model.video_dim}
     shards = [p for p in inputs if is_feature_shard(p)]
@@ -49,8 +50,21 @@ def _clip_features(bundle, inputs: list[str], args: argparse.Namespace, cfg):
         raise ValueError(f"give either feature shards or clips, not both (shards: {shards[:3]})")
     clips = list_clips(inputs)
     log.info("%d clip(s) to extract", len(clips))
-    return extract_clips(bundle, clips, modalities=_needed(args.modality), dims=dims, device=args.device,
-                         threads=args.threads, i3d_weights=args.i3d_weights)
+    return extract_clips(bundle, clips, modalities=_needed(modality), dims=dims, device=device,
+                         threads=threads, i3d_weights=i3d_weights)
+
+
+def predict_labels(bundle, model, cfg, inputs: list[str], names: list[str], text, *, modality: str = "both",
+                   top_k: int | None = None, calibrated: bool = False, device: str = "cpu", threads: int = 1,
+                   i3d_weights: str | None = None) -> list[dict]:
+    """`predict`'s rows (PREDICT_COLUMNS) for the inputs, ranking `names` (vectors `text`) with the loaded
+    `model` of `bundle`: the one path from clips to labels, for `predict` and the page of `serve`."""
+    clips = clip_features(bundle, inputs, cfg, modality=modality, device=device, threads=threads,
+                          i3d_weights=i3d_weights)
+    distances = score(bundle, model, clips, names, text, device=device)
+    if calibrated:
+        distances = calibrate(bundle, distances, names)
+    return predict_rows(clips, names, distances, modality=modality, top_k=top_k)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -58,11 +72,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     names = parse_class_names(args.classes)
     text = name_vectors(bundle, names, args.word_vectors)  # a name without a vector fails before extraction
     model, cfg = bundle.load_model(args.device)
-    clips = _clip_features(bundle, args.clips, args, cfg)
-    distances = score(bundle, model, clips, names, text, device=args.device)
-    if args.calibrated:
-        distances = calibrate(bundle, distances, names)
-    rows = predict_rows(clips, names, distances, modality=args.modality, top_k=args.top_k)
+    rows = predict_labels(bundle, model, cfg, args.clips, names, text, modality=args.modality, top_k=args.top_k,
+                          calibrated=args.calibrated, device=args.device, threads=args.threads,
+                          i3d_weights=args.i3d_weights)
     write_rows(rows, PREDICT_COLUMNS, args.out)
     return 0
 
@@ -72,7 +84,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     queries = args.query
     text = name_vectors(bundle, queries, args.word_vectors)
     model, cfg = bundle.load_model(args.device)
-    clips = _clip_features(bundle, args.inputs, args, cfg)
+    clips = clip_features(bundle, args.inputs, cfg, modality=args.modality, device=args.device,
+                          threads=args.threads, i3d_weights=args.i3d_weights)
     distances = score(bundle, model, clips, queries, text, device=args.device)
     write_rows(search_rows(clips, queries, distances, modality=args.modality, top_k=args.top_k), SEARCH_COLUMNS,
                args.out)

@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.inference.bundle import Bundle
 from avgzsl.inference.clip_features import ClipFeatures
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 log = logging.getLogger("avgzsl.inference")
 
@@ -45,6 +49,16 @@ def parse_class_names(spec: str) -> list[str]:
             lines = [line.split("\t")[0].strip() for line in lines[1:]]  # a class table: name<TAB>seen
     else:
         lines = [part.strip() for part in spec.split(",")]
+    return _checked_names(lines, spec)
+
+
+def class_names_from_text(text: str) -> list[str]:
+    """Names typed by hand: a comma list, one per line, or both; never read as a file name (the page of
+    `avgzsl serve` must not open files on the server by what a visitor types)."""
+    return _checked_names([part.strip() for line in text.splitlines() for part in line.split(",")], text)
+
+
+def _checked_names(lines: list[str], spec: str) -> list[str]:
     names = [n for n in lines if n]
     if not names:
         raise ValueError(f"no class names in {spec!r}")
@@ -54,8 +68,9 @@ def parse_class_names(spec: str) -> list[str]:
     return names
 
 
-def name_vectors(bundle: Bundle, names: list[str], word_vectors: str | None = None) -> torch.Tensor:
-    """(C, D) vectors of `names` from the bundle's word-vector source, checked against its sha256."""
+def bundle_word_vectors(bundle: Bundle, word_vectors: str | None = None) -> KeyedVectors:
+    """The bundle's word-vector source, checked against its sha256 (`word_vectors`: where its file is, when
+    it is not the packaged GloVe)."""
     text = bundle.settings["text"]
     source = text["source"]
     if source != GLOVE_6B_50D:
@@ -64,8 +79,17 @@ def name_vectors(bundle: Bundle, names: list[str], word_vectors: str | None = No
         source = word_vectors
     cfg = TextConfig(source=source, normalize=text["normalize"], sha256=text["sha256"], binary=text["binary"],
                      limit=text["limit"])
-    kv = load_word_vectors(cfg)
-    return torch.from_numpy(class_vectors(kv, names, normalize=cfg.normalize))
+    return load_word_vectors(cfg)
+
+
+def vectors_of(bundle: Bundle, kv: KeyedVectors, names: list[str]) -> torch.Tensor:
+    """(C, D) vectors of `names` from `kv` (bundle_word_vectors), normalised as in training."""
+    return torch.from_numpy(class_vectors(kv, names, normalize=bundle.settings["text"]["normalize"]))
+
+
+def name_vectors(bundle: Bundle, names: list[str], word_vectors: str | None = None) -> torch.Tensor:
+    """(C, D) vectors of `names` from the bundle's word-vector source, checked against its sha256."""
+    return vectors_of(bundle, bundle_word_vectors(bundle, word_vectors), names)
 
 
 def score(bundle: Bundle, model, clips: ClipFeatures, names: list[str], text: torch.Tensor, *,
