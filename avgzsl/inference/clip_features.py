@@ -94,16 +94,15 @@ def i3d_weights_file(bundle: Bundle, given: str | None) -> Path:
 
 
 def _converted_kinetics400() -> Path:
-    """DeepMind's Kinetics-400 weights converted as the workflow's i3d_weights rule converts them, kept in the
-    user cache beside the conversion cache (converted once; the checksum is checked on every use)."""
-    from avgzsl_extractors.i3d_weights import I3DWeightsConfig, default_cache_dir, write_kinetics400_weights
+    """DeepMind's Kinetics-400 weights as the shared conversion cache holds them (converted on first use, as the
+    workflow's i3d_weights rule converts them; the caller checks the checksum on every use)."""
+    from avgzsl_extractors.i3d_weights import I3DWeightsConfig, cached_kinetics400_state_dict, default_cache_dir
 
-    out = default_cache_dir() / f"bundle-{I3DWeightsConfig().cache_name}"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        log.info("converting the Kinetics-400 I3D weights into %s", out)
-        write_kinetics400_weights(out, out.with_name(out.name + ".sha256"))
-    return out
+    path = default_cache_dir() / I3DWeightsConfig().cache_name
+    if not path.is_file():
+        log.info("converting the Kinetics-400 I3D weights into %s", path)
+        cached_kinetics400_state_dict()
+    return path
 
 
 def _checked_weights(path: Path, weights: dict, *, converted: bool = False) -> Path:
