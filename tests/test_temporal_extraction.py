@@ -174,3 +174,14 @@ def test_sequences_of_the_wrong_width_stop_the_job():
                                sequences=True)
     with pytest.raises(ValueError, match="sequences of shapes"):
         collector.add(Prepared("a", 1, "", 0.0))
+
+
+def test_a_shard_of_only_broken_clips_writes_an_empty_readable_sequence_shard(inputs, tmp_path):
+    media = pd.read_csv(inputs / "media.tsv", sep="\t", dtype=str, keep_default_na=False)
+    media[media["clip_id"] == "z_broken"].to_csv(tmp_path / "media.tsv", sep="\t", index=False)
+    extract_video_step(media=str(tmp_path / "media.tsv"), weights_file=str(inputs / "i3d.pt"), decode=DECODE,
+                       video=VIDEO, device="cpu", threads=1, out_features=str(tmp_path / "video.h5"),
+                       out_status=str(tmp_path / "video.tsv"), out_sequences=str(tmp_path / "video_seq.h5"))
+    seqs = read_sequence_shard(tmp_path / "video_seq.h5")
+    assert seqs.ids == [] and seqs.values.shape == (0, 1024)
+    assert read_status_table(tmp_path / "video.tsv")["status"].tolist() == ["skipped"]
