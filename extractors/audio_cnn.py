@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from avgzsl_extractors import windows
 from avgzsl_extractors.precision import autocast, check_autocast, to_device
 from torch import nn
 
@@ -108,15 +109,29 @@ class AudioCNN(nn.Module):
     def n_classes(self) -> int:
         return self.classifier.out_features
 
-    def embed(self, spec: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, frames) log-mel -> (B, embed_dim): conv-7 activations averaged over freq and time."""
+    @property
+    def time_pools(self) -> int:
+        """2x poolings along time between the log-mel and the last conv's map."""
+        return windows.time_pools(len(self.config.channels), self.config.pool_after)
+
+    def feature_map(self, spec: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, frames) log-mel -> (B, embed_dim, n_mels / 16, frames / 16) conv-7 activations (4 pools)."""
         if spec.ndim != 3 or spec.shape[1] != self.config.n_mels:
             raise ValueError(
                 f"expected spectrograms (B, n_mels={self.config.n_mels}, frames), got {tuple(spec.shape)}"
             )
         x = spec.unsqueeze(1)  # (B, 1, n_mels, frames)
-        x = self.features(self.input_norm(x))  # (B, embed_dim, n_mels / 16, frames / 16) with 4 pools
-        return x.mean(dim=(2, 3))  # (B, embed_dim)
+        return self.features(self.input_norm(x))
+
+    def embed(self, spec: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, frames) log-mel -> (B, embed_dim): conv-7 activations averaged over freq and time."""
+        return self.feature_map(spec).mean(dim=(2, 3))  # (B, embed_dim)
+
+    def embed_with_columns(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`embed` and, from the same pass, its pre-average vectors: the map averaged over frequency only,
+        (B, embed_dim, columns), one column per 2^pools log-mel frames. `embed` is their mean over columns."""
+        x = self.feature_map(spec)
+        return x.mean(dim=(2, 3)), x.mean(dim=2)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.embed(spec)))  # (B, n_classes)
@@ -210,5 +225,61 @@ def make_embed_fn(
                 chunk = to_device(torch.from_numpy(batch[start : start + batch_size]), device)
                 out[start : start + len(chunk)] = model.embed(chunk).float().cpu().numpy()
         return out
+
+    return embed_fn
+
+
+@dataclass(frozen=True)
+class ColumnWindows:
+    """Audio sequence windows in columns of the CNN's last map: `window` columns every `hop`, tail as video's."""
+
+    window: int
+    hop: int
+    tail: str = "aligned"
+
+    def __post_init__(self) -> None:
+        windows.window_starts(1, self.window, self.hop, self.tail)  # the same checks, once, at construction
+
+    def pool(self, columns: np.ndarray) -> np.ndarray:
+        """(embed_dim, C) columns of one clip -> (W, embed_dim): each window's columns averaged in float64."""
+        starts = windows.window_starts(columns.shape[1], self.window, self.hop, self.tail)
+        cols = columns.astype(np.float64)
+        return np.stack([cols[:, s:s + self.window].mean(axis=1) for s in starts]).astype(np.float32)
+
+
+def make_sequence_embed_fn(
+    model: AudioCNN, windows_cfg: ColumnWindows, device: str | torch.device = "auto", batch_size: int = 32,
+    autocast_mode: str = "none",
+) -> Callable[[np.ndarray, list[int]], tuple[np.ndarray, list[np.ndarray]]]:
+    """`make_embed_fn`'s features plus each clip's sequence, from one pass of the network.
+
+    The function takes the batch (B, n_mels, frames) and each clip's own log-mel frames before it was
+    wrapped to `frames` (`extractors.logmel.fixed_length`); the sequence pools only the columns those
+    frames reach, so its length follows the clip's, while the averaged feature stays that of the whole
+    (wrapped) spectrogram, computed exactly as `make_embed_fn` computes it.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_autocast(autocast_mode)
+    device = resolve_device(device)
+    model = model.to(device).eval()
+
+    def embed_fn(batch: np.ndarray, clip_frames: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 3 or len(clip_frames) != batch.shape[0]:
+            raise ValueError(f"expected a batch (B, n_mels, frames) and B frame counts, got shape {batch.shape} "
+                             f"and {len(clip_frames)} counts")
+        out = np.empty((batch.shape[0], model.embed_dim), dtype=np.float32)
+        sequences: list[np.ndarray] = []
+        with torch.inference_mode(), autocast(autocast_mode, device):
+            for start in range(0, batch.shape[0], batch_size):
+                chunk = to_device(torch.from_numpy(batch[start : start + batch_size]), device)
+                averaged, columns = model.embed_with_columns(chunk)
+                out[start : start + len(chunk)] = averaged.float().cpu().numpy()
+                columns = columns.float().cpu().numpy()  # (b, embed_dim, C)
+                for cols, frames in zip(columns, clip_frames[start : start + batch_size]):
+                    real = windows.pooled_length(min(int(frames), batch.shape[2]), model.time_pools)
+                    sequences.append(windows_cfg.pool(cols[:, :real]))
+        return out, sequences
 
     return embed_fn

@@ -6,6 +6,9 @@ rarely waits for ffmpeg. Results are consumed in manifest order, which keeps the
 output deterministic whatever the timing. A log line every `progress_interval`
 seconds gives clips done, clips/s and the time left.
 
+With a `SequenceOutput`, the same pass also writes each kept clip's window sequence (the vectors its
+feature averages) into a sequence shard, before the status table; the feature shard is written as without it.
+
 Every row ends in exactly one status row: `ok`, or `skipped` with the reason (bad
 media, no such stream, an embedding with NaN). Failures that are not about one clip
 — the model raising, an embedding of the wrong shape, a full disk — propagate and
@@ -27,9 +30,10 @@ import pandas as pd
 from avgzsl_extractors.decode import SKIPPED, DecodeConfig, DecodedClip, decode_clip, media_path
 from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 from avgzsl_extractors.prefetch import ProgressLog, prefetched
-from avgzsl_extractors.shard_collector import Prepared, ShardCollector, status_row
+from avgzsl_extractors.shard_collector import Prepared, SequenceOutput, ShardCollector, status_row
 from tqdm import tqdm
 
+from avgzsl.formats.sequence_shards import write_sequence_shard
 from avgzsl.formats.shards import SILENT_AUDIO, write_feature_shard, write_status_table
 
 FEATURE_DIM = 1024
@@ -78,17 +82,20 @@ def extract_audio_shard(
     frames: int | None = None,
     job: ExtractJobConfig | None = None,
     extractor: str = "audio_cnn",
+    sequences: SequenceOutput | None = None,
 ) -> ShardSummary:
     """Audio features for `rows`; `embed_fn((B, n_mels, frames) float32) -> (B, D)`.
 
     Every spectrogram is cropped or wrapped to `frames` (default: the frames of a
-    `decode_cfg.max_seconds` clip) so that clips batch together.
+    `decode_cfg.max_seconds` clip) so that clips batch together. With `sequences`,
+    `embed_fn(batch, clip_frames) -> ((B, D), B sequences (T_i, D))`, where `clip_frames`
+    holds each clip's log-mel frames before the wrap (`audio_cnn.make_sequence_embed_fn`).
     """
     logmel_cfg = logmel_cfg or LogMelConfig()
     decode_cfg = decode_cfg or DecodeConfig()
     _check_rates(logmel_cfg, decode_cfg)
     frames = frames or num_frames(decode_cfg.max_seconds, logmel_cfg)
-    prepare = _audio_preparer(logmel_cfg, decode_cfg, frames, job or ExtractJobConfig())
+    prepare = _AudioPreparer(logmel_cfg, decode_cfg, frames, job or ExtractJobConfig(), sequences is not None)
     recorded = {
         **(settings or {}),
         "decode": asdict(decode_cfg),
@@ -99,14 +106,20 @@ def extract_audio_shard(
         rows,
         modality="audio",
         prepare=prepare,
-        embed=lambda items: embed_fn(np.stack(items)),  # B x (n_mels, frames) -> (B, n_mels, frames)
+        embed=_with_clip_frames(embed_fn) if sequences else lambda items: embed_fn(np.stack(items)),
         out_features=out_features,
         out_status=out_status,
         batch_size=batch_size,
         settings=recorded,
         job=job or ExtractJobConfig(),
         extractor=extractor,
+        sequences=sequences,
     )
+
+
+def _with_clip_frames(embed_fn: Callable) -> Callable[[list], Any]:
+    """Items (spec (n_mels, frames), the clip's own frames) -> embed_fn(stacked specs, frame counts)."""
+    return lambda items: embed_fn(np.stack([spec for spec, _ in items]), [n for _, n in items])
 
 
 def extract_video_shard(
@@ -121,8 +134,10 @@ def extract_video_shard(
     preprocess_fn: Callable[[np.ndarray], Any] | None = None,
     job: ExtractJobConfig | None = None,
     extractor: str = "i3d",
+    sequences: SequenceOutput | None = None,
 ) -> ShardSummary:
-    """Video features for `rows`; `embed_fn([frames (T, H, W, 3) uint8, ...]) -> (B, D)`.
+    """Video features for `rows`; `embed_fn([frames (T, H, W, 3) uint8, ...]) -> (B, D)`
+    (with `sequences`: `-> ((B, D), B window sequences (T_i, D))`, `video.video_features(..., sequences=True)`).
 
     `preprocess_fn`, if given, runs per clip in the decode workers (e.g. resize and
     crop on the CPU) and its output replaces the raw frames in the list given to
@@ -146,6 +161,7 @@ def extract_video_shard(
         settings=recorded,
         job=job,
         extractor=extractor,
+        sequences=sequences,
     )
 
 
@@ -196,6 +212,7 @@ class _AudioPreparer:
     decode_cfg: DecodeConfig
     frames: int
     job: ExtractJobConfig
+    clip_frames: bool = False  # item = (spec, the clip's own frames before the wrap), for its sequence
 
     def __call__(self, row: dict) -> Prepared:
         started = time.perf_counter()
@@ -203,12 +220,14 @@ class _AudioPreparer:
         if not clip.audio_ok:
             return Prepared(clip_id, None, clip.audio_reason, time.perf_counter() - started)
         try:
-            spec = fixed_length(log_mel(clip.audio, self.logmel_cfg), self.frames)  # (n_mels, frames)
+            spec = log_mel(clip.audio, self.logmel_cfg)  # (n_mels, the clip's frames)
+            item = fixed_length(spec, self.frames)  # (n_mels, frames)
         except ValueError as err:
             return Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started)
         # a silent track is still a valid input (its log-mel is the floor), but a user should know of it
         flags = SILENT_AUDIO if clip.audio_silent else ""
-        return Prepared(clip_id, spec, "", time.perf_counter() - started, flags)
+        item = (item, spec.shape[1]) if self.clip_frames else item
+        return Prepared(clip_id, item, "", time.perf_counter() - started, flags)
 
 
 def _audio_preparer(
@@ -305,18 +324,25 @@ def _embed_all(records: list[dict], prepare: Callable[[dict], Prepared], collect
 
 
 def _write_outputs(out_features: Path, out_status: Path, collector: ShardCollector, records: list[dict], *,
-                   modality: str, extractor: str, settings: dict) -> None:
-    """Features first, the status table (the completion marker) last; neither is left behind on failure."""
+                   modality: str, extractor: str, settings: dict, sequences: SequenceOutput | None = None) -> None:
+    """Features first, then the sequences, the status table (the completion marker) last; none is left behind
+    on failure."""
     status = collector.status(records)
     features = collector.features()
     try:
         write_feature_shard(
             out_features, features, collector.kept_ids, modality=modality, extractor=extractor, settings=settings
         )
+        if sequences is not None:
+            write_sequence_shard(sequences.path, collector.kept_sequences, collector.kept_ids, modality=modality,
+                                 window_s=sequences.window_s, hop_s=sequences.hop_s, dim=collector.dim, extractor=extractor,
+                                 settings={**settings, **sequences.settings})
         write_status_table(out_status, status)
     except BaseException:
-        # features without a status table look unfinished already; remove them so reruns start clean
+        # outputs without a status table look unfinished already; remove them so reruns start clean
         out_features.unlink(missing_ok=True)
+        if sequences is not None:
+            Path(sequences.path).unlink(missing_ok=True)
         raise
 
 
@@ -332,19 +358,20 @@ def _run_shard(
     settings: dict,
     job: ExtractJobConfig,
     extractor: str,
+    sequences: SequenceOutput | None = None,
 ) -> ShardSummary:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     out_features, out_status = Path(out_features), Path(out_status)
     records = _records(rows)
     # the status table is the completion marker: drop it first so a stale one never vouches for new work
-    for stale in (out_status, out_features):
+    for stale in (out_status, out_features, *([Path(sequences.path)] if sequences else [])):
         stale.unlink(missing_ok=True)
     started = time.perf_counter()
-    collector = ShardCollector(embed, batch_size, dim=FEATURE_DIM)
+    collector = ShardCollector(embed, batch_size, dim=FEATURE_DIM, sequences=sequences is not None)
     _embed_all(records, prepare, collector, job, f"{modality} {out_features.name}")
     _write_outputs(out_features, out_status, collector, records, modality=modality, extractor=extractor,
-                   settings=settings)
+                   settings=settings, sequences=sequences)
     return ShardSummary(
         out_features, out_status, n_ok=len(collector.kept_ids), n_skipped=len(records) - len(collector.kept_ids),
         dim=collector.dim, decode_seconds=collector.decode_seconds, model_seconds=collector.model_seconds,

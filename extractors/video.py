@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from avgzsl_extractors import windows
 from avgzsl_extractors.i3d import FEATURE_DIM, MIN_LOGIT_FRAMES
 from avgzsl_extractors.precision import autocast, check_autocast, to_device
 from torch import nn
 
-TAIL_WINDOWS = ("aligned", "drop")
+TAIL_WINDOWS = windows.TAIL_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,7 @@ def window_starts(num_frames: int, cfg: VideoFeatureConfig) -> list[int]:
     """First frame of every window. When the hop leaves frames uncovered at the end, `cfg.tail_window`
     "aligned" adds one more window ending on the clip's last frame (its overlap with the window before
     counts twice in the clip mean); "drop" leaves those frames out."""
-    if num_frames <= cfg.window_frames:
-        return [0]
-    last = num_frames - cfg.window_frames
-    starts = list(range(0, last + 1, cfg.window_stride))
-    if starts[-1] != last and cfg.tail_window == "aligned":
-        starts.append(last)
-    return starts
+    return windows.window_starts(num_frames, cfg.window_frames, cfg.window_stride, cfg.tail_window)
 
 
 def clip_windows(x: torch.Tensor, cfg: VideoFeatureConfig) -> torch.Tensor:
@@ -147,21 +142,20 @@ def clip_windows(x: torch.Tensor, cfg: VideoFeatureConfig) -> torch.Tensor:
     return torch.stack([x[:, s:s + cfg.window_frames] for s in starts])  # -> (W,3,window,c,c)
 
 
-def clip_features(
+def clip_window_features(
     model: nn.Module,
     clips: Iterable[torch.Tensor],
     cfg: VideoFeatureConfig,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """(N,D) float32 features of clips already preprocessed to (3,T,crop,crop), one row per clip.
+) -> list[list[torch.Tensor]]:
+    """Every clip's window features, (D,) float64 each, in window order: what `clip_features` averages.
 
-    Split from `video_features` so a caller can run `preprocess_frames` in its decode threads and
-    hand only the model step to this. `clips` is consumed lazily, one clip at a time.
+    Windows of consecutive clips share batches of `cfg.batch_windows`. `clips` (already preprocessed to
+    (3,T,crop,crop)) is consumed lazily, one clip at a time.
     """
     device = torch.device(device)
     model.eval()
-    sums: list[torch.Tensor | None] = []
-    counts: list[int] = []
+    per_clip: list[list[torch.Tensor]] = []
     pending: list[torch.Tensor] = []
     owners: list[int] = []
 
@@ -169,18 +163,15 @@ def clip_features(
         batch = to_device(torch.stack(pending), device)  # (B,3,window,c,c)
         with autocast(cfg.autocast, device):
             feats = model.features(batch)  # -> (B,D)
-        feats = feats.to("cpu", torch.float64)
-        for owner, feat in zip(owners, feats):
-            # Summed in float64 so clips with many windows lose no precision in the mean.
-            sums[owner] = feat.clone() if sums[owner] is None else sums[owner] + feat
-            counts[owner] += 1
+        # float64, so clips with many windows lose no precision in the mean
+        for owner, feat in zip(owners, feats.to("cpu", torch.float64)):
+            per_clip[owner].append(feat)
         pending.clear()
         owners.clear()
 
     with torch.inference_mode():
         for i, clip in enumerate(clips):
-            sums.append(None)
-            counts.append(0)
+            per_clip.append([])
             for window in clip_windows(clip, cfg):
                 pending.append(window)
                 owners.append(i)
@@ -188,10 +179,39 @@ def clip_features(
                     flush()
         if pending:
             flush()
+    return per_clip
 
-    if not sums:
-        return np.zeros((0, FEATURE_DIM), dtype=np.float32)
-    return torch.stack([total / count for total, count in zip(sums, counts)]).to(torch.float32).numpy()
+
+def window_mean(windows_of_clip: list[torch.Tensor]) -> torch.Tensor:
+    """A clip's feature: its window features summed one by one in float64, divided by their count."""
+    total = windows_of_clip[0].clone()
+    for feat in windows_of_clip[1:]:
+        total = total + feat
+    return total / len(windows_of_clip)
+
+
+def clip_features(
+    model: nn.Module,
+    clips: Iterable[torch.Tensor],
+    cfg: VideoFeatureConfig,
+    device: torch.device | str = "cpu",
+    *,
+    sequences: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
+    """(N,D) float32 features of clips already preprocessed to (3,T,crop,crop), one row per clip.
+
+    Split from `video_features` so a caller can run `preprocess_frames` in its decode threads and
+    hand only the model step to this. With `sequences`, also each clip's (W_i, D) float32 window
+    features, the vectors its row averages (one I3D pass gives both).
+    """
+    per_clip = clip_window_features(model, clips, cfg, device)
+    if not per_clip:
+        means = np.zeros((0, FEATURE_DIM), dtype=np.float32)
+    else:
+        means = torch.stack([window_mean(w) for w in per_clip]).to(torch.float32).numpy()
+    if not sequences:
+        return means
+    return means, [torch.stack(w).to(torch.float32).numpy() for w in per_clip]
 
 
 def video_features(
@@ -199,12 +219,15 @@ def video_features(
     frames_list: Sequence[np.ndarray],
     cfg: VideoFeatureConfig,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
+    *,
+    sequences: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
     """One I3D feature per clip: (N,1024) float32, the mean of the clip's window features.
 
     `frames_list` holds uint8 RGB clips (T,H,W,3) of any size and length >= 1. `model` must have
     `features(x: (B,3,T,H,W)) -> (B,D)` (e.g. `create_i3d()`); it is put in eval mode. Windows from
     consecutive clips share batches, so short clips do not waste I3D calls, and each clip is
-    preprocessed only when the model is ready for it, so memory stays at a few clips.
+    preprocessed only when the model is ready for it, so memory stays at a few clips. With `sequences`,
+    also every clip's (W_i, D) window features (`clip_features`).
     """
-    return clip_features(model, (preprocess_frames(f, cfg) for f in frames_list), cfg, device)
+    return clip_features(model, (preprocess_frames(f, cfg) for f in frames_list), cfg, device, sequences=sequences)

@@ -189,6 +189,15 @@ BAD = [
     ({"extract": {"logmel": {"fmax": 9000}}}, "extract.logmel.fmax"),
     ({"extract": {"decode": {"sample_rate": 8000}}}, "extract.logmel.fmax"),  # default fmax 7500 > 4000
     ({"extract": {"logmel": {"fmin": 8000, "fmax": 7000}}}, "extract.logmel.fmin"),
+    # temporal features: audio windows of whole CNN columns (0.16 s here), and tcaf only where sequences exist
+    ({"extract": {"features": "temporal", "temporal": {"audio_window_s": 0.5}}}, "extract.temporal.audio_window_s"),
+    ({"extract": {"features": "temporal", "temporal": {"audio_hop_s": 0.1}}}, "extract.temporal.audio_hop_s"),
+    ({"extract": {"features": "sequences"}}, "extract.features"),
+    ({"experiments": {"t": {"preset": "tcaf-ucf-cls", "model": {"kind": "tcaf"}}}}, "experiments.t.model.kind"),
+    (_merge(OWN_FEATURES, {"experiments": {"t": {"preset": "tcaf-ucf-cls", "model": {"kind": "tcaf"}}}}),
+     "experiments.t.model.kind"),
+    ({"dataset": "ucf-gzsl", "avca_gzsl": {"root": "@released"},
+      "training": {"model": {"kind": "tcaf"}, "preset": "tcaf-ucf-cls"}}, "training.model.kind"),
 ]
 
 
@@ -216,7 +225,19 @@ GOOD = [
     {"dataset": "ucf-gzsl", "avca_gzsl": {"root": "@released"}, "extract": {"text": {"source": "nope"}}},
     {"dataset": "vggsound-gzsl", "avca_gzsl": {"root": "@released", "split_lists": "@released", "variant": "cls",
                                                "text_lookup": "avca_compat", "verify_split_lists": False}},
+    {"extract": {"features": "temporal", "temporal": {"audio_window_s": 0.32, "audio_hop_s": 0.16}},
+     "experiments": {"t": {"preset": "tcaf-ucf-cls", "model": {"kind": "tcaf"}}, "a": {}}},
+    {"dataset": "ucf-gzsl", "avca_gzsl": {"root": "@released", "features": "temporal"},
+     "experiments": {"t": {"preset": "tcaf-ucf-cls", "model": {"kind": "tcaf"}}}},
 ]
+
+
+def test_tcaf_without_sequences_is_one_line_saying_what_to_set():
+    with pytest.raises(ConfigError) as err:
+        check_config(_merge(TINY, {"experiments": {"t": {"preset": "tcaf-ucf-cls", "model": {"kind": "tcaf"}}}}),
+                     schema=SCHEMA_PATH)
+    assert err.value.keys == ["experiments.t.model.kind"]
+    assert "\n" not in str(err.value) and "extract.features: temporal" in str(err.value)
 
 
 @pytest.mark.parametrize("patch", GOOD)

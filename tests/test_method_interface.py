@@ -183,6 +183,8 @@ def test_the_config_checks_torch_free_copy_matches_what_built_ins_declare():
     assert all(cls.label for cls in BUILTIN_METHODS.values())
     with_options = {k for k, cls in BUILTIN_METHODS.items() if cls.Options is not None}
     assert with_options == set(config_check.BUILTIN_OPTIONS)
+    reads_sequences = {k for k, cls in BUILTIN_METHODS.items() if cls.sequence_inputs}
+    assert reads_sequences == set(config_check.BUILTIN_SEQUENCE_INPUTS)
 
 
 def test_a_baseline_of_ones_own_goes_through_the_same_door(examples):

@@ -333,6 +333,11 @@ class AvcaBenchmarkKind(DatasetKind):
         temporal = "-temporal" if is_temporal(config) else ""
         return f"{super().result_dir(config)}/{avca['variant']}-{avca['text_lookup']}{temporal}"
 
+    def missing_sequences(self, config: dict) -> str | None:
+        if is_temporal(config):
+            return None
+        return "set avca_gzsl.features: temporal with avca_gzsl.root at TCaF's release of per-window sequences"
+
     def training_files(self, config: dict, result_dir: str, shards: list[str]) -> dict:
         files = super().training_files(config, result_dir, shards)
         if is_temporal(config):  # TCaF's release: sequence shards beside the clip means (avgzsl.datasets.tcaf_import)

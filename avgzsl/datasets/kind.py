@@ -54,6 +54,18 @@ class DatasetKind:
         """Features are extracted from clips in the DAG (else training reads existing features)."""
         return self.media is not None
 
+    def extracts_sequences(self, config: dict) -> bool:
+        """The extraction jobs also write each clip's window sequences (`extract.features: temporal`)."""
+        return self.extracts and config["extract"].get("features", "averaged") == "temporal"
+
+    def missing_sequences(self, config: dict) -> str | None:
+        """Why this run has no feature sequences for a temporal model (TCaF), or None when it has them."""
+        if not self.extracts:
+            return f"dataset {self.name} reads existing clip-level shards, which hold no window sequences"
+        if not self.extracts_sequences(config):
+            return "set extract.features: temporal to extract each clip's window sequences from its media"
+        return None
+
     def settings(self, config: dict) -> dict:
         """This kind's own config section."""
         return config.get(self.name, {})
@@ -92,7 +104,8 @@ class DatasetKind:
         return []
 
     def training_files(self, config: dict, result_dir: str, shards: list[str]) -> dict:
-        """What training reads: manifest, classes, text and the audio and video shards (+ stage-1 classes)."""
+        """What training reads: manifest, classes, text and the audio and video shards (+ stage-1 classes, + the
+        sequence shards the extraction jobs write with `extract.features: temporal`)."""
         R = result_dir
         files = {"manifest": f"{R}/manifest.csv", "classes": f"{R}/classes.tsv", "text": f"{R}/features/text.h5"}
         for modality in ("audio", "video"):
@@ -100,6 +113,8 @@ class DatasetKind:
                 files[modality] = [f"{R}/features/{modality}/shard_{s}.h5" for s in shards]
             else:
                 files[modality] = [f"{R}/features/{modality}/{s}.h5" for s in SPLITS]  # one shard per split
+            if self.extracts_sequences(config):
+                files[f"{modality}_seq"] = [f"{R}/features/{modality}_seq/shard_{s}.h5" for s in shards]
         if self.two_stage:
             files["classes_stage1"] = f"{R}/classes_stage1.tsv"
         return files

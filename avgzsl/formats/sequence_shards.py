@@ -66,8 +66,10 @@ class SequenceShard:
 def write_sequence_shard(
     path: str | os.PathLike, sequences: list[np.ndarray], ids: list[str], *, modality: str,
     window_s: float = math.nan, hop_s: float = math.nan, extractor: str = "", settings: dict | None = None,
+    dim: int | None = None,
 ) -> Path:
-    """Validate and write a shard atomically; `sequences[i]` is clip i's (T_i, D) array."""
+    """Validate and write a shard atomically; `sequences[i]` is clip i's (T_i, D) array. `dim`: D, needed only
+    for a shard without clips (every clip of a shard job may be skipped)."""
     path = Path(path)
     if modality not in MODALITIES:
         raise FeatureError(f"{path}: modality must be one of {MODALITIES}, got {modality!r}")
@@ -80,7 +82,9 @@ def write_sequence_shard(
     dims = {a.shape[1] for a in arrays}
     if len(dims) > 1:
         raise FeatureError(f"{path}: sequences of different widths {sorted(dims)}")
-    dim = dims.pop() if dims else 0
+    if dim is not None and dims - {dim}:
+        raise FeatureError(f"{path}: sequences of width {sorted(dims)}, expected {dim}")
+    dim = dims.pop() if dims else (dim or 0)
     values = np.concatenate(arrays) if arrays else np.zeros((0, dim), np.float32)
     lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     ids = [str(i) for i in ids]

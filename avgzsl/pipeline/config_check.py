@@ -9,7 +9,8 @@ defaults, and then checks what a schema cannot say:
   baseline `options` against each baseline's config dataclass (names, types, ranges) and its own
   constructor checks, so a typo in the last experiment does not wait for the others to run;
 * the files each dataset needs, word vectors and I3D weights named by path, the download template;
-* cross-field rules: crop inside the resized frame, mel band below Nyquist, increasing milestones, ...
+* cross-field rules: crop inside the resized frame, mel band below Nyquist, increasing milestones, audio
+  windows of whole CNN columns, a temporal model only where the run has feature sequences, ...
 
 `check_experiment_sections` is the part the command line reuses for `avgzsl train --config/--set`; its field
 rules (`avgzsl.settings.checks`) also check the config stored in a checkpoint.
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from avgzsl_extractors import windows
 
 from avgzsl.datasets.download import id_argument_problems
 from avgzsl.datasets.registry import dataset_kind
@@ -55,6 +57,21 @@ DOWNLOAD_FIELDS = ("youtube_id", "start", "end", "out", "clip_id")  # avgzsl.dat
 # checking a config of built-in methods does not import torch on every parse of the workflow
 BUILTIN_ATTENTION = ("avgzslnet", "cjme")
 BUILTIN_OPTIONS = ("tcaf",)  # built-in methods with an Options dataclass: checked through the registry (torch)
+BUILTIN_SEQUENCE_INPUTS = ("tcaf",)  # built-in methods that read feature sequences (`sequence_inputs`)
+
+
+def reads_sequences(kind: str) -> bool:
+    """Whether the method a `model.kind` names trains on feature sequences; False for a kind that does not load
+    (method_problems reports that)."""
+    if kind in MODEL_KINDS:
+        return kind in BUILTIN_SEQUENCE_INPUTS
+    from avgzsl.models.method import MethodError
+    from avgzsl.models.registry import method_class
+
+    try:
+        return bool(method_class(kind).sequence_inputs)
+    except MethodError:
+        return False
 
 
 def method_problems(model: dict, preset: str | None = None) -> list[tuple[str, str, str]]:
@@ -248,6 +265,7 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
     kind = dataset_kind(config["dataset"])
     if not kind.extracts:
         return problems  # nothing is extracted: the files below are never read
+    problems += _audio_window_problems(config)
     source = ex["text"]["source"]
     if source == "auto" and kind.default_text_source == "word2vec":
         if problem := _file_problem(kind.text_source(config)):
@@ -260,6 +278,40 @@ def _extract_problems(config: dict) -> list[tuple[str, str]]:
     if weights not in I3D_WEIGHT_NAMES and _file_problem(weights):
         problems.append(("extract.video.weights", f"{weights!r} is not {' or '.join(I3D_WEIGHT_NAMES)} or an "
                          "existing torch checkpoint file"))
+    return problems
+
+
+def _audio_window_problems(config: dict) -> list[tuple[str, str]]:
+    """With extract.features temporal, the audio window and hop must be whole columns of the CNN's last map."""
+    ex = config["extract"]
+    if ex["features"] != "temporal":
+        return []
+    column_s = windows.column_seconds(len(ex["audio_cnn"]["channels"]), ex["audio_cnn"]["pool_after"],
+                                      ex["logmel"]["hop_length"], ex["decode"]["sample_rate"])
+    problems = []
+    for key in ("audio_window_s", "audio_hop_s"):
+        try:
+            windows.seconds_to_columns(ex["temporal"][key], column_s, f"extract.temporal.{key}")
+        except ValueError as err:
+            problems.append((f"extract.temporal.{key}", str(err).removeprefix(f"extract.temporal.{key} ")))
+    return problems
+
+
+def _sequence_problems(config: dict) -> list[tuple[str, str]]:
+    """A deep experiment whose method reads feature sequences (tcaf) in a run that has none: one line each."""
+    why = dataset_kind(config["dataset"]).missing_sequences(config)
+    if why is None:
+        return []
+    defaults = config["training"].get("model", {})
+    problems = []
+    for name, spec in config["experiments"].items():
+        if "baseline" in spec:
+            continue
+        own = "kind" in spec.get("model", {})
+        kind = {**defaults, **spec.get("model", {})}.get("kind", ModelConfig.kind)
+        if reads_sequences(kind):
+            where = f"experiments.{name}.model.kind" if own else f"training.model.kind (in {name})"
+            problems.append((where, f"{kind} trains on feature sequences, which this run has none of: {why}"))
     return problems
 
 
@@ -325,6 +377,9 @@ def check_config(config: dict, schema: str | Path = SCHEMA) -> dict:
     if config["dataset"] not in dataset_names():
         raise ConfigError([("dataset", f"unknown dataset {config['dataset']!r}; known: {', '.join(dataset_names())}")])
     problems = _dataset_problems(config) + _extract_problems(config) + _experiment_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    problems = _sequence_problems(config)  # after the experiment checks: every model.kind resolves
     if problems:
         raise ConfigError(problems)
     return config

@@ -39,6 +39,11 @@ def train_seed(spec: dict, seed: int, *, manifest, classes, text, audio, video, 
                                  stage1_classes=stage1_classes, audio_seq=audio_seq, video_seq=video_seq)
     dims = {"audio_dim": splits["trn"].audio.shape[1], "video_dim": splits["trn"].video.shape[1],
             "text_dim": splits["trn"].text.shape[1]}
+    for modality in ("audio", "video"):  # a temporal model's window times are its own settings: show the data's
+        seqs = getattr(splits["trn"], f"{modality}_seq")
+        if seqs is not None and len(seqs):
+            log.info("%s sequences: window %.4g s, hop %.4g s, %d-%d windows per clip", modality, seqs.window_s,
+                     seqs.hop_s, int(seqs.lengths.min()), int(seqs.lengths.max()))
     torch.set_num_threads(max(1, threads))
     cfg = build_experiment(
         name=spec["name"], preset_name=spec["preset"], model={**spec["model"], **dims}, loss=spec["loss"],

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from avgzsl_extractors import windows
 from avgzsl_extractors.decode import DecodeConfig
 from avgzsl_extractors.extract import ExtractJobConfig, extract_audio_shard
 from avgzsl_extractors.logmel import LogMelConfig, num_frames
+from avgzsl_extractors.shard_collector import SequenceOutput
 
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.formats.media_tables import read_media_table
@@ -132,9 +134,28 @@ def train_audio_cnn_step(
                                checkpoint_path=out, log=log.info)
 
 
+def audio_sequence_output(path: str, temporal: dict, model_config, logmel_cfg: LogMelConfig) -> tuple:
+    """The audio sequence shard's windows, in columns of the CNN's last map and in seconds.
+
+    `temporal` is the config's `extract.temporal`; its window and hop must be whole multiples of the column step
+    (2^pools log-mel hops), which the config check makes sure of before any job runs.
+    """
+    column_s = windows.column_seconds(len(model_config.channels), model_config.pool_after, logmel_cfg.hop_length,
+                                      logmel_cfg.sample_rate)
+    window = windows.seconds_to_columns(temporal["audio_window_s"], column_s, "extract.temporal.audio_window_s")
+    hop = windows.seconds_to_columns(temporal["audio_hop_s"], column_s, "extract.temporal.audio_hop_s")
+    tail = temporal["audio_tail_window"]
+    output = SequenceOutput(path, window_s=window * column_s, hop_s=hop * column_s, settings={
+        "sequence": {"column_s": column_s, "window_columns": window, "hop_columns": hop, "tail_window": tail}})
+    return output, (window, hop, tail)
+
+
 def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, device: str, threads: int,
-                       out_features: str, out_status: str, autocast: str = "none") -> None:
-    from avgzsl_extractors.audio_cnn import load_audio_cnn, make_embed_fn
+                       out_features: str, out_status: str, autocast: str = "none", temporal: dict | None = None,
+                       out_sequences: str | None = None) -> None:
+    """One audio shard; with `out_sequences` (and `temporal`, the config's `extract.temporal`) the same pass of
+    the CNN also writes each clip's window sequence there."""
+    from avgzsl_extractors.audio_cnn import ColumnWindows, load_audio_cnn, make_embed_fn, make_sequence_embed_fn
 
     set_torch_threads(threads)
     dev = resolve_device(device)
@@ -142,12 +163,17 @@ def extract_audio_step(*, media: str, model: str, decode: dict, logmel: dict, de
     usable, lost = split_by_media(table)
     cnn, meta = load_audio_cnn(model, device=dev)
     logmel_cfg, decode_cfg = _logmel_cfg(decode, logmel), decode_config(decode)
+    sequences = None
+    embed_fn = make_embed_fn(cnn, dev, autocast_mode=autocast)
+    if out_sequences is not None:
+        sequences, (window, hop, tail) = audio_sequence_output(out_sequences, temporal or {}, meta["config"],
+                                                               logmel_cfg)
+        embed_fn = make_sequence_embed_fn(cnn, ColumnWindows(window, hop, tail), dev, autocast_mode=autocast)
     tmp_status = Path(out_status).with_name(f".{Path(out_status).name}.partial")
     summary = extract_audio_shard(
-        usable, out_features=out_features, out_status=tmp_status,
-        embed_fn=make_embed_fn(cnn, dev, autocast_mode=autocast),
+        usable, out_features=out_features, out_status=tmp_status, embed_fn=embed_fn,
         logmel_cfg=logmel_cfg, decode_cfg=decode_cfg, settings={"model": meta["config"].to_dict(), "autocast": autocast},
-        job=extraction_job(threads, dev),
+        job=extraction_job(threads, dev), sequences=sequences,
     )
     finish_status(tmp_status, lost, table, out_status)
     log.info("audio shard: %d ok, %d skipped, %d lost before extraction; decode %.1fs model %.1fs",

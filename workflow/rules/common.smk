@@ -203,6 +203,24 @@ def seed_dirs(wildcards):
     return [f"{R}/runs/{wildcards.experiment}/seed{s}" for s in spec["seeds"]]
 
 
+# ---- temporal features ----------------------------------------------------------------------
+
+# extract.features: temporal: each extraction job also writes its clips' window sequences, from the same pass
+TEMPORAL_EXTRACTION = KIND.extracts_sequences(config)
+
+
+def sequence_output(modality):
+    """The sequence shard an extraction job writes beside its feature shard (none with averaged features)."""
+    if not TEMPORAL_EXTRACTION:
+        return {}
+    return {"sequences": f"{R}/features/{modality}_seq/shard_{{shard}}.h5"}
+
+
+def temporal_settings():
+    """The audio windows of the sequences, a param of the audio jobs only when they write sequences."""
+    return canonical(config["extract"]["temporal"]) if TEMPORAL_EXTRACTION else {}
+
+
 # ---- weights -------------------------------------------------------------------------------
 
 I3D_WEIGHTS = f"{config['resources']}/models/i3d_kinetics400_rgb.pt"

@@ -1,5 +1,6 @@
 # Feature extraction: word vectors per class, the audio CNN (trained here on seen-class
-# train clips), the I3D weights, then one job per shard and modality.
+# train clips), the I3D weights, then one job per shard and modality (with extract.features:
+# temporal, the same job also writes its clips' window sequences: sequence_output in common.smk).
 
 
 if KIND.extracts and config["extract"]["video"]["weights"] == "kinetics400":
@@ -77,6 +78,7 @@ if KIND.extracts:
             media=f"{R}/media/shard_{{shard}}.tsv",
             model=f"{R}/models/audio_cnn.pt",
         output:
+            **sequence_output("audio"),
             features=f"{R}/features/audio/shard_{{shard}}.h5",
             status=f"{R}/features/audio/shard_{{shard}}.status.tsv",
         log:
@@ -92,6 +94,7 @@ if KIND.extracts:
             code=code("extract_audio_shard.py"),
             decode=canonical(config["extract"]["decode"]),
             logmel=canonical(config["extract"]["logmel"]),
+            temporal=temporal_settings(),
             device=config["device"],
             autocast=config["extract"]["autocast"],
         script:
@@ -102,6 +105,7 @@ if KIND.extracts:
             **video_weights_inputs(),
             media=f"{R}/media/shard_{{shard}}.tsv",
         output:
+            **sequence_output("video"),
             features=f"{R}/features/video/shard_{{shard}}.h5",
             status=f"{R}/features/video/shard_{{shard}}.status.tsv",
         log:

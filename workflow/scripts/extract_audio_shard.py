@@ -13,4 +13,6 @@ with rule_log(snakemake.log[0]):
         threads=snakemake.threads,
         out_features=snakemake.output.features,
         out_status=snakemake.output.status,
+        temporal=dict(snakemake.params.temporal),
+        out_sequences=snakemake.output.get("sequences"),  # extract.features: temporal
     )

@@ -14,4 +14,5 @@ with rule_log(snakemake.log[0]):
         threads=snakemake.threads,
         out_features=snakemake.output.features,
         out_status=snakemake.output.status,
+        out_sequences=snakemake.output.get("sequences"),  # extract.features: temporal
     )
