@@ -23,7 +23,7 @@ def small_dims(monkeypatch):
     use_small_dims(monkeypatch)
 
 
-def _train(result, name, preset, model, capsys):
+def _train(result, name, preset, model, capsys, expect=EXIT_OK):
     config = result / f"{name}.yaml"
     config.write_text(yaml.safe_dump({"model": model, "train": TINY_TRAIN}))
     data = ["--manifest", str(result / "manifest.csv"), "--classes", str(result / "classes.tsv"),
@@ -34,7 +34,22 @@ def _train(result, name, preset, model, capsys):
             data += [f"--{modality}-seq", *(str(result / f"{modality}_seq" / f"{s}.h5") for s in ("trn", "val", "tst"))]
     code = main(["train", *data, "--out", str(result / "runs" / name), "--name", name, "--preset", preset,
                  "--config", str(config), "--quiet"])
-    assert code == EXIT_OK, capsys.readouterr().err
+    assert code == expect, capsys.readouterr().err
+
+
+def test_window_times_that_disagree_with_the_sequences_are_refused(tmp_path, small_dims, capsys):
+    """TCaF's rate_video is its input's window spacing: C3D's 0.64 s here, so 1.0 (SeLaVi's) is refused."""
+    lists = write_class_split(tmp_path / "lists", "ucf-gzsl")
+    write_tcaf_features(tmp_path / "released", lists, "ucf-gzsl", "cls", dims=SMALL_DIMS, clips_per_class=2)
+    result = tmp_path / "result"
+    assert main(["import-benchmark", str(tmp_path / "released"), str(result), "--dataset", "ucf-gzsl", "--variant",
+                 "cls", "--split-lists", str(lists), "--no-verify", "--temporal"]) == EXIT_OK
+    capsys.readouterr()
+    _train(result, "tcaf", "tcaf-ucf-cls", {"kind": "tcaf", "options": {**TINY, "rate_video": 1.0}}, capsys,
+           expect=1)
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "model.options.rate_video is 1 s" in err and "0.64 s apart" in err
+    assert not (result / "runs" / "tcaf").exists()
 
 
 def test_import_train_both_stages_and_table(tmp_path, small_dims, capsys):

@@ -38,6 +38,8 @@ Declared as class attributes:
                       `audio_seq`, `video_seq` (`avgzsl.formats.sequences.Sequences` of
                       those clips, on the training device), and `distances` gets a keyword `sequences`:
                       {"audio": Sequences, "video": Sequences} of the N scored clips.
+    hop_options       {modality: Options field}: the settings that hold the seconds between a modality's
+                      windows; training refuses values that disagree with the hop its sequence shards record.
 
 Optional: `map_points(modality, x, x_text)` puts clips and classes in one space for the t-SNE figure;
 `run_record()` adds settings to the run's record (AVCA: its `avca_scoring`).
@@ -75,6 +77,7 @@ class ZSLMethod(InputNormalization, nn.Module):
     learns_attention: bool = False
     Options: type | None = None
     sequence_inputs: bool = False
+    hop_options: dict[str, str] = {}
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: LossConfig):
         super().__init__()
@@ -96,6 +99,16 @@ class ZSLMethod(InputNormalization, nn.Module):
         points of one space where distance is what `distances` measures: ((N, E), (C, E)). None: no such space
         for this modality (the figure leaves the method out)."""
         return None
+
+
+def check_window_hops(method: type, options, hops: dict[str, float]) -> None:
+    """A method's window-time settings (`hop_options`) against the hops its sequences record (NaN: unknown)."""
+    for modality, field in method.hop_options.items():
+        hop, value = hops.get(modality, math.nan), float(getattr(options, field))
+        if math.isfinite(hop) and not math.isclose(value, hop, rel_tol=1e-6):
+            raise MethodError(f"model.options.{field} is {value:g} s, but the {modality} sequences' windows are "
+                              f"{hop:g} s apart: set it to {hop:g} (window times are {method_name(method)}'s "
+                              "input)")
 
 
 def method_name(cls: type) -> str:

@@ -213,6 +213,7 @@ class TCaF(ZSLMethod):
     presets = TCAF_MODEL_PRESETS
     Options = TCaFOptions
     sequence_inputs = True
+    hop_options = {"audio": "rate_audio", "video": "rate_video"}
 
     def __init__(self, model_cfg, loss_cfg):
         super().__init__(model_cfg, loss_cfg)

@@ -23,7 +23,7 @@ from avgzsl.evaluation.protocol import improves, selection_score, validation_met
 from avgzsl.evaluation.scoring import model_distances, reported_fusion, selection_modality
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.torch_files import save_torch_file
-from avgzsl.models.method import ZSLMethod, check_finite_terms, check_terms
+from avgzsl.models.method import ZSLMethod, check_finite_terms, check_terms, check_window_hops
 from avgzsl.models.registry import create_model, method_class, required_modalities
 from avgzsl.runtime.device import resolve_device, set_torch_threads
 from avgzsl.runtime.seeding import seed_everything
@@ -294,6 +294,8 @@ def train_model(
     batches = _training_batches(cfg, train, device, generator)
 
     model = create_model(cfg.model, cfg.loss).to(device)
+    sequences = {m: getattr(train, f"{m}_seq", None) for m in ("audio", "video")}
+    check_window_hops(type(model), model.options, {m: s.hop_s for m, s in sequences.items() if s is not None})
     optimizer = create_optimizer(model, t)
     scheduler = create_scheduler(optimizer, t)
     plateau = t.lr_schedule == "plateau"
