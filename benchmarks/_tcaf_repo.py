@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 from _avca_repo import import_their_module
-from _matmul_floor import ProductRecorder, product_floor, sync
+from _matmul_floor import ProductRecorder, product_floor, product_flops, sync
 from torch.utils import data
 from tqdm import tqdm
 
@@ -45,6 +45,7 @@ CLASS_SPLIT = "avgzsl_benchmark_non_averaged_datasets/VGGSound/class-split"
 OTHER_STAGES = ("stage_1_val_seen", "stage_1_val_unseen", "stage_2_test_seen", "stage_2_test_unseen")
 OTHER_CLIPS = 2  # clips per class in the stages their loader caches up front but a training epoch never reads
 LOADER_WORKERS = 4  # main.py:184
+LAYOUT_VERSION = 1  # raise when write_their_layout changes: a folder written by an older one is rewritten
 
 
 class _NumpyRaggedArrays:
@@ -121,7 +122,7 @@ def prepared_root(workdir: Path, repo: Path, clips, cfg: dict) -> Path:
     under the working directory, dataset.py:58-60) is cleared whenever the folder is rewritten."""
     root = workdir / "VGGSound"
     stamp = workdir / "clips.json"
-    key = {"clips": int(len(clips.labels)), "windows": int(clips.audio_lengths.sum() + clips.video_lengths.sum()),
+    key = {"layout": LAYOUT_VERSION, "clips": int(len(clips.labels)), "windows": int(clips.audio_lengths.sum() + clips.video_lengths.sum()),
            "method": cfg["feature_extraction_method"]}
     if stamp.exists() and json.loads(stamp.read_text()) == key:
         return root
@@ -239,5 +240,5 @@ def their_epochs(repo: Path, clips, workdir: Path, device: torch.device, epochs:
                 rests.append(time.perf_counter() - epoch_loader.first_batch_at)
                 floors.append(product_floor(recorder.calls, device) * batches)
     title = (f"TCaF's own code (TCAF-GZSL {BEST_CONFIG}), batch {cfg['bs']}, {LOADER_WORKERS} loader workers, "
-             f"{len(recorder.calls)} products/step")
+             f"{len(recorder.calls)} products/step, {product_flops(recorder.calls) / 1e9:.2f} GFLOP in products/step")
     return title, np.array(starts), np.array(rests), np.array(floors)
