@@ -26,16 +26,16 @@ def stub_unused_imports() -> None:
         sys.modules["torch.utils.tensorboard"] = stub
 
 
-def import_their_module(repo: Path, name: str) -> types.ModuleType:
-    """`src.<name>` of the checkout at `repo`; a missing third-party module of theirs (einops for their AVCA)
-    is named with the way to get it."""
+def import_their_module(repo: Path, name: str, project: str = "AVCA-GZSL") -> types.ModuleType:
+    """`src.<name>` of the checkout at `repo` (of `project`: AVCA-GZSL, or TCAF-GZSL, laid out alike); a missing
+    third-party module of theirs (einops for their AVCA and TCaF) is named with the way to get it."""
     stub_unused_imports()
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     try:
         return importlib.import_module(f"src.{name}")
     except ModuleNotFoundError as err:
-        raise SystemExit(f"AVCA-GZSL's src/{name}.py needs {err.name!r}, which this environment lacks "
+        raise SystemExit(f"{project}'s src/{name}.py needs {err.name!r}, which this environment lacks "
                          f"(pip install {err.name} into .venv to time their code)") from err
 
 

@@ -21,21 +21,46 @@ PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.a
 
 
 def training_step(cfg, split: FeatureSplit, device, n_seen: int):
-    """One step's forward + backward on one batch, as a closure (the model in training mode)."""
+    """One step's forward + backward on one batch, as a closure (the model in training mode); with
+    `train.avca_extra_embedding_pass`, the step's extra no-grad embedding pass too, as training runs it."""
     model = create_model(cfg.model, cfg.loss).to(device).train()
     sampler = ClassPairSampler(split.labels.to(device), generator=torch.Generator(device=device).manual_seed(0),
                                device=device)
     p, q = sampler.sample(cfg.train.batch_size)
     text = split.text.to(device)
     batch = PairBatcher(split.audio.to(device), split.video.to(device), text, split.labels.to(device),
-                        text[:n_seen])(p, q)  # one batch, no buffer reuse
+                        text[:n_seen], _sequences(model, split, device))(p, q)  # one batch, no buffer reuse
 
     def step():
         with training_autocast(device, cfg.train.precision):  # bfloat16 products under train.precision
             terms = model.training_terms(batch)
         loss = torch.stack(list(terms.values())).sum()
         loss.backward()
+        if cfg.train.avca_extra_embedding_pass:
+            with training_autocast(device, cfg.train.precision):
+                model.extra_embedding_pass(batch)
     return step
+
+
+def _sequences(model, split: FeatureSplit, device) -> dict | None:
+    """A temporal model's batch inputs (the clips' sequences and each clip's row of the class table), as training
+    gathers them; None for a model of averaged features."""
+    if not model.sequence_inputs:
+        return None
+    seen = split.seen.to(device)
+    class_pos = (torch.cumsum(seen.long(), 0) - 1)[split.labels.to(device)]
+    return {"audio_seq": split.audio_seq.to(device), "video_seq": split.video_seq.to(device), "class_pos": class_pos}
+
+
+def product_flops(calls) -> int:
+    """Floating-point operations of the recorded products: 2 x m x k x n each (times the batch for `bmm`)."""
+    total = 0
+    for sa, _, sb, _, _ in calls:
+        batch = 1
+        for d in sa[:-2]:
+            batch *= d
+        total += 2 * batch * sa[-2] * sa[-1] * sb[-1]
+    return total
 
 
 class ProductRecorder(TorchDispatchMode):

@@ -4,7 +4,8 @@
 #   benchmarks/run_gpu.sh [OUT_DIR]      (default: benchmarks/results/gpu-<UTC time>)
 #
 # Environment: PYTHON (default: python), SPLIT_LISTS (AudioSetZSL split lists for dag_build.py; skipped when
-# unset), AVCA_GZSL_REPO (a checkout of AVCA-GZSL for avca_throughput.py; skipped when unset), WORKDIR (where
+# unset), AVCA_GZSL_REPO (a checkout of AVCA-GZSL for avca_throughput.py; skipped when unset), TCAF_GZSL_REPO (a
+# checkout of TCAF-GZSL: tcaf_epoch.py also times their epoch; einops needed), WORKDIR (where
 # audio_train_memory.py writes its 10 GB cache; default: OUT_DIR), DEVICE (default cuda).
 # A benchmark that fails is reported and the others still run; the exit status counts the failures.
 set -uo pipefail
@@ -42,6 +43,12 @@ run train_throughput benchmarks/train_throughput.py --device "$device" --epochs 
 run train_throughput_bf16 benchmarks/train_throughput.py --device "$device" --epochs 10 --repeats 5 --skip-load \
     --precision bfloat16
 run avca_epoch benchmarks/avca_epoch.py --device "$device" --epochs 3
+if [ -n "${TCAF_GZSL_REPO:-}" ]; then
+    run tcaf_epoch benchmarks/tcaf_epoch.py --device "$device" --epochs 3 --tcaf-repo "$TCAF_GZSL_REPO" \
+        --workdir "$workdir/tcaf_epoch"
+else
+    run tcaf_epoch benchmarks/tcaf_epoch.py --device "$device" --epochs 3
+fi
 if [ -n "${AVCA_GZSL_REPO:-}" ]; then
     run avca_throughput benchmarks/avca_throughput.py --device "$device" --avca-repo "$AVCA_GZSL_REPO" --rounds 3 \
         --eval-per-class 20 --workdir "$workdir"

@@ -42,6 +42,10 @@ Every choice follows their released code (ExplainableML/TCAF-GZSL), cited as `ms
 * after each step, their train_step calls get_embeddings in train mode (train.py:93), one more BatchNorm
   update: `extra_embedding_pass`, run when `train.avca_extra_embedding_pass` is on.
 
+Every dropout is `BitMaskDropout` (avgzsl.models.layers): nn.Dropout's Bernoulli(1 - p) mask and 1 / (1 - p) scale
+from fewer random bits (one per element at the transformer's p = 0.5), so the random stream differs from theirs but
+not the law; mask drawing was a visible part of a CPU step (benchmarks/README.md, `tcaf_epoch.py`).
+
 Optimiser (Adam, weight decay 1e-5, ms:756-762; ReduceLROnPlateau('max', patience 3) with lr_scheduler),
 two-stage protocol (main.py:20-44: stage 2 retrains best_epoch + 1 epochs on train+val) and per-dataset best
 configs are presets: `avgzsl.settings.tcaf_presets`. Not reproduced: their random streams; SAM (`adam-sam`,
@@ -57,6 +61,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avgzsl.models.layers import BitMaskDropout
 from avgzsl.models.method import ZSLMethod
 from avgzsl.settings.tcaf_presets import TCAF_MODEL_PRESETS
 
@@ -111,9 +116,9 @@ def embedding_net(in_dim: int, out_dim: int, dropout: float, hidden_bn: bool, hi
     layers: list[nn.Module] = []
     if hidden > 0:
         layers += [nn.Linear(in_dim, hidden)] + ([nn.BatchNorm1d(hidden)] if hidden_bn else [])
-        layers += [nn.ReLU(), nn.Dropout(dropout)]
+        layers += [nn.ReLU(), BitMaskDropout(dropout)]
         in_dim = hidden
-    layers += [nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(), nn.Dropout(dropout)]
+    layers += [nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(), BitMaskDropout(dropout)]
     return nn.Sequential(*layers)
 
 
@@ -139,7 +144,7 @@ class Attention(nn.Module):
         super().__init__()
         self.heads, self.scale = heads, dim_head ** -0.5
         self.to_qkv = nn.ModuleList(nn.Linear(dim, heads * dim_head, bias=False) for _ in range(3))
-        self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim), nn.Dropout(dropout))
+        self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim), BitMaskDropout(dropout))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -156,8 +161,8 @@ class TransformerLayer(nn.Module):
     def __init__(self, o: TCaFOptions):
         super().__init__()
         self.attn = Attention(o.dim, o.heads, o.dim_head, o.transformer_dropout)
-        self.ff = nn.Sequential(nn.Linear(o.dim, o.mlp_dim), nn.GELU(), nn.Dropout(o.transformer_dropout),
-                                nn.Linear(o.mlp_dim, o.dim), nn.Dropout(o.transformer_dropout))
+        self.ff = nn.Sequential(nn.Linear(o.dim, o.mlp_dim), nn.GELU(), BitMaskDropout(o.transformer_dropout),
+                                nn.Linear(o.mlp_dim, o.dim), BitMaskDropout(o.transformer_dropout))
         self.norm = nn.LayerNorm(o.dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -180,7 +185,7 @@ class TokenEmbedding(nn.Module):
         self.pad = nn.Embedding(1, o.embed_dim)
         self.out_audio = nn.Linear(audio_dim + o.embed_dim, o.dim)
         self.out_video = nn.Linear(video_dim + o.embed_dim, o.dim)
-        self.dropout = nn.Dropout(o.embed_dropout)
+        self.dropout = BitMaskDropout(o.embed_dropout)
 
     def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
         """(B, T) window times -> (B, T, E)."""
