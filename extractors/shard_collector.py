@@ -5,11 +5,12 @@ as kept feature rows or as a reason, one per clip.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 from avgzsl_extractors.decode import OK, SKIPPED
+from avgzsl_extractors.stage_times import add_stages
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Prepared:
     reason: str
     seconds: float
     flags: str = ""  # notes on a usable clip, for the status table (avgzsl.formats.shards)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (avgzsl_extractors.stage_times)
 
 
 def status_row(clip_id: str, reason: str, flags: str = "") -> dict:
@@ -30,8 +32,10 @@ def status_row(clip_id: str, reason: str, flags: str = "") -> dict:
 class ShardCollector:
     """The model's side of a shard job: batches the prepared clips, embeds each batch, keeps every clip's outcome."""
 
-    def __init__(self, embed: Callable[[list], np.ndarray], batch_size: int, *, dim: int) -> None:
+    def __init__(self, embed: Callable[[list], np.ndarray], batch_size: int, *, dim: int,
+                 stage: str = "model") -> None:
         self.embed, self.batch_size = embed, batch_size
+        self.stage = stage  # the model's name among the recorded stage times
         self.pending: list[Prepared] = []
         self.kept_ids: list[str] = []
         self.kept: list[np.ndarray] = []
@@ -43,6 +47,7 @@ class ShardCollector:
 
     def add(self, prepared: Prepared) -> None:
         self.decode_seconds += prepared.seconds
+        add_stages(prepared.stages)
         if prepared.item is None:
             self.reasons[prepared.clip_id] = prepared.reason
             return
@@ -56,7 +61,9 @@ class ShardCollector:
             return
         t0 = time.perf_counter()
         out = np.asarray(self.embed([p.item for p in self.pending]), dtype=np.float32)
-        self.model_seconds += time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        self.model_seconds += elapsed
+        add_stages({self.stage: elapsed})
         if out.ndim != 2 or out.shape[0] != len(self.pending):
             raise ValueError(f"embed_fn returned shape {out.shape} for a batch of {len(self.pending)} clips")
         if self.kept and out.shape[1] != self.kept[0].shape[0]:
