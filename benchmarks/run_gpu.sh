@@ -61,6 +61,8 @@ run extract_throughput benchmarks/extract_throughput.py --device "$device" --cli
     --workers "$(nproc)" --repeats 3
 run extract_throughput_bf16 benchmarks/extract_throughput.py --device "$device" --clips 16 --crop-size 224 \
     --workers "$(nproc)" --repeats 3 --autocast bf16 --processes
+run predict_per_clip benchmarks/predict_per_clip.py --device "$device" --clips 16 --threads "$(nproc)" \
+    --repeats 3
 for autocast in bf16 fp16; do
     run "autocast_$autocast" benchmarks/autocast_effect.py --device "$device" --autocast "$autocast" --clips 8
 done

@@ -31,6 +31,7 @@ from avgzsl_extractors.decode import SKIPPED, DecodeConfig, DecodedClip, decode_
 from avgzsl_extractors.logmel import LogMelConfig, fixed_length, log_mel, num_frames
 from avgzsl_extractors.prefetch import ProgressLog, prefetched
 from avgzsl_extractors.shard_collector import Prepared, SequenceOutput, ShardCollector, status_row
+from avgzsl_extractors.stage_times import stage
 from tqdm import tqdm
 
 from avgzsl.formats.sequence_shards import write_sequence_shard
@@ -38,6 +39,7 @@ from avgzsl.formats.shards import SILENT_AUDIO, write_feature_shard, write_statu
 
 FEATURE_DIM = 1024
 ROW_COLUMNS = ("clip_id", "path")
+MODEL_STAGES = {"audio": "audio CNN", "video": "I3D"}  # each modality's network among the stage times
 
 
 @dataclass
@@ -215,19 +217,21 @@ class _AudioPreparer:
     clip_frames: bool = False  # item = (spec, the clip's own frames before the wrap), for its sequence
 
     def __call__(self, row: dict) -> Prepared:
-        started = time.perf_counter()
-        clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=True, video=False)
+        started, stages = time.perf_counter(), {}
+        with stage("decode audio", into=stages):
+            clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=True, video=False)
         if not clip.audio_ok:
-            return Prepared(clip_id, None, clip.audio_reason, time.perf_counter() - started)
+            return Prepared(clip_id, None, clip.audio_reason, time.perf_counter() - started, stages=stages)
         try:
-            spec = log_mel(clip.audio, self.logmel_cfg)  # (n_mels, the clip's frames)
-            item = fixed_length(spec, self.frames)  # (n_mels, frames)
+            with stage("log-mel", into=stages):
+                spec = log_mel(clip.audio, self.logmel_cfg)  # (n_mels, the clip's frames)
+                item = fixed_length(spec, self.frames)  # (n_mels, frames)
         except ValueError as err:
-            return Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started)
+            return Prepared(clip_id, None, f"log-mel failed: {err}", time.perf_counter() - started, stages=stages)
         # a silent track is still a valid input (its log-mel is the floor), but a user should know of it
         flags = SILENT_AUDIO if clip.audio_silent else ""
         item = (item, spec.shape[1]) if self.clip_frames else item
-        return Prepared(clip_id, item, "", time.perf_counter() - started, flags)
+        return Prepared(clip_id, item, "", time.perf_counter() - started, flags, stages)
 
 
 def _audio_preparer(
@@ -245,18 +249,21 @@ class _VideoPreparer:
     preprocess_fn: Callable[[np.ndarray], Any] | None = None
 
     def __call__(self, row: dict) -> Prepared:
-        started = time.perf_counter()
-        clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=False, video=True)
+        started, stages = time.perf_counter(), {}
+        with stage("decode video", into=stages):
+            clip_id, clip = _decode_row(row, self.decode_cfg, self.job, audio=False, video=True)
         if not clip.video_ok:
-            return Prepared(clip_id, None, clip.video_reason, time.perf_counter() - started)
+            return Prepared(clip_id, None, clip.video_reason, time.perf_counter() - started, stages=stages)
         item = clip.frames
         if self.preprocess_fn is not None:
             try:
-                item = self.preprocess_fn(clip.frames)
+                with stage("video preprocess", into=stages):
+                    item = self.preprocess_fn(clip.frames)
             except ValueError as err:
-                return Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started)
+                return Prepared(clip_id, None, f"preprocessing failed: {err}", time.perf_counter() - started,
+                                stages=stages)
         flags = f"rotated_{clip.rotation}" if clip.rotation else ""
-        return Prepared(clip_id, item, "", time.perf_counter() - started, flags)
+        return Prepared(clip_id, item, "", time.perf_counter() - started, flags, stages)
 
 
 def _decode_row(
@@ -368,7 +375,8 @@ def _run_shard(
     for stale in (out_status, out_features, *([Path(sequences.path)] if sequences else [])):
         stale.unlink(missing_ok=True)
     started = time.perf_counter()
-    collector = ShardCollector(embed, batch_size, dim=FEATURE_DIM, sequences=sequences is not None)
+    collector = ShardCollector(embed, batch_size, dim=FEATURE_DIM, sequences=sequences is not None,
+                               stage=MODEL_STAGES.get(modality, modality))
     _embed_all(records, prepare, collector, job, f"{modality} {out_features.name}")
     _write_outputs(out_features, out_status, collector, records, modality=modality, extractor=extractor,
                    settings=settings, sequences=sequences)

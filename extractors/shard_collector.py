@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 from avgzsl_extractors.decode import OK, SKIPPED
+from avgzsl_extractors.stage_times import add_stages
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Prepared:
     reason: str
     seconds: float
     flags: str = ""  # notes on a usable clip, for the status table (avgzsl.formats.shards)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (avgzsl_extractors.stage_times)
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,11 @@ def status_row(clip_id: str, reason: str, flags: str = "") -> dict:
 class ShardCollector:
     """The model's side of a shard job: batches the prepared clips, embeds each batch, keeps every clip's outcome."""
 
-    def __init__(self, embed: Callable[[list], Any], batch_size: int, *, dim: int, sequences: bool = False) -> None:
+    def __init__(self, embed: Callable[[list], Any], batch_size: int, *, dim: int, sequences: bool = False,
+                 stage: str = "model") -> None:
         """`embed(items) -> (B, D)`; with `sequences`, `-> ((B, D), B sequences (T_i, D))`."""
         self.embed, self.batch_size = embed, batch_size
+        self.stage = stage  # the model's name among the recorded stage times
         self.pending: list[Prepared] = []
         self.kept_ids: list[str] = []
         self.kept: list[np.ndarray] = []
@@ -57,6 +61,7 @@ class ShardCollector:
 
     def add(self, prepared: Prepared) -> None:
         self.decode_seconds += prepared.seconds
+        add_stages(prepared.stages)
         if prepared.item is None:
             self.reasons[prepared.clip_id] = prepared.reason
             return
@@ -70,7 +75,9 @@ class ShardCollector:
             return
         t0 = time.perf_counter()
         result = self.embed([p.item for p in self.pending])
-        self.model_seconds += time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        self.model_seconds += elapsed
+        add_stages({self.stage: elapsed})
         out, sequences = result if self.kept_sequences is not None else (result, None)
         out = np.asarray(out, dtype=np.float32)
         if out.ndim != 2 or out.shape[0] != len(self.pending):

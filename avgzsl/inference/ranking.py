@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from avgzsl_extractors.stage_times import stage
 from avgzsl_extractors.text import GLOVE_6B_50D, TextConfig, class_vectors, load_word_vectors
 
 from avgzsl.evaluation.scoring import model_scores
@@ -87,11 +88,13 @@ def vectors_of(bundle: Bundle, kv: KeyedVectors, names: list[str]) -> torch.Tens
     return torch.from_numpy(class_vectors(kv, names, normalize=bundle.settings["text"]["normalize"]))
 
 
+@stage("class vectors")
 def name_vectors(bundle: Bundle, names: list[str], word_vectors: str | None = None) -> torch.Tensor:
     """(C, D) vectors of `names` from the bundle's word-vector source, checked against its sha256."""
     return vectors_of(bundle, bundle_word_vectors(bundle, word_vectors), names)
 
 
+@stage("embedding")
 def score(bundle: Bundle, model, clips: ClipFeatures, names: list[str], text: torch.Tensor, *,
           device: str = "cpu") -> dict[str, np.ndarray]:
     """(N clips, C names) distances per row `model` (the bundle's) reports, as evaluation computes them."""
@@ -135,6 +138,7 @@ def presence(clips: ClipFeatures, index: int) -> dict[str, bool]:
     return {m: bool(clips.present[m][index]) for m in ("audio", "video")}
 
 
+@stage("ranking")
 def predict_rows(clips: ClipFeatures, names: list[str], distances: dict[str, np.ndarray], *,
                  modality: str = "both", top_k: int | None = None) -> list[dict]:
     """One row per clip and rank: the `top_k` names closest to each clip (all when None)."""
@@ -158,6 +162,7 @@ def predict_rows(clips: ClipFeatures, names: list[str], distances: dict[str, np.
     return rows
 
 
+@stage("ranking")
 def search_rows(clips: ClipFeatures, queries: list[str], distances: dict[str, np.ndarray], *,
                 modality: str = "both", top_k: int | None = None) -> list[dict]:
     """One row per query and rank: the `top_k` clips closest to each query in the `modality` row, among the
@@ -180,6 +185,7 @@ def search_rows(clips: ClipFeatures, queries: list[str], distances: dict[str, np
     return rows
 
 
+@stage("ranking")
 def write_rows(rows: list[dict], columns: tuple[str, ...], out: str | None) -> None:
     """CSV to stdout when `out` is None; else CSV or JSON (a list of objects) by the file's suffix."""
     if out is not None and Path(out).suffix.lower() == ".json":
