@@ -127,3 +127,31 @@ def cold_product_floor(calls, repeats: int = 10) -> float:
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def time_epochs(cfg, split: FeatureSplit, step, device, *, batches: int, epochs: int):
+    """Train `epochs` timed epochs (after one warm-up) of `batches` batches each with `step`'s model settings.
+
+    Returns (seconds per epoch, the product floor measured between epochs, the recorded products of one step,
+    forward + backward FLOPs of one epoch). The floor is re-measured beside each epoch so that both see the
+    same machine state.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from avgzsl.training.train import train_model
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    with ProductRecorder() as recorder:
+        step()
+    floors, marks = [], []  # marks: (end of an epoch, start of the next), the floor measured in between
+
+    def after_epoch(msg):
+        sync(device)
+        end = time.perf_counter()
+        floors.append(product_floor(recorder.calls, device) * batches)
+        marks.append((end, time.perf_counter()))
+
+    train_model(cfg, split, None, epochs=epochs + 1, select=False, progress=False, log=after_epoch)
+    times = [marks[i][0] - marks[i - 1][1] for i in range(1, len(marks))]  # epoch 1: warm-up
+    return times, floors[1:], recorder.calls, counter.get_total_flops() * batches

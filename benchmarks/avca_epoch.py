@@ -38,18 +38,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.manifest import ClassTable
 from avgzsl.runtime.cpu_memory import keep_freed_memory
 from avgzsl.runtime.device import resolve_device
 from avgzsl.settings.experiment import build_experiment
-from avgzsl.training.train import ClassPairSampler, PairBatcher, train_model
+from avgzsl.training.train import ClassPairSampler, PairBatcher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _avca_repo import import_their_module, plateau_scheduler_without_verbose  # noqa: E402
-from _matmul_floor import ProductRecorder, cold_product_floor, product_floor, sync, training_step  # noqa: E402
+from _matmul_floor import ProductRecorder, cold_product_floor, product_floor, sync, time_epochs, training_step  # noqa: E402
 from _timing import Spread, TimingReport  # noqa: E402
 
 N_TRAIN, N_SEEN, N_VAL_UNSEEN = 27_918, 138, 69
@@ -87,36 +86,22 @@ def bench(model: str, split: FeatureSplit, device: torch.device, epochs: int, ba
     cfg = experiment(model, device, batches)
     batches = cfg.train.batches_per_epoch
     step = training_step(cfg, split, device, N_SEEN)
-    with FlopCounterMode(display=False) as counter:
-        step()
-    with ProductRecorder() as recorder:
-        step()
-    flops_epoch = counter.get_total_flops() * batches
-
-    floors, marks = [], []  # marks: (end of an epoch, start of the next), the floor measured in between
-
-    def after_epoch(msg):
-        sync(device)
-        end = time.perf_counter()
-        floors.append(product_floor(recorder.calls, device) * batches)
-        marks.append((end, time.perf_counter()))
-
-    train_model(cfg, split, None, epochs=epochs + 1, select=False, progress=False, log=after_epoch)
-    times = np.array([marks[i][0] - marks[i - 1][1] for i in range(1, len(marks))])  # epoch 1: warm-up
-    ratios = times / np.array(floors[1:])
+    times, floors, calls, flops_epoch = time_epochs(cfg, split, step, device, batches=batches, epochs=epochs)
+    times, floors = np.array(times), np.array(floors)
+    ratios = times / floors
     scale = 500 / batches  # the presets' epoch is 500 batches; --batches times a shorter one
     print(f"{model}: preset {SETTINGS[model][0]}, batch {cfg.train.batch_size}, {batches} batches timed per epoch "
-          f"(scaled to 500), {len(recorder.calls)} products/step")
+          f"(scaled to 500), {len(calls)} products/step")
     print(f"  seconds per epoch        {np.median(times) * scale:8.3f}  (min {times.min() * scale:.3f}, "
           f"max {times.max() * scale:.3f}; {epochs} epochs)")
     print(f"  FLOPs per epoch (f+b)    {flops_epoch * scale / 1e9:8.2f} GFLOP")
-    print(f"  floor (products alone)   {np.median(floors[1:]) * scale:8.3f} s")
+    print(f"  floor (products alone)   {np.median(floors) * scale:8.3f} s")
     print(f"  epoch / floor            {np.median(ratios):8.2f}  (min {ratios.min():.2f}, max {ratios.max():.2f}; "
           f"goal <= 1.5)")
     if device.type == "cpu":  # how much of the ratio is operands coming from memory instead of cache
-        cold = cold_product_floor(recorder.calls) * batches
+        cold = cold_product_floor(calls) * batches
         print(f"  products, cold caches    {cold * scale:8.3f} s  (each product alone after a 64 MiB sweep: "
-              f"{cold / np.median(floors[1:]):.2f} x the floor; epoch / this {np.median(times) / cold:.2f})")
+              f"{cold / np.median(floors):.2f} x the floor; epoch / this {np.median(times) / cold:.2f})")
     # the spread of the epoch times says whether other processes competed for the cores (benchmarks/_timing.py)
     report.add(Spread(f"{model} epoch", list(times * scale)), quiet=True)
 

@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from avgzsl.formats.feature_split import FeatureSplit
 from avgzsl.formats.manifest import ClassTable
@@ -45,10 +43,9 @@ from avgzsl.formats.sequences import Sequences
 from avgzsl.runtime.cpu_memory import keep_freed_memory
 from avgzsl.runtime.device import resolve_device
 from avgzsl.settings.experiment import build_experiment
-from avgzsl.training.train import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _matmul_floor import ProductRecorder, product_floor, product_flops, sync, training_step  # noqa: E402
+from _matmul_floor import product_flops, time_epochs, training_step  # noqa: E402
 from _timing import Spread, TimingReport  # noqa: E402
 
 N_TRAIN, N_SEEN, N_VAL_UNSEEN = 27_918, 138, 69
@@ -138,25 +135,13 @@ def bench(variant: str, split: FeatureSplit, device: torch.device, epochs: int, 
     cfg = experiment(device, batches, VARIANTS[variant])
     step = training_step(cfg, split, device, N_SEEN)
     step()  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        step()
-    with ProductRecorder() as recorder:
-        step()
-    floors, marks = [], []  # marks: (end of an epoch, start of the next), the floor measured in between
-
-    def after_epoch(msg):
-        sync(device)
-        end = time.perf_counter()
-        floors.append(product_floor(recorder.calls, device) * batches)
-        marks.append((end, time.perf_counter()))
-
-    train_model(cfg, split, None, epochs=epochs + 1, select=False, progress=False, log=after_epoch)
-    times = np.array([marks[i][0] - marks[i - 1][1] for i in range(1, len(marks))])  # epoch 1: warm-up
+    times, floors, calls, flops_epoch = time_epochs(cfg, split, step, device, batches=batches, epochs=epochs)
+    times = np.array(times)
     scale = EPOCH_BATCHES / batches  # --batches times a part of the preset's 300-batch epoch
     print_epochs(f"avgzsl tcaf, {variant}: preset {PRESET}, batch {cfg.train.batch_size}, {batches} batches timed "
-                 f"per epoch (scaled to {EPOCH_BATCHES}), {len(recorder.calls)} products/step, "
-                 f"{product_flops(recorder.calls) / 1e9:.2f} GFLOP in products/step",
-                 times, np.array(floors[1:]), scale, epochs, counter.get_total_flops() * batches)
+                 f"per epoch (scaled to {EPOCH_BATCHES}), {len(calls)} products/step, "
+                 f"{product_flops(calls) / 1e9:.2f} GFLOP in products/step",
+                 times, np.array(floors), scale, epochs, flops_epoch)
     report.add(Spread(f"tcaf {variant} epoch", list(times * scale)), quiet=True)
 
 
