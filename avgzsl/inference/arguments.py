@@ -60,21 +60,27 @@ def _positive(text: str) -> int:
 
 
 def _shared_args(p: argparse.ArgumentParser, path) -> None:
+    """predict's and search's options: the row, the ranks kept, the output, and how clips are extracted."""
     p.add_argument("--modality", choices=("audio", "video", "both"), default="both",
                    help="the row that scores (default both: a clip lacking audio or video is scored on what it "
                         "has); audio or video extracts only that modality")
     p.add_argument("--top-k", type=_positive, default=None, help="ranks kept per clip or query (default: all)")
     p.add_argument("--out", default=None, help="a .csv or .json file (default: CSV on stdout)")
+    _extraction_args(p, path)
+    p.add_argument("--verbose", action="store_true",
+                   help="progress: clips extracted, clips/s and time left every 30 s, per modality")
+
+
+def _extraction_args(p: argparse.ArgumentParser, path) -> None:
+    """How clips become features, for predict, search and serve."""
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--threads", type=_positive, default=max(1, min(8, os.cpu_count() or 1)),
                    help="decode workers and torch threads")
     p.add_argument("--i3d-weights", type=path, default=None,
                    help="the run's I3D weights file (checked against the bundle's sha256; default: where it "
-                        "was when bundled)")
+                        "was when bundled, else Kinetics-400 converted into the user cache)")
     p.add_argument("--word-vectors", type=path, default=None,
                    help="the run's word-vector file, when it is not the packaged GloVe (checksum-checked)")
-    p.add_argument("--verbose", action="store_true",
-                   help="progress: clips extracted, clips/s and time left every 30 s, per modality")
 
 
 def add_commands(sub, *, path=str, folder=str, file_or_folder=str) -> None:
@@ -119,12 +125,5 @@ def add_commands(sub, *, path=str, folder=str, file_or_folder=str) -> None:
                    help="allow a --host that other machines can reach (the page has no login)")
     p.add_argument("--max-upload-mb", type=_positive, default=200,
                    help="the most one request may upload, all clips together (default 200)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--threads", type=_positive, default=max(1, min(8, os.cpu_count() or 1)),
-                   help="decode workers and torch threads")
-    p.add_argument("--i3d-weights", type=path, default=None,
-                   help="the run's I3D weights file (checked against the bundle's sha256; default: where it "
-                        "was when bundled)")
-    p.add_argument("--word-vectors", type=path, default=None,
-                   help="the run's word-vector file, when it is not the packaged GloVe (checksum-checked)")
+    _extraction_args(p, path)
     p.set_defaults(func=_run_serve)
