@@ -209,6 +209,24 @@ def test_other_modality_policy_scores_every_clip(features, tmp_path):
     assert metrics["scored"]["tst"] == {"audio": n, "video": n, "both": n}
 
 
+def test_a_system_reported_under_several_rows_is_ranked_once(workflow_runs, tmp_path):
+    """TCaF (and AVCA scored by its video branch) report one matrix as audio, video and both: the Friedman test
+    gets it once, as its last row, not three identical systems."""
+    from avgzsl.reporting.figures import critical_difference_scores
+
+    runs = tmp_path / "runs"
+    shutil.copytree(workflow_runs / "runs" / "avgzslnet", runs / "same")
+    for seed in ("seed0", "seed1"):
+        saved = read_scores(runs / "same" / seed / "scores.npz")
+        saved["distances_audio"] = saved["distances_video"] = saved["distances_both"]
+        np.savez(runs / "same" / seed / "scores.npz", **saved)
+    experiments = {"avgzslnet": {"seeds": [0]}, "same": {"seeds": [0], "model": {}}}
+    shutil.copytree(workflow_runs / "runs" / "avgzslnet", runs / "avgzslnet")
+    columns = list(critical_difference_scores(runs, experiments).columns)
+    assert columns == ["AVGZSLNet [audio]", "AVGZSLNet [video]", "AVGZSLNet (eq wt, mean) [both]",
+                       "same (eq wt, mean) [both]"]
+
+
 def test_the_critical_difference_figure_ranks_every_row_of_table1(workflow_runs, tmp_path):
     """Table 1's paper rows that ran, then every other experiment's rows (as Table 1 lists them); the paper's
     ablations (Tables 3-4) stay out, as they do in Table 1."""
